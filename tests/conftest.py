@@ -1,0 +1,81 @@
+"""Test-session set-up: the session is a child subreaper, and a guard fails any test that
+leaves a process or a zombie behind.
+
+Being a subreaper matters: a process a test orphans (a killed lab parent's children, a
+double fork) is adopted by this session rather than by PID 1, so the guard sees it, and
+nothing is left to an init that may reap slowly or never.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+
+import pytest
+from proctools import (
+    ZombieParent,
+    describe,
+    kill_tree,
+    leftover_descendants,
+    reap_adopted,
+    set_subreaper,
+)
+
+SUBREAPER = set_subreaper()
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_processes(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test if, once it is done, any descendant of the session still exists."""
+    yield
+    reap_adopted(timeout=5.0)
+    left = leftover_descendants()
+    if left:
+        text = describe(left)
+        kill_tree(os.getpid())
+        reap_adopted(timeout=5.0)
+        pytest.fail(f"test left processes behind: {text}", pytrace=False)
+
+
+@pytest.fixture
+def zombie_parent() -> Iterator[Callable[..., ZombieParent]]:
+    """Factory: zombie_parent(n, alive=0) -> a real parent with n zombie children."""
+    made: list[ZombieParent] = []
+
+    def make(zombies: int, alive: int = 0) -> ZombieParent:
+        parent = ZombieParent(zombies, alive)
+        made.append(parent)
+        return parent
+
+    yield make
+    for parent in made:
+        parent.close()
+
+
+def run_zombiectl(
+    *args: str, timeout: float = 60, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    """`python -m zombiectl ARGS` as a real subprocess, output captured as text."""
+    env = dict(os.environ)
+    env.pop("FORCE_COLOR", None)
+    env.setdefault("NO_COLOR", "1")
+    env["COLUMNS"] = "120"
+    return subprocess.run(
+        [sys.executable, "-m", "zombiectl", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def zombiectl() -> Callable[..., subprocess.CompletedProcess[str]]:
+    return run_zombiectl
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"zombiectl tests: session pid {os.getpid()}, child subreaper: {SUBREAPER}"

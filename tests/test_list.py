@@ -1,0 +1,179 @@
+"""`zombiectl list`: parsing and errors through CliRunner, real zombies through subprocesses."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from zombiectl.cli import cli, run_cli
+from zombiectl.commands.list_fast import parse_fast
+from zombiectl.listing import ListResult
+from zombiectl.proctable import ParentZombies
+from zombiectl.render.tables import listing_footer
+from zombiectl.render.text import escape_label, listing_prometheus
+
+NO_PID = str(2**22 + 7)  # above any pid_max
+
+
+def test_json_lists_real_zombies_by_parent(zombie_parent, zombiectl) -> None:
+    parent = zombie_parent(4)
+    res = zombiectl("list", "--json")
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert set(data) >= {"processes", "zombies", "parents"}
+    mine = [p for p in data["parents"] if p["pid"] == parent.pid]
+    assert mine == [
+        {
+            "pid": parent.pid,
+            "name": "python" if mine[0]["name"].startswith("python") else mine[0]["name"],
+            "user": mine[0]["user"],
+            "zombies": 4,
+            "zombie_pids": parent.zombie_pids,
+        }
+    ]
+    assert mine[0]["name"].startswith("python")
+    assert data["zombies"] >= 4 and data["processes"] > data["zombies"]
+
+
+def test_pid_filter_and_max(zombie_parent, zombiectl) -> None:
+    parent = zombie_parent(3)
+    other = zombie_parent(2)
+    res = zombiectl("list", "--json", "--pid", str(parent.pid))
+    data = json.loads(res.stdout)
+    assert [p["pid"] for p in data["parents"]] == [parent.pid]
+    assert data["zombies"] == 3
+    assert other.pid not in [p["pid"] for p in data["parents"]]
+    assert zombiectl("list", "--pid", str(parent.pid), "--max", "3").returncode == 0
+    over = zombiectl("list", "--pid", str(parent.pid), "--max", "2")
+    assert over.returncode == 1
+    assert str(parent.pid) in over.stdout
+
+
+def test_table_output(zombie_parent, zombiectl) -> None:
+    parent = zombie_parent(12)
+    res = zombiectl("list", "--pid", str(parent.pid))
+    assert res.returncode == 0
+    lines = res.stdout.splitlines()
+    assert lines[0].split() == ["PARENT", "NAME", "USER", "ZOMBIES", "ZOMBIE", "PIDS"]
+    row = lines[1].split()
+    assert row[0] == str(parent.pid) and row[3] == "12"
+    assert "(+4)" in lines[1]
+    assert "1 parent leaks 12 zombies" in res.stdout
+    assert "\x1b[" not in res.stdout  # piped: no colour
+
+
+def test_prometheus_output_of_real_zombies(zombie_parent, zombiectl) -> None:
+    parent = zombie_parent(3)
+    res = zombiectl("list", "--format", "prometheus", "--pid", str(parent.pid))
+    assert res.returncode == 0
+    assert f'zombiectl_zombies_by_parent{{ppid="{parent.pid}",parent="python' in res.stdout
+    assert "zombiectl_zombies 3\n" in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["list", "--pid", NO_PID], 3, "no such process"),
+        (["list", "--json", "--pid", NO_PID], 3, "no such process"),
+        (["list", "--pid", "abc"], 2, "not a process id"),
+        (["list", "--pid", "-5"], 2, "not a process id"),
+        (["list", "--pid", "0"], 2, "not a process id"),
+        (["list", "--max", "-1"], 2, "--max"),
+        (["list", "--format", "xml"], 2, "--format"),
+        (["list", "--bogus"], 2, "--bogus"),
+        (["nosuchcommand"], 2, "nosuchcommand"),
+    ],
+)
+def test_errors_are_one_line_with_exit_code(zombiectl, args, code, needle) -> None:
+    res = zombiectl(*args)
+    assert res.returncode == code
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert needle in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_run_cli_maps_usage_errors_to_2(capsys) -> None:
+    assert run_cli(["list", "--pid", "x"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("zombiectl list: error:") and err.count("\n") == 1
+
+
+def test_help_has_an_example() -> None:
+    res = CliRunner().invoke(cli, ["list", "--help"])
+    assert res.exit_code == 0
+    assert "zombiectl list --json" in res.output
+
+
+def test_version(zombiectl) -> None:
+    from zombiectl import __version__
+
+    assert zombiectl("--version").stdout.strip() == f"zombiectl {__version__}"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--json"], {"fmt": "json", "pid": None, "max": None, "top": 20}),
+        (
+            ["--format", "prometheus", "--top", "3"],
+            {"fmt": "prometheus", "pid": None, "max": None, "top": 3},
+        ),
+        (
+            ["--format=json", "--pid=12", "--max", "0"],
+            {"fmt": "json", "pid": 12, "max": 0, "top": 20},
+        ),
+        (
+            ["--json", "--format", "prometheus"],
+            {"fmt": "json", "pid": None, "max": None, "top": 20},
+        ),
+    ],
+)
+def test_fast_parser_accepts(args, expected) -> None:
+    assert parse_fast(args) == expected
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--pid", "x"],
+        ["--pid", "0"],
+        ["--help"],
+        ["--max"],
+        ["--pid", "-3"],
+        ["--format", "xml"],
+        ["extra"],
+    ],
+)
+def test_fast_parser_defers_anything_unusual_to_click(args) -> None:
+    assert parse_fast(args) is None
+
+
+def test_fast_and_click_paths_give_the_same_json(zombie_parent, zombiectl) -> None:
+    parent = zombie_parent(2)
+    fast = json.loads(zombiectl("list", "--json", "--pid", str(parent.pid)).stdout)
+    slow = CliRunner().invoke(cli, ["list", "--json", "--pid", str(parent.pid)])
+    slow_data = json.loads(slow.output)
+    for d in (fast, slow_data):
+        d.pop("scan_duration_seconds")
+        d.pop("processes")
+    assert fast == slow_data
+
+
+def test_prometheus_escapes_label_values_and_honours_top() -> None:
+    parents = [ParentZombies(10 + i, f'we"ird\\na\nme{i}', "root", [100 + i]) for i in range(5)]
+    text = listing_prometheus(ListResult(50, 5, parents, 0.01), top=2)
+    series = [line for line in text.splitlines() if line.startswith("zombiectl_zombies_by_parent{")]
+    assert len(series) == 2
+    assert series[0] == 'zombiectl_zombies_by_parent{ppid="10",parent="we\\"ird\\\\na\\nme0"} 1'
+    assert escape_label('a"b') == 'a\\"b'
+
+
+def test_footer_wording() -> None:
+    assert listing_footer(ListResult(1, 0, [], 0.002)).startswith("no zombies among 1 process ")
+    assert listing_footer(ListResult(9, 0, [], 0.002)).startswith("no zombies among 9 processes ")
+    two = [ParentZombies(1, "a", "u", [2, 3]), ParentZombies(4, "b", "u", [5])]
+    assert listing_footer(ListResult(9, 3, two, 0.002)).startswith(
+        "2 parents leak 3 zombies among 9"
+    )

@@ -1,0 +1,136 @@
+"""The process table reader against real processes, and against psutil and ps."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import psutil
+import pytest
+from proctools import ZombieParent
+
+from zombiectl import proctable
+from zombiectl.errors import NoSuchProcess
+from zombiectl.proctable import ProcInfo, _parse_stat, scan
+
+
+def test_parse_stat_with_spaces_and_parens_in_name() -> None:
+    raw = b"123 (a) (b) c) Z 45 123 123 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 1 0 0"
+    info = _parse_stat(123, raw)
+    assert info == ProcInfo(123, 45, "Z", "a) (b) c")
+    assert info.is_zombie and info.ppid == 45
+
+
+def test_scan_sees_real_zombies_grouped_under_their_parent(zombie_parent) -> None:
+    parent = zombie_parent(7, alive=2)
+    snap = scan()
+    groups = {g.pid: g for g in snap.zombies_by_parent()}
+    assert groups[parent.pid].zombie_pids == parent.zombie_pids
+    assert groups[parent.pid].user  # a name or a uid, never empty
+    states = {p.pid: p.state for p in snap.procs.values() if p.ppid == parent.pid}
+    assert sorted(pid for pid, s in states.items() if s == "Z") == parent.zombie_pids
+    assert sorted(pid for pid, s in states.items() if s != "Z") == parent.alive_pids
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_threaded_scan_matches_single_thread(zombie_parent, threads, monkeypatch) -> None:
+    parent = zombie_parent(40)
+    monkeypatch.setattr(proctable, "_THREAD_THRESHOLD", 1)
+    snap = scan(threads=threads)
+    assert [g.zombie_pids for g in snap.zombies_by_parent(parent.pid)] == [parent.zombie_pids]
+    assert os.getpid() in snap.procs
+
+
+def test_biggest_leaker_first(zombie_parent) -> None:
+    small = zombie_parent(2)
+    big = zombie_parent(5)
+    order = [g.pid for g in scan().zombies_by_parent() if g.pid in (small.pid, big.pid)]
+    assert order == [big.pid, small.pid]
+
+
+def test_psutil_path_agrees_with_proc_path(zombie_parent) -> None:
+    parent = zombie_parent(5, alive=1)
+    fast = scan(use_proc=True).zombies_by_parent(parent.pid)
+    slow = scan(use_proc=False).zombies_by_parent(parent.pid)
+    assert fast == slow
+    assert fast[0].zombie_pids == parent.zombie_pids
+
+
+def test_zombie_count_agrees_with_ps_and_psutil(zombie_parent) -> None:
+    parent = zombie_parent(25)
+    out = subprocess.run(["ps", "-eo", "pid=,ppid=,stat="], capture_output=True, text=True).stdout
+    ps_zombies = sorted(
+        int(f[0])
+        for f in (line.split() for line in out.splitlines())
+        if f[1] == str(parent.pid) and f[2].startswith("Z")
+    )
+    psutil_zombies = sorted(
+        c.pid for c in psutil.Process(parent.pid).children() if c.status() == psutil.STATUS_ZOMBIE
+    )
+    ours = scan().zombies_by_parent(parent.pid)[0].zombie_pids
+    assert ours == ps_zombies == psutil_zombies == parent.zombie_pids
+
+
+def test_children_of_reads_children_files(zombie_parent) -> None:
+    parent = zombie_parent(3, alive=2)
+    kids = proctable.children_of(parent.pid)
+    assert [k.pid for k in kids] == sorted(parent.zombie_pids + parent.alive_pids)
+    assert all(k.ppid == parent.pid for k in kids)
+
+
+def test_children_of_falls_back_to_a_scan_without_children_files(
+    zombie_parent, monkeypatch
+) -> None:
+    parent = zombie_parent(3)
+    monkeypatch.setattr(proctable, "_children_files", lambda pid: None)
+    assert [k.pid for k in proctable.children_of(parent.pid)] == parent.zombie_pids
+
+
+def test_descendants_of_includes_grandchildren(zombie_parent) -> None:
+    parent = zombie_parent(2, alive=1)
+    me = os.getpid()
+    desc = {p.pid for p in proctable.descendants_of(me)}
+    assert {parent.pid, *parent.zombie_pids, *parent.alive_pids} <= desc
+
+
+def test_children_of_missing_pid_raises() -> None:
+    with pytest.raises(NoSuchProcess):
+        proctable.children_of(2**22 + 1)
+
+
+def test_vanishing_processes_are_skipped(monkeypatch) -> None:
+    real_listdir = os.listdir
+
+    def listdir_with_ghosts(path):
+        names = real_listdir(path)
+        return [*names, "4194999", "4194998"] if path == "/proc" else names
+
+    monkeypatch.setattr(os, "listdir", listdir_with_ghosts)
+    snap = scan(threads=1)
+    assert 4194999 not in snap.procs and os.getpid() in snap.procs
+
+
+def test_stat_read_failure_is_skipped(monkeypatch) -> None:
+    real_read = os.read
+    me = os.getpid()
+    calls = {"n": 0}
+
+    def flaky_read(fd, n):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ProcessLookupError(3, "No such process")
+        return real_read(fd, n)
+
+    monkeypatch.setattr(os, "read", flaky_read)
+    snap = scan(threads=1)
+    assert len(snap) > 1 and me in snap.procs
+
+
+def test_zombie_parent_cleans_up() -> None:
+    parent = ZombieParent(3, alive=1)
+    pids = [parent.pid, *parent.zombie_pids, *parent.alive_pids]
+    parent.close()
+    assert all(
+        proctable.read_proc(p) is None or p not in proctable.child_pids(os.getpid()) for p in pids
+    )
+    assert proctable.read_proc(parent.pid) is None

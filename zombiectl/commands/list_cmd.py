@@ -1,0 +1,67 @@
+"""`zombiectl list`: one scan of the process table, zombies grouped by parent.
+
+$ zombiectl list
+ PARENT  NAME          USER  ZOMBIES  ZOMBIE PIDS
+  48211  leaky-server  www        17  48213 48214 48219 48220 48231 …
+  50102  python3       ann         1  50110
+2 parents leak 18 zombies among 212 processes (scan 2.1 ms)
+"""
+
+from __future__ import annotations
+
+import click
+
+from zombiectl.commands.common import PID, console_for_stdout
+from zombiectl.commands.list_fast import emit_machine_readable
+from zombiectl.errors import EXIT_CONDITION
+from zombiectl.render.text import DEFAULT_TOP
+
+
+@click.command(
+    "list",
+    epilog="""\b
+Examples:
+  zombiectl list                       who leaks zombies, biggest leaker first
+  zombiectl list --json                the same as one JSON object
+  zombiectl list --max 50              exit 1 when more than 50 zombies exist
+  zombiectl list --format prometheus   for node_exporter's textfile collector
+""",
+)
+@click.option("--pid", type=PID, default=None, help="Only zombies whose parent is PID.")
+@click.option(
+    "--max",
+    "max_zombies",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Exit 1 when more than N zombies are found (a monitoring check).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "prometheus"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option(
+    "--top",
+    type=click.IntRange(min=0),
+    default=DEFAULT_TOP,
+    show_default=True,
+    metavar="N",
+    help="Prometheus: how many parents get a zombiectl_zombies_by_parent series.",
+)
+def command(pid: int | None, max_zombies: int | None, fmt: str, as_json: bool, top: int) -> int:
+    """One scan of the process table: zombies grouped by parent, biggest leaker first."""
+    if as_json:
+        fmt = "json"
+    if fmt != "table":
+        return emit_machine_readable(fmt, pid, max_zombies, top)
+    from zombiectl.listing import exceeds, list_zombies
+    from zombiectl.render.tables import listing_table
+
+    result = list_zombies(pid)
+    console_for_stdout().print(listing_table(result))
+    return EXIT_CONDITION if exceeds(result, max_zombies) else 0

@@ -1,0 +1,52 @@
+"""Errors that end a command, each carrying the exit code SPEC.md gives it.
+
+Commands raise these; `zombiectl.main` turns one into a single line on stderr and
+its exit code. Nothing else in the package prints an error or calls `sys.exit`.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_CONDITION = 1  # list --max exceeded, reap left zombies or refused one
+EXIT_USAGE = 2
+EXIT_NO_PROCESS = 3
+EXIT_PERMISSION = 4
+EXIT_UNSUPPORTED = 5
+EXIT_INTERRUPTED = 130
+
+
+class ZombiectlError(Exception):
+    """Base class: a message for the user and the exit code to leave with."""
+
+    exit_code = EXIT_CONDITION
+
+
+class BadUsage(ZombiectlError):
+    """Bad input that click's own parsing cannot catch (for example a pid that is a kernel thread)."""
+
+    exit_code = EXIT_USAGE
+
+
+class NoSuchProcess(ZombiectlError):
+    exit_code = EXIT_NO_PROCESS
+
+    def __init__(self, pid: int, what: str = "process") -> None:
+        super().__init__(f"no such {what}: {pid}")
+        self.pid = pid
+
+
+class PermissionDenied(ZombiectlError):
+    exit_code = EXIT_PERMISSION
+
+
+class NotSupported(ZombiectlError):
+    exit_code = EXIT_UNSUPPORTED
+
+
+class Interrupted(ZombiectlError):
+    """Ctrl-C or SIGTERM ended the command after it cleaned up."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str = "interrupted") -> None:
+        super().__init__(message)
