@@ -1,10 +1,10 @@
 """Benchmark `zombiectl list --json` and `watch --pid` against `ps`, in the same run.
 
-    $ .venv/bin/python bench/bench_list.py
-    list --json with 10000 zombies (10087 processes), 9 rounds, median wall time:
-      ps -eo pid,ppid,stat     251.3 ms
-      zombiectl list --json    118.0 ms   ratio 0.47 (target <= 0.5): meets target
-    ...
+$ .venv/bin/python bench/bench_list.py
+list --json with 10000 zombies (10087 processes), 9 rounds, median wall time:
+  ps -eo pid,ppid,stat     251.3 ms
+  zombiectl list --json    118.0 ms   ratio 0.47 (target <= 0.5): meets target
+...
 """
 
 from __future__ import annotations
@@ -29,13 +29,19 @@ def bench_list(zombies: int, rounds: int) -> None:
         zc = median([w for w, _, _ in res["zombiectl list --json"]])
         rss = max(m for _, _, m in res["zombiectl list --json"]) / 1024
         ratio = zc / ps
-        print(f"list --json with {zombies} zombies under pid {holder.pid}, {rounds} rounds, median wall time:")
+        print(
+            f"list --json with {zombies} zombies under pid {holder.pid}, {rounds} rounds, median wall time:"
+        )
         print(f"  ps -eo pid,ppid,stat     {ps * 1000:7.1f} ms")
-        print(f"  zombiectl list --json    {zc * 1000:7.1f} ms   ratio {ratio:.2f} (target <= 0.5): {verdict(ratio <= 0.5)}")
+        print(
+            f"  zombiectl list --json    {zc * 1000:7.1f} ms   ratio {ratio:.2f} (target <= 0.5): {verdict(ratio <= 0.5)}"
+        )
         print(f"  peak RSS of list         {rss:7.1f} MiB  (target < 40 MiB): {verdict(rss < 40)}")
         cpu_list = median([c for _, c, _ in res["zombiectl list --json"]])
         cpu_ps = median([c for _, c, _ in res["ps -eo pid,ppid,stat"]])
-        print(f"  CPU: ps {cpu_ps * 1000:.1f} ms, list {cpu_list * 1000:.1f} ms (list spreads its reads over 2 threads)")
+        print(
+            f"  CPU: ps {cpu_ps * 1000:.1f} ms, list {cpu_list * 1000:.1f} ms (list spreads its reads over 2 threads)"
+        )
 
 
 def bench_watch(children: int, others: int, ticks: int, rounds: int) -> None:
@@ -52,20 +58,29 @@ def bench_watch(children: int, others: int, ticks: int, rounds: int) -> None:
             f"watch --pid on a parent with {children} children among {others + children}+ processes,"
             f" {ticks} ticks, {rounds} rounds:"
         )
-        print(f"  CPU per tick             {tick * 1000:7.2f} ms  (target < 10 ms): {verdict(tick < 0.010)}")
-        print(f"  one ps -eo pid,ppid,stat {ps_cpu * 1000:7.2f} ms of CPU   ratio {tick / ps_cpu:.3f}")
+        print(
+            f"  CPU per tick             {tick * 1000:7.2f} ms  (target < 10 ms): {verdict(tick < 0.010)}"
+        )
+        print(
+            f"  one ps -eo pid,ppid,stat {ps_cpu * 1000:7.2f} ms of CPU   ratio {tick / ps_cpu:.3f}"
+        )
 
 
 def bench_version(rounds: int) -> None:
     res = alternate(
-        {"python -c pass": [sys.executable, "-c", "pass"], "zombiectl --version": [ZOMBIECTL, "--version"]},
+        {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "zombiectl --version": [ZOMBIECTL, "--version"],
+        },
         rounds,
     )
     bare = median([w for w, _, _ in res["python -c pass"]])
     zc = median([w for w, _, _ in res["zombiectl --version"]])
     print(f"start-up, {rounds} rounds, median wall time:")
     print(f"  python -c pass           {bare * 1000:7.1f} ms")
-    print(f"  zombiectl --version      {zc * 1000:7.1f} ms   ratio {zc / bare:.2f} (target < 60 ms): {verdict(zc < 0.060)}")
+    print(
+        f"  zombiectl --version      {zc * 1000:7.1f} ms   ratio {zc / bare:.2f} (target < 60 ms): {verdict(zc < 0.060)}"
+    )
 
 
 def main() -> int:

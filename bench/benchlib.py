@@ -12,7 +12,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-ZOMBIECTL = str(VENV_BIN / "zombiectl") if (VENV_BIN / "zombiectl").exists() else shutil.which("zombiectl")
+ZOMBIECTL = (
+    str(VENV_BIN / "zombiectl") if (VENV_BIN / "zombiectl").exists() else shutil.which("zombiectl")
+)
 
 # Forks N children that exit at once (zombies) and M that block on a pipe (alive); prints
 # "ready"; on stdin EOF releases the live ones and reaps everything.

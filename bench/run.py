@@ -1,6 +1,6 @@
 """Run every benchmark in bench/ (bench_*.py), one after the other.
 
-    $ make bench
+$ make bench
 """
 
 from __future__ import annotations

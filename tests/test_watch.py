@@ -112,12 +112,23 @@ def test_renderers_show_counts() -> None:
 
 def test_json_samples_of_a_real_parent(zombie_parent, zombiectl) -> None:
     parent = zombie_parent(3, alive=2)
-    res = zombiectl("watch", "--pid", str(parent.pid), "--json", "--interval", "0.05", "--count", "3")
+    res = zombiectl(
+        "watch", "--pid", str(parent.pid), "--json", "--interval", "0.05", "--count", "3"
+    )
     assert res.returncode == 0, res.stderr
     samples = [json.loads(line) for line in res.stdout.splitlines()]
     assert len(samples) == 3
     for s in samples:
-        assert set(s) >= {"t", "pid", "children", "zombies", "states", "zombie_pids", "new_zombies", "reaped"}
+        assert set(s) >= {
+            "t",
+            "pid",
+            "children",
+            "zombies",
+            "states",
+            "zombie_pids",
+            "new_zombies",
+            "reaped",
+        }
         assert s["pid"] == parent.pid and s["children"] == 5 and s["zombies"] == 3
         assert s["zombie_pids"] == parent.zombie_pids
         assert s["states"]["Z"] == 3
@@ -162,7 +173,9 @@ for pid in kids:
 
 
 def test_new_and_reaped_are_seen_live() -> None:
-    parent = subprocess.Popen([sys.executable, "-c", CONTROLLED], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", CONTROLLED], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     watcher = None
     try:
         assert parent.stdin and parent.stdout
@@ -175,7 +188,17 @@ def test_new_and_reaped_are_seen_live() -> None:
         first = cmd("f")
         assert wait_until(lambda: zombie_children(parent.pid) == first)
         watcher = subprocess.Popen(
-            [sys.executable, "-m", "zombiectl", "watch", "--pid", str(parent.pid), "--json", "--interval", "0.05"],
+            [
+                sys.executable,
+                "-m",
+                "zombiectl",
+                "watch",
+                "--pid",
+                str(parent.pid),
+                "--json",
+                "--interval",
+                "0.05",
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -219,7 +242,16 @@ def test_new_and_reaped_are_seen_live() -> None:
 def test_watch_ends_when_pid_exits_and_says_so(zombie_parent) -> None:
     parent = zombie_parent(1)
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "zombiectl", "watch", "--pid", str(parent.pid), "--interval", "0.05"],
+        [
+            sys.executable,
+            "-m",
+            "zombiectl",
+            "watch",
+            "--pid",
+            str(parent.pid),
+            "--interval",
+            "0.05",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -240,7 +272,16 @@ def test_watch_ends_when_pid_exits_and_says_so(zombie_parent) -> None:
 def test_ctrl_c_ends_watch_with_0(zombie_parent) -> None:
     parent = zombie_parent(1)
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "zombiectl", "watch", "--pid", str(parent.pid), "--interval", "0.05"],
+        [
+            sys.executable,
+            "-m",
+            "zombiectl",
+            "watch",
+            "--pid",
+            str(parent.pid),
+            "--interval",
+            "0.05",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -133,7 +133,9 @@ class Snapshot:
         if self._parsed is not None:
             return [p for p in self._parsed.values() if p[2] == ZOMBIE]
         z = ord(ZOMBIE)
-        return [_parse_stat(pid, raw) for pid, raw in self._raw.items() if raw[raw.rfind(b")") + 2] == z]
+        return [
+            _parse_stat(pid, raw) for pid, raw in self._raw.items() if raw[raw.rfind(b")") + 2] == z
+        ]
 
     def zombies_by_parent(self, only_parent: int | None = None) -> list[ParentZombies]:
         """Zombies grouped by parent, the biggest leaker first (ties: lower pid first)."""
@@ -359,7 +361,9 @@ def child_pids(pid: int) -> list[int]:
     return pids
 
 
-def read_many(pids: Iterable[int], known_zombies: Mapping[int, ProcInfo] | None = None) -> list[ProcInfo]:
+def read_many(
+    pids: Iterable[int], known_zombies: Mapping[int, ProcInfo] | None = None
+) -> list[ProcInfo]:
     """ProcInfo for each pid that still exists.
 
     `known_zombies` are zombies seen by an earlier read. A zombie keeps its pid until it

@@ -1,9 +1,9 @@
 """`zombiectl watch`: a live view of a process's children, or of the whole system.
 
-    $ zombiectl watch --pid 48211 --count 3 | cat
-    t=0.00s pid 48211 (leaky-server): children 6, zombies 4 (+0 new, -0 reaped)  states S:2 Z:4  zombie pids 48213 48214 48219 48220
-    t=1.00s pid 48211 (leaky-server): children 7, zombies 5 (+1 new, -0 reaped)  states S:2 Z:5  zombie pids 48213 48214 48219 48220 48231
-    t=2.00s pid 48211 (leaky-server): children 5, zombies 3 (+0 new, -2 reaped)  states S:2 Z:3  zombie pids 48219 48220 48231
+$ zombiectl watch --pid 48211 --count 3 | cat
+t=0.00s pid 48211 (leaky-server): children 6, zombies 4 (+0 new, -0 reaped)  states S:2 Z:4  zombie pids 48213 48214 48219 48220
+t=1.00s pid 48211 (leaky-server): children 7, zombies 5 (+1 new, -0 reaped)  states S:2 Z:5  zombie pids 48213 48214 48219 48220 48231
+t=2.00s pid 48211 (leaky-server): children 5, zombies 3 (+0 new, -2 reaped)  states S:2 Z:3  zombie pids 48219 48220 48231
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ Examples:
   zombiectl watch --pid 4242 --json --interval 0.1 --count 50
 """,
 )
-@click.option("--pid", type=PID, default=None, help="Watch PID's children (default: the whole system).")
+@click.option(
+    "--pid", type=PID, default=None, help="Watch PID's children (default: the whole system)."
+)
 @click.option("--tree", is_flag=True, help="With --pid: all descendants, not only children.")
 @click.option(
     "--interval",
@@ -41,10 +43,14 @@ Examples:
     metavar="S",
     help="Seconds between samples (at least 0.05).",
 )
-@click.option("--count", type=click.IntRange(min=1), default=None, metavar="N", help="Stop after N samples.")
+@click.option(
+    "--count", type=click.IntRange(min=1), default=None, metavar="N", help="Stop after N samples."
+)
 @click.option("--once", is_flag=True, help="One sample (same as --count 1).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample, one per line.")
-def command(pid: int | None, tree: bool, interval: float, count: int | None, once: bool, as_json: bool) -> int:
+def command(
+    pid: int | None, tree: bool, interval: float, count: int | None, once: bool, as_json: bool
+) -> int:
     """Live view of zombies: PID's children (or descendants), or the whole system by parent.
 
     Ends on Ctrl-C, after --count samples, or when the watched PID exits.
@@ -104,7 +110,9 @@ def _json_emit(sample: Sample) -> None:
     sys.stdout.flush()
 
 
-def _watch_live(take: Callable[[float], Sample], interval: float, count: int | None, console) -> None:  # type: ignore[no-untyped-def]
+def _watch_live(
+    take: Callable[[float], Sample], interval: float, count: int | None, console
+) -> None:  # type: ignore[no-untyped-def]
     from rich.live import Live
 
     from zombiectl.render.watch import live_view

@@ -115,7 +115,9 @@ def _parents_table(s: Sample, rows: int) -> Table | None:
     table.add_column("ZOMBIE PIDS")
     for g in s.parents[:rows]:
         oldest = max(s.zombie_age.get(pid, 0.0) for pid in g.zombie_pids)
-        table.add_row(str(g.pid), g.name, g.user, str(g.zombies), _age(oldest), format_pids(g.zombie_pids))
+        table.add_row(
+            str(g.pid), g.name, g.user, str(g.zombies), _age(oldest), format_pids(g.zombie_pids)
+        )
     if len(s.parents) > rows:
         table.add_row("…", f"{len(s.parents) - rows} more parents", "", "", "", "")
     return table
