@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +19,9 @@ from zombiectl.commands.common import PID, console_for_stdout
 from zombiectl.errors import EXIT_OK
 from zombiectl.proctable import require_process
 from zombiectl.watching import Gone, Sample, Tracker, run_watch, sample_pid, sample_system
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @click.command(
@@ -111,8 +115,8 @@ def _json_emit(sample: Sample) -> None:
 
 
 def _watch_live(
-    take: Callable[[float], Sample], interval: float, count: int | None, console
-) -> None:  # type: ignore[no-untyped-def]
+    take: Callable[[float], Sample], interval: float, count: int | None, console: Console
+) -> None:
     from rich.live import Live
 
     from zombiectl.render.watch import live_view
