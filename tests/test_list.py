@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -177,3 +181,33 @@ def test_footer_wording() -> None:
     assert listing_footer(ListResult(9, 3, two, 0.002)).startswith(
         "2 parents leak 3 zombies among 9"
     )
+
+
+def _hidepid_works() -> bool:
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("setpriv"):
+        return False
+    probe = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", "mount -t proc -o hidepid=invisible proc /proc"],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.root
+@pytest.mark.parametrize(
+    "args",
+    [["list", "--pid", "1", "--json"], ["list", "--pid", "1"], ["watch", "--pid", "1", "--once"]],
+)
+def test_process_hidden_by_hidepid_is_permission_denied(args) -> None:
+    """With /proc mounted hidepid=invisible, another user's process exists but cannot be read: exit 4."""
+    if not _hidepid_works():
+        pytest.skip("needs root, unshare, setpriv and a mountable proc with hidepid")
+    script = (
+        "mount -t proc -o hidepid=invisible proc /proc && "
+        f"exec setpriv --reuid 65534 --regid 65534 --clear-groups {sys.executable} -m zombiectl {' '.join(args)}"
+    )
+    res = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 4, res.stderr
+    assert res.stderr.strip() == "zombiectl: cannot read process 1: permission denied"
