@@ -204,7 +204,11 @@ def test_process_hidden_by_hidepid_is_permission_denied(args) -> None:
         pytest.skip("needs root, unshare, setpriv and a mountable proc with hidepid")
     script = (
         "mount -t proc -o hidepid=invisible proc /proc && "
-        f"exec setpriv --reuid 65534 --regid 65534 --clear-groups {sys.executable} -m zombiectl {' '.join(args)}"
+        # dac_read_search: the interpreter may live under a directory only root can
+        # read; it does not let the process see through hidepid or signal others.
+        "exec setpriv --reuid 65534 --regid 65534 --clear-groups"
+        " --inh-caps=+dac_read_search --ambient-caps=+dac_read_search"
+        f" {sys.executable} -m zombiectl {' '.join(args)}"
     )
     res = subprocess.run(
         ["unshare", "--mount", "sh", "-c", script], capture_output=True, text=True, timeout=60
