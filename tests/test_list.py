@@ -215,3 +215,16 @@ def test_process_hidden_by_hidepid_is_permission_denied(args) -> None:
     )
     assert res.returncode == 4, res.stderr
     assert res.stderr.strip() == "zombiectl: cannot read process 1: permission denied"
+
+
+@pytest.mark.slow
+def test_thousands_of_zombies_agree_with_ps(zombie_parent, zombiectl) -> None:
+    parent = zombie_parent(3000, alive=5)
+    data = json.loads(zombiectl("list", "--json", "--pid", str(parent.pid)).stdout)
+    ps = subprocess.run(["ps", "-eo", "pid=,ppid=,stat="], capture_output=True, text=True).stdout
+    rows = [line.split() for line in ps.splitlines()]
+    ps_zombies = sorted(int(r[0]) for r in rows if r[1] == str(parent.pid) and r[2].startswith("Z"))
+    assert data["parents"][0]["zombie_pids"] == ps_zombies == parent.zombie_pids
+    assert data["zombies"] == 3000
+    everything = json.loads(zombiectl("list", "--json").stdout)
+    assert everything["processes"] >= 3006
