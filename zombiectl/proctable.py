@@ -472,3 +472,78 @@ def platform_supported() -> bool:
     if have_proc():
         return True
     return sys.platform != "win32"
+
+
+# --------------------------------------------------------------------------- identity
+
+PF_KTHREAD = 0x00200000  # include/linux/sched.h: the task is a kernel thread
+
+
+class ProcIdentity(tuple):
+    """(pid, ppid, state, name, flags, starttime): who a pid is *now*.
+
+    ``starttime`` (clock ticks after boot, field 22 of ``/proc/PID/stat``) tells two
+    processes apart that had the same pid; ``flags`` (field 9) marks kernel threads.
+    Where ``/proc`` is missing, psutil's create time stands in for ``starttime`` and
+    ``flags`` is 0.
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls, pid: int, ppid: int, state: str, name: str, flags: int, starttime: float
+    ) -> ProcIdentity:
+        return tuple.__new__(cls, (pid, ppid, state, name, flags, starttime))
+
+    pid: int = property(itemgetter(0))  # type: ignore[assignment]
+    ppid: int = property(itemgetter(1))  # type: ignore[assignment]
+    state: str = property(itemgetter(2))  # type: ignore[assignment]
+    name: str = property(itemgetter(3))  # type: ignore[assignment]
+    flags: int = property(itemgetter(4))  # type: ignore[assignment]
+    starttime: float = property(itemgetter(5))  # type: ignore[assignment]
+
+    @property
+    def is_zombie(self) -> bool:
+        return is_zombie_state(self[2])
+
+    @property
+    def is_kernel_thread(self) -> bool:
+        return bool(self[4] & PF_KTHREAD)
+
+
+def read_identity(pid: int) -> ProcIdentity | None:
+    """pid's identity, or None when it does not exist (any more) or cannot be read."""
+    if have_proc():
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                raw = f.read()
+        except OSError:
+            return None
+        end = raw.rfind(b")")
+        rest = raw[end + 2 :].split()
+        name = raw[raw.find(b"(") + 1 : end].decode("utf-8", "replace")
+        return ProcIdentity(
+            pid, int(rest[1]), rest[0].decode("ascii"), name, int(rest[6]), int(rest[19])
+        )
+    import psutil
+
+    try:
+        p = psutil.Process(pid)
+        with p.oneshot():
+            state = _PSUTIL_STATES.get(p.status(), "?")
+            return ProcIdentity(pid, p.ppid(), state, p.name(), 0, p.create_time())
+    except psutil.Error:
+        return None
+
+
+def ancestors_of(pid: int) -> list[ProcInfo]:
+    """pid's parent, grandparent, ... up to the top of this pid namespace (nearest first)."""
+    out: list[ProcInfo] = []
+    seen = {pid}
+    info = read_proc(pid)
+    while info is not None and info[1] > 0 and info[1] not in seen:
+        seen.add(info[1])
+        info = read_proc(info[1])
+        if info is not None:
+            out.append(info)
+    return out

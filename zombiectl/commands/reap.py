@@ -1,0 +1,155 @@
+"""`zombiectl reap`: clear zombies safely, by nudging (or, if asked, ending) their parents.
+
+$ zombiectl reap --pid 48211 --kill-parent --yes
+ PARENT  NAME     USER  ZOMBIES  ZOMBIE PIDS                PLAN
+  48211  python3  root        3  48213 48214 48215          SIGCHLD (again while it reaps), then SIGTERM
+plan: act on 1 parent holding 3 zombies, waiting up to 2s for each step
+ PARENT  NAME     BEFORE  AFTER  ACTIONS           RESULT  WHY
+  48211  python3       3      0  SIGCHLD, SIGTERM  reaped  the parent exited on SIGTERM; its adopter reaped the zombies
+reaped 3 zombies
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from types import FrameType
+
+import click
+
+from zombiectl.commands.common import PID, console_for_stderr, console_for_stdout
+from zombiectl.errors import BadUsage
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command(
+    "reap",
+    epilog="""\b
+Examples:
+  zombiectl reap --pid 4242              show the plan, ask, then nudge 4242 with SIGCHLD
+  zombiectl reap --zombie 4250 --yes     act on 4250's parent without asking
+  zombiectl reap --all --dry-run         plan for every parent that holds zombies
+  zombiectl reap --pid 4242 --kill-parent --force --yes --json
+                                         end the parent (TERM, then KILL) so that
+                                         init or the nearest subreaper reaps its zombies
+\b
+Never signalled: PID 1, kernel threads, zombiectl itself and its ancestors (your
+shell, tmux, sshd). Signals go through a pidfd, after checking that the parent is
+still the one planned, so a reused pid is never signalled.
+Exit: 0 every targeted zombie is gone, 1 some remain or were refused, 2 no consent
+(not a terminal and no --yes), 3 no such process, 4 permission denied, 130 interrupted.
+""",
+)
+@click.option("--pid", "parents", type=PID, multiple=True, help="A parent of zombies (repeatable).")
+@click.option(
+    "--zombie", "zombies", type=PID, multiple=True, help="A zombie: act on its parent (repeatable)."
+)
+@click.option("--all", "all_parents", is_flag=True, help="Every parent that holds zombies.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.01, max=3600),
+    default=2.0,
+    show_default=True,
+    metavar="S",
+    help="How long to wait for each step to show.",
+)
+@click.option(
+    "--kill-parent",
+    is_flag=True,
+    help="If nudging fails, SIGTERM the parent so that its adopter reaps the zombies.",
+)
+@click.option(
+    "--force", is_flag=True, help="With --kill-parent: SIGKILL a parent that outlives SIGTERM."
+)
+@click.option(
+    "--yes", "-y", is_flag=True, help="Act without asking (needed when not on a terminal)."
+)
+@click.option("--dry-run", is_flag=True, help="Only show the plan; signal nothing.")
+@click.option("--json", "as_json", is_flag=True, help="The result as one JSON object.")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Log every signal, and how it was sent, on stderr."
+)
+@click.option("--no-pidfd", is_flag=True, hidden=True, help="Use the pid+create-time fallback.")
+def command(
+    parents: tuple[int, ...],
+    zombies: tuple[int, ...],
+    all_parents: bool,
+    timeout: float,
+    kill_parent: bool,
+    force: bool,
+    yes: bool,
+    dry_run: bool,
+    as_json: bool,
+    verbose: bool,
+    no_pidfd: bool,
+) -> int:
+    """Clear zombies safely: nudge their parents with SIGCHLD; optionally end them."""
+    from zombiectl.reaping import execute, make_plan, planned_report
+    from zombiectl.render.reap import plan_table, report_table
+    from zombiectl.safety import pidfd_supported
+
+    if force and not kill_parent:
+        raise BadUsage("--force only goes with --kill-parent (it SIGKILLs the parent)")
+    plan = make_plan(
+        parents, zombies, all_parents, timeout=timeout, kill_parent=kill_parent, force=force
+    )
+    out = console_for_stdout()
+    err = console_for_stderr()
+
+    def emit(report_obj: object) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps(report_obj) + "\n")
+            sys.stdout.flush()
+
+    if dry_run:
+        report = planned_report(plan)
+        if as_json:
+            emit(report.as_dict())
+        else:
+            out.print(plan_table(plan))
+            out.print("dry run: nothing was signalled", style="dim")
+        return report.exit_code()
+
+    if plan.actionable and not yes:
+        if as_json:
+            raise BadUsage(
+                "--json does not ask: add --yes to act (or --dry-run to only plan); "
+                "nothing was signalled"
+            )
+        out.print(plan_table(plan))
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise BadUsage(
+                "not a terminal, so not asking: add --yes to act (or --dry-run to only plan); "
+                "nothing was signalled"
+            )
+        if not click.confirm(f"Signal {len(plan.actionable)} parent(s)?", default=False):
+            out.print("nothing was signalled")
+            return 1
+    elif not as_json and not yes:
+        out.print(plan_table(plan))
+
+    use_pidfd = False if no_pidfd else pidfd_supported()
+
+    def log(line: str) -> None:
+        if verbose:
+            err.print(f"zombiectl: {line}", markup=False)
+
+    if not use_pidfd:
+        log(
+            "pidfds are not available here: signalling by pid after checking the "
+            "parent's create time (psutil), which leaves a tiny window for pid reuse"
+        )
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        report = execute(plan, use_pidfd=use_pidfd, log=log)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if as_json:
+        emit(report.as_dict())
+    else:
+        out.print(report_table(report))
+    return report.exit_code()

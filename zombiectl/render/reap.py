@@ -1,0 +1,88 @@
+"""rich renderables for `zombiectl reap`: the plan before acting, the results after."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from zombiectl.reaping import DENIED, REAPED, REFUSED, Plan, ReapReport
+from zombiectl.render.tables import format_pids, plural
+
+RESULT_STYLE = {REAPED: "green", REFUSED: "yellow", DENIED: "red"}
+
+
+def plan_steps_text(plan: Plan) -> str:
+    text = "SIGCHLD (again while it reaps)"
+    if plan.kill_parent:
+        text += ", then SIGTERM"
+        if plan.force:
+            text += ", then SIGKILL"
+    return text
+
+
+def plan_table(plan: Plan) -> RenderableType:
+    """What reap is about to do, per parent."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("PARENT", justify="right")
+    table.add_column("NAME", overflow="fold")
+    table.add_column("USER")
+    table.add_column("ZOMBIES", justify="right", style="bold red")
+    table.add_column("ZOMBIE PIDS", overflow="fold", max_width=30)
+    table.add_column("PLAN", overflow="fold")
+    steps = plan_steps_text(plan)
+    for p in plan.parents:
+        if p.refused is not None:
+            what = Text(f"refuse: {p.refused}", style="yellow")
+        elif not p.actionable:
+            what = Text(p.note or "nothing to do: no zombies", style="dim")
+        else:
+            what = Text(steps + (f" ({p.note})" if p.note else ""))
+        table.add_row(
+            str(p.pid), p.name, p.user, str(p.zombies), format_pids(list(p.zombie_pids), 5), what
+        )
+    n = len(plan.actionable)
+    zombies = sum(p.zombies for p in plan.actionable)
+    footer = Text(
+        f"plan: act on {plural(n, 'parent')} holding {plural(zombies, 'zombie')}, "
+        f"waiting up to {plan.timeout:g}s for each step",
+        style="dim",
+    )
+    return Group(table, footer)
+
+
+def report_table(report: ReapReport) -> RenderableType:
+    """Zombies before and after, per parent, with what was done and why it ended so."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("PARENT", justify="right")
+    table.add_column("NAME", overflow="fold")
+    table.add_column("BEFORE", justify="right")
+    table.add_column("AFTER", justify="right")
+    table.add_column("ACTIONS")
+    table.add_column("RESULT")
+    table.add_column("WHY", overflow="fold")
+    for p in report.parents:
+        actions = ", ".join(
+            f"SIGCHLD x{p.sigchld_sent}" if a == "SIGCHLD" and p.sigchld_sent > 1 else a
+            for a in p.actions
+        )
+        table.add_row(
+            str(p.pid),
+            p.name,
+            str(p.zombies_before),
+            str(p.zombies_after),
+            actions or "-",
+            Text(p.result, style=RESULT_STYLE.get(p.result, "bold red")),
+            p.reason,
+        )
+    return Group(table, Text(report_footer(report), style="dim"))
+
+
+def report_footer(report: ReapReport) -> str:
+    if report.dry_run:
+        return "dry run: nothing was signalled"
+    text = f"reaped {plural(report.reaped, 'zombie')}"
+    if report.remaining:
+        left = {p.pid for p in report.parents if p.zombies_after}
+        text += f"; {report.remaining} remain under {plural(len(left), 'parent')}"
+    return text
