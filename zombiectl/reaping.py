@@ -263,10 +263,33 @@ class Ladder:
             return self._finish(DENIED, f"not allowed to signal the parent: {res.detail}")
         remaining, alive = self.view.observe()
         if remaining == 0:
-            return self._finish(REAPED, "the zombies were reaped before the next signal")
+            if self.out.sigchld_sent:
+                return self._reaped_by_nudges()
+            return self._finish(REAPED, "the zombies were reaped before any signal")
         if alive:  # the zombies moved but the parent lives: nothing left to signal safely
             return self._finish(REMAINING, f"not signalled: {res.detail}")
         return self._adoption("the parent exited")
+
+    def _settle(self, remaining: int) -> tuple[int, bool]:
+        """While a handler is still reaping, let it finish before nudging again.
+
+        Without this a parent that reaps everything on one SIGCHLD would be counted as
+        needing a dozen; with it, a one-per-signal parent costs one extra poll a nudge.
+        """
+        alive = True
+        while remaining:
+            self.sleep(0)  # a yield: the handler runs on the other core or right now
+            now, alive = self.view.observe()
+            if now >= remaining or not alive:
+                return now, alive
+            remaining = now
+        return remaining, alive
+
+    def _reaped_by_nudges(self) -> LadderOutcome:
+        n = self.out.sigchld_sent
+        return self._finish(
+            REAPED, f"the parent reaped them after {n} SIGCHLD{'s' if n > 1 else ''}"
+        )
 
     def _timeout_text(self) -> str:
         return f"{self.timeout:g}s"
@@ -288,15 +311,17 @@ class Ladder:
                 return self._not_sent(res)
             last = remaining
             remaining, alive = self._wait(lambda r, a, last=last: r < last or not a)  # type: ignore[misc]
-            n = self.out.sigchld_sent
             if remaining == 0:
-                return self._finish(
-                    REAPED, f"the parent reaped them after {n} SIGCHLD{'s' if n > 1 else ''}"
-                )
+                return self._reaped_by_nudges()
             if not alive:
                 return self._adoption("the parent exited")
             if remaining >= last:
                 break  # no progress within the timeout: this rung is done
+            remaining, alive = self._settle(remaining)
+            if remaining == 0:
+                return self._reaped_by_nudges()
+            if not alive:
+                return self._adoption("the parent exited")
         if not self.kill_parent:
             return self._finish(
                 REMAINING,
@@ -375,9 +400,13 @@ class LiveParent:
             except Exception:
                 kids = []
             self.current = [k for k in kids if k in self.zombies]
-            # An empty list is only trusted if the parent is still alive after it was
-            # read: a parent that exited just now has handed its children to the adopter.
-            if self.current or self._alive():
+            if self.current:
+                return len(self.current), True
+            # An empty list is not trusted: the kernel's children file can skip entries
+            # while the parent reaps (it is read in pages), and a parent that exited
+            # just now has handed its children to the adopter. Ask each zombie.
+            self.current = [p.pid for p in read_many(self.zombies) if p.is_zombie]
+            if self._alive():
                 return len(self.current), True
         self.current = [p.pid for p in read_many(self.zombies) if p.is_zombie]
         return len(self.current), False

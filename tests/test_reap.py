@@ -1,0 +1,761 @@
+"""`zombiectl reap` against real parents (Python and C), plus the ladder on a fake clock.
+
+System tests run `python -m zombiectl reap ...` as a subprocess against parents from
+tests/parents.py; a parent in `record` mode logs every signal it receives, which is how
+the refusal and consent tests prove that nothing was signalled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import run_zombiectl
+from parents import Parent, compile_c_parent, reap_by_pid, start_parent
+from proctools import wait_until, zombie_children
+
+from zombiectl import safety
+from zombiectl.errors import BadUsage, NoSuchProcess
+from zombiectl.proctable import PF_KTHREAD, read_identity, read_proc
+from zombiectl.reaping import (
+    DENIED,
+    REAPED,
+    REMAINING,
+    Ladder,
+    ParentResult,
+    ReapReport,
+    make_plan,
+    planned_report,
+)
+from zombiectl.safety import SendResult, SendStatus, Target, send_signal_safely
+
+NO_PID = str(2**22 + 7)  # above any pid_max
+
+
+@pytest.fixture
+def parent() -> Iterator:
+    made: list[Parent] = []
+
+    def make(mode: str, n: int, **kwargs: object) -> Parent:
+        p = start_parent(mode, n, **kwargs)  # type: ignore[arg-type]
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
+
+
+@pytest.fixture(scope="module")
+def c_parent(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not shutil.which("gcc"):
+        pytest.skip("no C compiler")
+    return compile_c_parent(tmp_path_factory.mktemp("cparent"))
+
+
+def reap_json(*args: str, timeout: float = 60) -> tuple[int, dict]:
+    res = run_zombiectl("reap", "--json", *args, timeout=timeout)
+    assert res.stdout, res.stderr
+    return res.returncode, json.loads(res.stdout)
+
+
+def only(data: dict, pid: int) -> dict:
+    rows = [p for p in data["parents"] if p["pid"] == pid]
+    assert len(rows) == 1, data
+    return rows[0]
+
+
+def run_while_adopting(args: list[str], zombies: list[int]) -> tuple[int, dict, list[int]]:
+    """Run reap while this session (a subreaper) reaps the zombies it adopts, as init would."""
+    env = dict(os.environ, NO_COLOR="1", COLUMNS="120")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zombiectl", "reap", "--json", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    reaped: list[int] = []
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        reaped += reap_by_pid([z for z in zombies if z not in reaped])
+        time.sleep(0.01)
+    out, err = proc.communicate(timeout=60)
+    assert out, err
+    return proc.returncode, json.loads(out), reaped
+
+
+# --------------------------------------------------------------------------- the ladder, for real
+
+
+@pytest.mark.parametrize("lang", ["py", pytest.param("c", marks=pytest.mark.needs_cc)])
+def test_parent_that_reaps_on_sigchld_is_cleared_by_one_nudge(parent, c_parent_opt, lang) -> None:
+    p = parent("all", 6, exe=c_parent_opt(lang))
+    rc, data = reap_json("--pid", str(p.pid), "--yes")
+    assert rc == 0
+    row = only(data, p.pid)
+    assert row["zombies_before"] == 6 and row["zombies_after"] == 0
+    assert row["result"] == "reaped" and row["actions"] == ["SIGCHLD"]
+    assert data["reaped"] == 6 and data["remaining"] == 0
+    assert p.proc.poll() is None  # nudged, not killed
+    assert zombie_children(p.pid) == []
+
+
+@pytest.mark.parametrize("lang", ["py", pytest.param("c", marks=pytest.mark.needs_cc)])
+def test_one_per_signal_parent_is_cleared_by_repeated_nudges(parent, c_parent_opt, lang) -> None:
+    p = parent("one", 25, exe=c_parent_opt(lang))
+    rc, data = reap_json("--pid", str(p.pid), "--yes", "--kill-parent", "--force")
+    assert rc == 0, data
+    row = only(data, p.pid)
+    assert row["result"] == "reaped" and row["zombies_after"] == 0
+    assert row["actions"] == ["SIGCHLD"]  # never escalated, although allowed to
+    assert row["sigchld_sent"] >= 2
+    assert p.proc.poll() is None
+
+
+@pytest.mark.parametrize("lang", ["py", pytest.param("c", marks=pytest.mark.needs_cc)])
+def test_never_reaping_parent_remains_without_kill_parent(parent, c_parent_opt, lang) -> None:
+    p = parent("never", 4, exe=c_parent_opt(lang))
+    rc, data = reap_json("--pid", str(p.pid), "--yes", "--timeout", "0.3")
+    assert rc == 1
+    row = only(data, p.pid)
+    assert row["result"] == "remaining" and row["zombies_after"] == 4
+    assert row["actions"] == ["SIGCHLD"]
+    assert "--kill-parent" in row["reason"]
+    assert p.proc.poll() is None
+    assert len(zombie_children(p.pid)) == 4
+
+
+@pytest.mark.parametrize("lang", ["py", pytest.param("c", marks=pytest.mark.needs_cc)])
+def test_kill_parent_hands_zombies_to_the_subreaper(parent, c_parent_opt, lang) -> None:
+    p = parent("never", 5, exe=c_parent_opt(lang))
+    rc, data, reaped = run_while_adopting(
+        ["--pid", str(p.pid), "--yes", "--kill-parent", "--timeout", "1.5"], p.zombie_pids
+    )
+    assert sorted(reaped) == p.zombie_pids  # this session adopted and reaped all five
+    assert rc == 0, data
+    row = only(data, p.pid)
+    assert row["actions"] == ["SIGCHLD", "SIGTERM"]
+    assert row["result"] == "reaped" and (row["zombies_before"], row["zombies_after"]) == (5, 0)
+    assert p.proc.wait(10) == -signal.SIGTERM
+
+
+@pytest.mark.parametrize("lang", ["py", pytest.param("c", marks=pytest.mark.needs_cc)])
+def test_parent_ignoring_sigterm_needs_force(parent, c_parent_opt, lang) -> None:
+    p = parent("noterm", 3, exe=c_parent_opt(lang))
+    rc, data = reap_json("--pid", str(p.pid), "--yes", "--kill-parent", "--timeout", "0.3")
+    assert rc == 1
+    row = only(data, p.pid)
+    assert row["actions"] == ["SIGCHLD", "SIGTERM"]
+    assert "--force" in row["reason"] and row["zombies_after"] == 3
+    assert p.proc.poll() is None
+
+    rc, data, reaped = run_while_adopting(
+        ["--pid", str(p.pid), "--yes", "--kill-parent", "--force", "--timeout", "0.5"],
+        p.zombie_pids,
+    )
+    assert rc == 0, data
+    assert only(data, p.pid)["actions"] == ["SIGCHLD", "SIGTERM", "SIGKILL"]
+    assert p.proc.wait(10) == -signal.SIGKILL
+    assert sorted(reaped) == p.zombie_pids
+
+
+def test_parent_that_exits_during_the_run(parent) -> None:
+    p = parent("exit", 4)
+    rc, data, reaped = run_while_adopting(
+        ["--pid", str(p.pid), "--yes", "--timeout", "10"], p.zombie_pids
+    )
+    assert rc == 0, data
+    row = only(data, p.pid)
+    assert row["result"] == "reaped" and "exited" in row["reason"]
+    assert row["actions"] == ["SIGCHLD"]
+    assert sorted(reaped) == p.zombie_pids
+    assert p.proc.wait(10) == 0
+
+
+def test_zombie_target_acts_on_its_parent_once(parent) -> None:
+    p = parent("all", 5)
+    zs = p.zombie_pids
+    rc, data = reap_json(
+        "--zombie", str(zs[0]), "--zombie", str(zs[3]), "--pid", str(p.pid), "--yes"
+    )
+    assert rc == 0
+    assert [r["pid"] for r in data["parents"]] == [p.pid]
+    assert only(data, p.pid)["sigchld_sent"] == 1
+
+
+def test_several_parents_in_one_run(parent) -> None:
+    good = parent("all", 3)
+    stuck = parent("never", 2)
+    rc, data = reap_json(
+        "--pid", str(good.pid), "--pid", str(stuck.pid), "--yes", "--timeout", "0.3"
+    )
+    assert rc == 1  # one parent kept its zombies
+    assert [r["pid"] for r in data["parents"]] == [good.pid, stuck.pid]  # biggest first
+    assert only(data, good.pid)["result"] == "reaped"
+    assert only(data, stuck.pid)["result"] == "remaining"
+    assert (data["reaped"], data["remaining"]) == (3, 2)
+
+
+def test_pidfd_fallback_works_and_says_so(parent) -> None:
+    p = parent("all", 3)
+    res = run_zombiectl("reap", "--pid", str(p.pid), "--yes", "--verbose", "--no-pidfd")
+    assert res.returncode == 0, res.stderr
+    assert "pidfds are not available here" in res.stderr
+    assert "via pid+create-time: sent" in res.stderr
+    assert zombie_children(p.pid) == []
+
+
+def test_table_output_when_piped(parent) -> None:
+    p = parent("all", 2)
+    res = run_zombiectl("reap", "--pid", str(p.pid), "--yes")
+    assert res.returncode == 0, res.stderr
+    assert "\x1b[" not in res.stdout
+    lines = res.stdout.splitlines()
+    assert lines[0].split()[:4] == ["PARENT", "NAME", "BEFORE", "AFTER"]
+    assert lines[1].split()[0] == str(p.pid) and "reaped" in lines[1]
+    assert lines[-1] == "reaped 2 zombies"
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def test_pid1_and_kernel_threads_are_refused() -> None:
+    kthread = next(
+        (
+            pid
+            for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+            if pid > 2 and (i := read_identity(pid)) is not None and i.flags & PF_KTHREAD
+        ),
+        2,
+    )
+    rc, data = reap_json(
+        "--pid", "1", "--pid", "2", "--pid", str(kthread), "--yes", "--kill-parent", "--force"
+    )
+    assert rc == 1
+    for pid in {1, 2, kthread}:
+        row = only(data, pid)
+        assert row["result"] == "refused" and row["actions"] == [] and row["reason"]
+    assert "init" in only(data, 1)["reason"]
+    assert "kernel thread" in only(data, 2)["reason"]
+
+
+def test_ancestors_of_zombiectl_are_refused_and_never_signalled(parent, tmp_path) -> None:
+    """zombiectl runs under bash under a parent with zombies; both are its ancestors."""
+    log = tmp_path / "signals"
+    inner = (
+        f"{sys.executable} -m zombiectl reap --json --yes --kill-parent --force "
+        "--pid {pid} --zombie {zombie} --pid $$; echo zombiectl $?"
+    )
+    p = parent("record", 3, log=log, cmd=["bash", "-c", inner])
+    out = p.read_line()
+    data = json.loads(out)
+    assert p.read_line().split() == ["zombiectl", "1"]  # refused: exit 1
+    assert p.read_line().split() == ["rc", "0"]  # bash lived on to the end
+    bash_pid = next(r["pid"] for r in data["parents"] if r["pid"] != p.pid)
+    assert {r["pid"] for r in data["parents"]} == {p.pid, bash_pid}
+    for row in data["parents"]:
+        assert row["result"] == "refused" and row["actions"] == []
+        assert "ancestor of zombiectl" in row["reason"]
+    assert only(data, p.pid)["zombies_after"] == 3
+    assert p.user_signals() == []
+    assert p.proc.poll() is None and len(zombie_children(p.pid)) == 3
+
+
+def test_zombiectl_refuses_its_own_pid_in_process() -> None:
+    assert safety.refusal_reason(os.getpid()) == "this is zombiectl itself"
+    assert "ancestor" in (safety.refusal_reason(os.getppid()) or "")
+    assert safety.is_self_or_ancestor(os.getppid())
+    assert safety.is_self_or_ancestor(1) or read_proc(1) is None
+    assert safety.refusal_reason(1) is not None
+
+
+# --------------------------------------------------------------------------- consent
+
+
+def test_no_terminal_and_no_yes_signals_nothing(parent, tmp_path) -> None:
+    p = parent("record", 3, log=tmp_path / "signals")
+    res = run_zombiectl("reap", "--pid", str(p.pid), "--kill-parent", "--force")
+    assert res.returncode == 2
+    assert res.stderr.strip().startswith("zombiectl: not a terminal, so not asking: add --yes")
+    assert str(p.pid) in res.stdout  # the plan is shown
+    res = run_zombiectl("reap", "--pid", str(p.pid), "--json")
+    assert res.returncode == 2 and res.stdout == ""
+    res = run_zombiectl("reap", "--pid", str(p.pid), "--dry-run", "--json", "--kill-parent")
+    assert res.returncode == 0
+    row = only(json.loads(res.stdout), p.pid)
+    assert row["actions"] == ["SIGCHLD", "SIGTERM"] and row["zombies_after"] == 3
+    assert p.user_signals() == []
+    assert p.proc.poll() is None and len(zombie_children(p.pid)) == 3
+
+
+def _run_on_pty(args: list[str], answer: bytes) -> tuple[int, str]:
+    """Run zombiectl on a pseudo-terminal; answer its question; return (rc, what it wrote)."""
+    master, slave = pty.openpty()
+    env = dict(os.environ, NO_COLOR="1", COLUMNS="160")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zombiectl", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
+    os.close(slave)
+    seen = b""
+    answered = False
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the other side closed
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if not answered and b"[y/N]" in seen:
+                os.write(master, answer)
+                answered = True
+            if proc.poll() is not None and not ready:
+                break
+        return proc.wait(30), seen.decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def test_terminal_asks_and_no_means_nothing(parent, tmp_path) -> None:
+    p = parent("record", 2, log=tmp_path / "signals")
+    rc, text = _run_on_pty(["reap", "--pid", str(p.pid)], b"n\n")
+    assert "Signal 1 parent(s)?" in text and "SIGCHLD" in text
+    assert rc == 1 and "nothing was signalled" in text
+    assert p.user_signals() == []
+
+
+def test_terminal_asks_and_yes_acts(parent) -> None:
+    p = parent("all", 3)
+    rc, text = _run_on_pty(["reap", "--pid", str(p.pid)], b"y\n")
+    assert rc == 0, text
+    assert "reaped 3 zombies" in text
+    assert zombie_children(p.pid) == []
+
+
+# --------------------------------------------------------------------------- permission
+
+
+def _setpriv_prefix(uid: int) -> list[str]:
+    # dac_read_search: the interpreter may live under a directory only root can read;
+    # it grants no right to signal another user's processes.
+    return [
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--inh-caps=+dac_read_search",
+        "--ambient-caps=+dac_read_search",
+    ]
+
+
+@pytest.mark.root
+def test_another_users_parent_is_denied(parent, tmp_path) -> None:
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv")
+    log = tmp_path / "signals"
+    p = parent("record", 3, log=log, uid=65533)
+    res = subprocess.run(
+        [
+            *_setpriv_prefix(65534),
+            sys.executable,
+            "-m",
+            "zombiectl",
+            "reap",
+            "--json",
+            "--yes",
+            "--kill-parent",
+            "--force",
+            "--pid",
+            str(p.pid),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 4, res.stderr
+    row = only(json.loads(res.stdout), p.pid)
+    assert row["result"] == "denied" and row["actions"] == []
+    assert "EPERM" in row["reason"]
+    assert p.user_signals() == []
+    assert len(zombie_children(p.pid)) == 3
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["reap", "--pid", NO_PID, "--yes"], 3, f"no such process: {NO_PID}"),
+        (["reap", "--zombie", NO_PID, "--yes"], 3, f"no such process: {NO_PID}"),
+        (["reap", "--pid", "0"], 2, "not a process id"),
+        (["reap", "--pid", "x"], 2, "not a process id"),
+        (["reap"], 2, "name what to reap"),
+        (["reap", "--all", "--force"], 2, "--force only goes with --kill-parent"),
+        (["reap", "--all", "--timeout", "0"], 2, "--timeout"),
+    ],
+)
+def test_bad_input_is_one_line(args, code, needle) -> None:
+    res = run_zombiectl(*args)
+    assert res.returncode == code
+    assert needle in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in res.stderr and res.stdout == ""
+
+
+def test_a_live_process_is_not_a_zombie(parent) -> None:
+    p = parent("all", 1)
+    res = run_zombiectl("reap", "--zombie", str(p.pid), "--yes")
+    assert res.returncode == 2
+    assert f"pid {p.pid} (python" in res.stderr and "is not a zombie" in res.stderr
+
+
+def test_all_dry_run_includes_our_parent(parent) -> None:
+    # --all is only ever planned here: acting would nudge other people's processes.
+    p = parent("never", 2)
+    rc, data = reap_json("--all", "--dry-run")
+    assert rc == 0 and data["dry_run"] is True
+    row = only(data, p.pid)
+    assert row["zombies_before"] == 2 and row["actions"] == ["SIGCHLD"]
+
+
+def test_help_has_an_example() -> None:
+    res = run_zombiectl("reap", "--help")
+    assert res.returncode == 0 and "zombiectl reap --pid 4242" in res.stdout
+
+
+# --------------------------------------------------------------------------- scale
+
+
+@pytest.mark.slow
+def test_thousands_of_zombies_under_one_parent(parent) -> None:
+    p = parent("one", 3000)
+    rc, data = reap_json("--pid", str(p.pid), "--yes", timeout=300)
+    assert rc == 0, data
+    row = only(data, p.pid)
+    assert (row["zombies_before"], row["zombies_after"]) == (3000, 0)
+    assert row["actions"] == ["SIGCHLD"] and row["sigchld_sent"] >= 2
+
+
+@pytest.mark.slow
+def test_thousands_of_zombies_adopted_after_kill(parent) -> None:
+    p = parent("never", 3000)
+    rc, data, reaped = run_while_adopting(
+        ["--pid", str(p.pid), "--yes", "--kill-parent", "--timeout", "3"], p.zombie_pids
+    )
+    assert rc == 0, data
+    assert len(reaped) == 3000
+    assert only(data, p.pid)["zombies_after"] == 0
+
+
+# --------------------------------------------------------------------------- pid reuse
+
+
+def test_ppid_change_after_pidfd_open_sends_nothing(parent) -> None:
+    p = parent("never", 2)
+    target = Target.of(p.pid)
+    assert target is not None
+    sent: list[int] = []
+    opened: list[int] = []
+
+    def opener(pid: int) -> int:
+        fd = os.pidfd_open(pid)
+        opened.append(pid)
+        return fd
+
+    def reader(pid: int):  # the zombies now name another parent: their parent changed
+        ident = read_identity(pid)
+        if ident is not None and pid in p.zombie_pids:
+            return type(ident)(ident.pid, 1, ident.state, ident.name, ident.flags, ident.starttime)
+        return ident
+
+    res = send_signal_safely(
+        target,
+        signal.SIGCHLD,
+        p.zombie_pids,
+        use_pidfd=True,
+        opener=opener,
+        reader=reader,
+        sender=lambda fd, sig: sent.append(sig),
+    )
+    assert opened == [p.pid] and sent == []
+    assert res.status is SendStatus.MOVED
+
+
+def test_real_race_parent_dies_between_open_and_check(parent) -> None:
+    """The parent is killed right after the pidfd is opened: its zombies move to us."""
+    p = parent("never", 2)
+    target = Target.of(p.pid)
+    assert target is not None
+    sent: list[int] = []
+
+    def opener(pid: int) -> int:
+        fd = os.pidfd_open(pid)
+        p.proc.kill()
+        assert wait_until(lambda: all(read_proc(z).ppid == os.getpid() for z in p.zombie_pids), 30)
+        return fd
+
+    res = send_signal_safely(
+        target,
+        signal.SIGCHLD,
+        p.zombie_pids,
+        use_pidfd=True,
+        opener=opener,
+        sender=lambda fd, sig: sent.append(sig),
+    )
+    assert sent == [] and res.status is SendStatus.GONE
+    p.proc.wait()
+    assert sorted(reap_by_pid(p.zombie_pids)) == p.zombie_pids
+
+
+@pytest.mark.parametrize("use_pidfd", [True, False])
+def test_different_start_time_is_never_signalled(parent, use_pidfd) -> None:
+    p = parent("never", 1)
+    real = Target.of(p.pid)
+    assert real is not None
+    stale = Target(p.pid, real.starttime - 1, real.name)  # the pid now names someone else
+    sent: list[int] = []
+    res = send_signal_safely(
+        stale,
+        signal.SIGCHLD,
+        p.zombie_pids,
+        use_pidfd=use_pidfd,
+        sender=lambda a, b: sent.append(b),
+    )
+    assert sent == [] and res.status is SendStatus.GONE
+    ok = send_signal_safely(real, signal.SIGCHLD, p.zombie_pids, use_pidfd=use_pidfd)
+    assert ok.status is SendStatus.SENT and ok.via == ("pidfd" if use_pidfd else "pid+create-time")
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def test_plan_groups_refuses_and_validates(parent) -> None:
+    p = parent("never", 3)
+    plan = make_plan([p.pid, 1], [p.zombie_pids[1]], kill_parent=True)
+    assert {x.pid for x in plan.parents} == {p.pid, 1}  # the zombie named p.pid again
+    mine = next(x for x in plan.parents if x.pid == p.pid)
+    assert mine.zombie_pids == tuple(p.zombie_pids) and mine.actionable
+    assert next(x for x in plan.parents if x.pid == 1).refused
+    assert plan.steps() == ["SIGCHLD", "SIGTERM"]
+    with pytest.raises(BadUsage):
+        make_plan([], [p.pid])
+    with pytest.raises(NoSuchProcess):
+        make_plan([int(NO_PID)])
+    with pytest.raises(BadUsage):
+        make_plan()
+    report = planned_report(plan)
+    assert report.exit_code() == 0 and report.remaining == 3 + next(
+        x.zombies for x in plan.parents if x.pid == 1
+    )
+
+
+def test_exit_codes() -> None:
+    def r(result: str, before: int = 1, after: int = 0) -> ParentResult:
+        return ParentResult(1, "x", before, after, [], result, "")
+
+    assert ReapReport([r(REAPED)]).exit_code() == 0
+    assert ReapReport([]).exit_code() == 0
+    assert ReapReport([r(REMAINING, 2, 2)]).exit_code() == 1
+    assert ReapReport([r(DENIED, 2, 2)]).exit_code() == 4
+    assert ReapReport([r(DENIED, 2, 2), r("refused", 1, 1)]).exit_code() == 1
+    assert ReapReport([r(DENIED, 2, 2), r(REAPED, 3, 0)]).exit_code() == 1
+
+
+# --------------------------------------------------------------------------- ladder timing
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.now += seconds
+
+
+class FakeParent:
+    """A scripted parent in fake time: how it reacts to each signal, and when."""
+
+    def __init__(
+        self,
+        clock: FakeClock,
+        zombies: int,
+        *,
+        on_chld: str = "none",  # none | all | one | exit
+        on_term: str = "die",  # die | ignore
+        delay: float = 0.01,
+        adopter_delay: float | None = 0.2,
+        deny: bool = False,
+    ) -> None:
+        self.clock = clock
+        self.zombies = zombies
+        self.alive = True
+        self.on_chld = on_chld
+        self.on_term = on_term
+        self.delay = delay
+        self.adopter_delay = adopter_delay
+        self.deny = deny
+        self.sent: list[tuple[float, str]] = []
+        self.pending: list[tuple[float, str]] = []
+
+    def _apply(self) -> None:
+        due = [e for e in self.pending if e[0] <= self.clock.now]
+        self.pending = [e for e in self.pending if e[0] > self.clock.now]
+        for _, what in sorted(due):
+            if what == "reap-all":
+                self.zombies = 0
+            elif what == "reap-one":
+                self.zombies = max(self.zombies - 1, 0)
+            elif what == "die":
+                self.alive = False
+                if self.adopter_delay is not None:
+                    self.pending.append((self.clock.now + self.adopter_delay, "reap-all"))
+
+    def observe(self) -> tuple[int, bool]:
+        self._apply()
+        return self.zombies, self.alive
+
+    def send(self, sig: int) -> SendResult:
+        if self.deny:
+            return SendResult(SendStatus.DENIED, "fake", "permission denied (EPERM)")
+        if not self.alive:
+            return SendResult(SendStatus.GONE, "fake", "gone")
+        name = signal.Signals(sig).name
+        self.sent.append((self.clock.now, name))
+        at = self.clock.now + self.delay
+        if name == "SIGCHLD" and self.on_chld != "none":
+            self.pending.append(
+                (at, {"all": "reap-all", "one": "reap-one", "exit": "die"}[self.on_chld])
+            )
+        if (name == "SIGTERM" and self.on_term == "die") or name == "SIGKILL":
+            self.pending.append((at, "die"))
+        return SendResult(SendStatus.SENT, "fake")
+
+    def adopter(self) -> str | None:
+        return "1 (init)"
+
+    def names(self) -> list[str]:
+        return [n for _, n in self.sent]
+
+
+def ladder(view: FakeParent, clock: FakeClock, **kwargs: object) -> Ladder:
+    return Ladder(view, clock=clock, sleep=clock.sleep, **kwargs)  # type: ignore[arg-type]
+
+
+def test_ladder_one_nudge_for_a_parent_that_reaps_all() -> None:
+    clock = FakeClock()
+    view = FakeParent(clock, 10, on_chld="all", delay=0.5)
+    out = ladder(view, clock, timeout=2.0, kill_parent=True, force=True).run()
+    assert out.result == REAPED and view.names() == ["SIGCHLD"]
+    assert 0.5 <= clock.now < 0.6  # returned as soon as the reaping showed
+
+
+def test_ladder_nudges_a_one_per_signal_parent_until_clear() -> None:
+    clock = FakeClock()
+    view = FakeParent(clock, 7, on_chld="one", delay=0.3)
+    out = ladder(view, clock, timeout=2.0, kill_parent=True, force=True).run()
+    assert out.result == REAPED and view.names() == ["SIGCHLD"] * 7
+    assert out.sigchld_sent == 7 and out.actions == ["SIGCHLD"]
+    gaps = [b[0] - a[0] for a, b in zip(view.sent, view.sent[1:], strict=False)]
+    assert all(0.3 <= g < 0.4 for g in gaps)  # the next nudge follows the progress, not the timeout
+
+
+def test_ladder_without_kill_parent_waits_one_timeout_then_stops() -> None:
+    clock = FakeClock()
+    view = FakeParent(clock, 3)
+    out = ladder(view, clock, timeout=2.0, poll_max=0.05).run()
+    assert out.result == REMAINING and view.names() == ["SIGCHLD"]
+    assert 2.0 <= clock.now < 2.1 and view.alive
+
+
+def test_ladder_sigterm_comes_after_the_timeout_and_adopter_reaps() -> None:
+    clock = FakeClock()
+    view = FakeParent(clock, 3, delay=0.4, adopter_delay=0.7)
+    out = ladder(view, clock, timeout=2.0, kill_parent=True).run()
+    assert view.names() == ["SIGCHLD", "SIGTERM"]
+    assert view.sent[1][0] >= 2.0  # SIGTERM only once SIGCHLD had its full timeout
+    assert out.result == REAPED and out.parent_exited
+    assert "adopter reaped" in out.reason
+    assert 2.0 + 0.4 + 0.7 <= clock.now < 2.0 + 0.4 + 0.7 + 0.1
+
+
+def test_ladder_sigkill_only_with_force_and_after_the_timeout() -> None:
+    clock = FakeClock()
+    view = FakeParent(clock, 3, on_term="ignore")
+    out = ladder(view, clock, timeout=1.5, kill_parent=True).run()
+    assert view.names() == ["SIGCHLD", "SIGTERM"] and out.result == REMAINING
+    assert "--force" in out.reason and view.alive
+
+    clock = FakeClock()
+    view = FakeParent(clock, 3, on_term="ignore")
+    out = ladder(view, clock, timeout=1.5, kill_parent=True, force=True).run()
+    assert view.names() == ["SIGCHLD", "SIGTERM", "SIGKILL"]
+    assert view.sent[2][0] - view.sent[1][0] >= 1.5
+    assert out.result == REAPED and out.actions == ["SIGCHLD", "SIGTERM", "SIGKILL"]
+
+
+def test_ladder_reports_an_adopter_that_does_not_reap() -> None:
+    clock = FakeClock()
+    view = FakeParent(clock, 4, adopter_delay=None)
+    out = ladder(view, clock, timeout=1.0, kill_parent=True).run()
+    assert out.result == REMAINING and out.adopter == "1 (init)"
+    assert "4 adopted by 1 (init)" in out.reason
+
+
+def test_ladder_parent_that_exits_on_its_own() -> None:
+    clock = FakeClock()
+    view = FakeParent(clock, 2, on_chld="exit", adopter_delay=0.1)
+    out = ladder(view, clock, timeout=2.0).run()
+    assert out.result == REAPED and out.parent_exited and view.names() == ["SIGCHLD"]
+
+
+def test_ladder_denied_sends_nothing_more() -> None:
+    clock = FakeClock()
+    view = FakeParent(clock, 2, deny=True)
+    out = ladder(view, clock, timeout=2.0, kill_parent=True, force=True).run()
+    assert out.result == DENIED and out.actions == [] and clock.now == 0.0
+
+
+def test_ladder_no_zombies_sends_nothing() -> None:
+    clock = FakeClock()
+    view = FakeParent(clock, 0)
+    out = ladder(view, clock).run()
+    assert out.result == REAPED and view.sent == []
+
+
+@pytest.fixture
+def c_parent_opt(request: pytest.FixtureRequest):
+    """lang -> the C parent's path for "c" (compiled once), None for "py"."""
+
+    def pick(lang: str) -> Path | None:
+        if lang == "py":
+            return None
+        return request.getfixturevalue("c_parent")
+
+    return pick
