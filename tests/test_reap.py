@@ -197,9 +197,7 @@ def test_zombie_target_acts_on_its_parent_once(parent) -> None:
 def test_several_parents_in_one_run(parent) -> None:
     good = parent("all", 3)
     stuck = parent("never", 2)
-    rc, data = reap_json(
-        "--pid", str(good.pid), "--pid", str(stuck.pid), "--yes", "--timeout", "0.3"
-    )
+    rc, data = reap_json("--pid", str(good.pid), "--pid", str(stuck.pid), "--yes")
     assert rc == 1  # one parent kept its zombies
     assert [r["pid"] for r in data["parents"]] == [good.pid, stuck.pid]  # biggest first
     assert only(data, good.pid)["result"] == "reaped"
@@ -342,7 +340,7 @@ def _run_on_pty(args: list[str], answer: bytes) -> tuple[int, str]:
 def test_terminal_asks_and_no_means_nothing(parent, tmp_path) -> None:
     p = parent("record", 2, log=tmp_path / "signals")
     rc, text = _run_on_pty(["reap", "--pid", str(p.pid)], b"n\n")
-    assert "Signal 1 parent(s)?" in text and "SIGCHLD" in text
+    assert "Signal 1 parent?" in text and "SIGCHLD" in text
     assert rc == 1 and "nothing was signalled" in text
     assert p.user_signals() == []
 
@@ -353,6 +351,43 @@ def test_terminal_asks_and_yes_acts(parent) -> None:
     assert rc == 0, text
     assert "reaped 3 zombies" in text
     assert zombie_children(p.pid) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_stops_before_the_next_signal(parent, tmp_path, sig) -> None:
+    p = parent("record", 2, log=tmp_path / "signals")
+    env = dict(os.environ, NO_COLOR="1")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zombiectl",
+            "reap",
+            "--pid",
+            str(p.pid),
+            "--yes",
+            "--kill-parent",
+            "--force",
+            "--timeout",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert wait_until(lambda: p.user_signals() != [], 30)  # the first nudge arrived
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    assert err.strip() == "zombiectl: interrupted: no further signal was sent"
+    assert p.user_signals() == [(signal.SIGCHLD, proc.pid)]  # no SIGTERM followed
+    assert len(zombie_children(p.pid)) == 2
 
 
 # --------------------------------------------------------------------------- permission
@@ -723,9 +758,11 @@ def test_ladder_sigkill_only_with_force_and_after_the_timeout() -> None:
 def test_ladder_reports_an_adopter_that_does_not_reap() -> None:
     clock = FakeClock()
     view = FakeParent(clock, 4, adopter_delay=None)
-    out = ladder(view, clock, timeout=1.0, kill_parent=True).run()
+    out = ladder(view, clock, timeout=1.0, kill_parent=True, adoption_wait=3.0).run()
     assert out.result == REMAINING and out.adopter == "1 (init)"
-    assert "4 adopted by 1 (init)" in out.reason
+    assert "4 adopted by 1 (init), not reaped within 3s" in out.reason
+    term_at = view.sent[1][0]
+    assert term_at + 0.01 + 3.0 <= clock.now < term_at + 0.01 + 3.1  # the check waits longer
 
 
 def test_ladder_parent_that_exits_on_its_own() -> None:

@@ -49,6 +49,10 @@ DENIED = "denied"
 
 Log = Callable[[str], None]
 
+# Once the parent is gone there is nothing left to send, only a check to make; some
+# inits reap by polling (every second or two), so the check waits at least this long.
+ADOPTION_WAIT = 5.0
+
 
 def _no_log(_line: str) -> None:
     pass
@@ -211,6 +215,7 @@ class Ladder:
         sleep: Callable[[float], None] = time.sleep,
         poll_min: float = 0.001,
         poll_max: float = 0.05,
+        adoption_wait: float = ADOPTION_WAIT,
     ) -> None:
         self.view = view
         self.timeout = timeout
@@ -220,6 +225,7 @@ class Ladder:
         self.sleep = sleep
         self.poll_min = poll_min
         self.poll_max = poll_max
+        self.adoption_wait = max(adoption_wait, timeout)
         self.out = LadderOutcome(REMAINING, "")
 
     # -- helpers
@@ -229,14 +235,16 @@ class Ladder:
         self.out.reason = reason
         return self.out
 
-    def _wait(self, done: Callable[[int, bool], bool]) -> tuple[int, bool]:
+    def _wait(
+        self, done: Callable[[int, bool], bool], timeout: float | None = None
+    ) -> tuple[int, bool]:
         """Poll the parent until done(remaining, alive) or the timeout passes.
 
         Polls fast at first (a parent that reaps in its handler does so within
         microseconds, and one nudge per poll is what clears a one-per-signal parent
         quickly), then backs off.
         """
-        deadline = self.clock() + self.timeout
+        deadline = self.clock() + (self.timeout if timeout is None else timeout)
         interval = self.poll_min
         while True:
             remaining, alive = self.view.observe()
@@ -262,13 +270,14 @@ class Ladder:
         if res.status is SendStatus.DENIED:
             return self._finish(DENIED, f"not allowed to signal the parent: {res.detail}")
         remaining, alive = self.view.observe()
+        if not alive:
+            return self._adoption("the parent exited")
         if remaining == 0:
             if self.out.sigchld_sent:
                 return self._reaped_by_nudges()
             return self._finish(REAPED, "the zombies were reaped before any signal")
-        if alive:  # the zombies moved but the parent lives: nothing left to signal safely
-            return self._finish(REMAINING, f"not signalled: {res.detail}")
-        return self._adoption("the parent exited")
+        # The parent lives but no zombie names it any more: nothing left to signal safely.
+        return self._finish(REMAINING, f"not signalled: {res.detail}")
 
     def _settle(self, remaining: int) -> tuple[int, bool]:
         """While a handler is still reaping, let it finish before nudging again.
@@ -311,17 +320,17 @@ class Ladder:
                 return self._not_sent(res)
             last = remaining
             remaining, alive = self._wait(lambda r, a, last=last: r < last or not a)  # type: ignore[misc]
-            if remaining == 0:
-                return self._reaped_by_nudges()
             if not alive:
                 return self._adoption("the parent exited")
+            if remaining == 0:
+                return self._reaped_by_nudges()
             if remaining >= last:
                 break  # no progress within the timeout: this rung is done
             remaining, alive = self._settle(remaining)
-            if remaining == 0:
-                return self._reaped_by_nudges()
             if not alive:
                 return self._adoption("the parent exited")
+            if remaining == 0:
+                return self._reaped_by_nudges()
         if not self.kill_parent:
             return self._finish(
                 REMAINING,
@@ -335,10 +344,10 @@ class Ladder:
         if res.status is not SendStatus.SENT:
             return self._not_sent(res)
         remaining, alive = self._wait(lambda r, a: r == 0 or not a)
-        if remaining == 0:
-            return self._finish(REAPED, "the parent reaped them on SIGTERM")
         if not alive:
             return self._adoption("the parent exited on SIGTERM")
+        if remaining == 0:
+            return self._finish(REAPED, "the parent reaped them on SIGTERM")
         if not self.force:
             return self._finish(
                 REMAINING,
@@ -358,14 +367,14 @@ class Ladder:
 
     def _adoption(self, how: str) -> LadderOutcome:
         self.out.parent_exited = True
-        remaining, _ = self._wait(lambda r, a: r == 0)
+        remaining, _ = self._wait(lambda r, a: r == 0, self.adoption_wait)
         if remaining == 0:
             return self._finish(REAPED, f"{how}; its adopter reaped the zombies")
         self.out.adopter = self.view.adopter()
         holder = self.out.adopter or "their adopter"
         return self._finish(
             REMAINING,
-            f"{how}; {remaining} adopted by {holder}, not reaped within {self._timeout_text()}",
+            f"{how}; {remaining} adopted by {holder}, not reaped within {self.adoption_wait:g}s",
         )
 
 

@@ -19,7 +19,7 @@ from types import FrameType
 import click
 
 from zombiectl.commands.common import PID, console_for_stderr, console_for_stdout
-from zombiectl.errors import BadUsage
+from zombiectl.errors import BadUsage, Interrupted
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -55,7 +55,8 @@ Exit: 0 every targeted zombie is gone, 1 some remain or were refused, 2 no conse
     default=2.0,
     show_default=True,
     metavar="S",
-    help="How long to wait for each step to show.",
+    help="How long to wait for each step to show (the last check, that the adopter "
+    "reaped the zombies of an ended parent, waits at least 5s).",
 )
 @click.option(
     "--kill-parent",
@@ -90,6 +91,7 @@ def command(
     """Clear zombies safely: nudge their parents with SIGCHLD; optionally end them."""
     from zombiectl.reaping import execute, make_plan, planned_report
     from zombiectl.render.reap import plan_table, report_table
+    from zombiectl.render.tables import plural
     from zombiectl.safety import pidfd_supported
 
     if force and not kill_parent:
@@ -126,7 +128,7 @@ def command(
                 "not a terminal, so not asking: add --yes to act (or --dry-run to only plan); "
                 "nothing was signalled"
             )
-        if not click.confirm(f"Signal {len(plan.actionable)} parent(s)?", default=False):
+        if not click.confirm(f"Signal {plural(len(plan.actionable), 'parent')}?", default=False):
             out.print("nothing was signalled")
             return 1
     elif not as_json and not yes:
@@ -146,6 +148,8 @@ def command(
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         report = execute(plan, use_pidfd=use_pidfd, log=log)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted: no further signal was sent") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     if as_json:
