@@ -15,10 +15,10 @@ The ladder takes its clock, its sleep and its view of the parent as arguments, s
 timing is tested with a fake clock. Every signal goes through
 `zombiectl.safety.send_signal_safely`.
 
-    >>> plan = make_plan(parents=[4242], kill_parent=True)
+    >>> plan = make_plan(parents=[845172], kill_parent=True)  # a parent that never reaps
     >>> report = execute(plan)
     >>> [(p.pid, p.zombies_before, p.zombies_after, p.actions, p.result) for p in report.parents]
-    [(4242, 17, 0, ['SIGCHLD', 'SIGTERM'], 'reaped')]
+    [(845172, 3, 0, ['SIGCHLD', 'SIGTERM'], 'reaped')]
 """
 
 from __future__ import annotations

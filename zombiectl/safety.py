@@ -12,9 +12,11 @@ and they signal a pid read moments earlier, which may since belong to someone el
   pid reused after the pidfd was opened cannot receive the signal: the pidfd refers to
   the old process, and signalling a process that has gone fails with ESRCH.
 
-    >>> target = Target.of(4242)
-    >>> send_signal_safely(target, signal.SIGCHLD, children=[4250]).status
-    <SendStatus.SENT: 'sent'>
+    >>> t = Target.of(844951)
+    >>> t
+    Target(pid=844951, starttime=424273, name='python3')
+    >>> send_signal_safely(t, signal.SIGCHLD, children=child_pids(844951))
+    SendResult(status=<SendStatus.SENT: 'sent'>, via='pidfd', detail='')
 
 Standard library only, so that `run` (which must start fast) can use it too.
 """
@@ -175,6 +177,8 @@ def _send_pidfd(
         fd = (opener or os.pidfd_open)(target.pid)
     except ProcessLookupError:
         return SendResult(SendStatus.GONE, via, f"{target.pid} has exited")
+    except OSError as err:  # EINVAL: a thread id, not a process
+        return SendResult(SendStatus.GONE, via, f"cannot open a pidfd on {target.pid}: {err}")
     try:
         stale = _still_the_same(target, children, reader)
         if stale is not None:

@@ -1,12 +1,14 @@
 """`zombiectl reap`: clear zombies safely, by nudging (or, if asked, ending) their parents.
 
-$ zombiectl reap --pid 48211 --kill-parent --yes
- PARENT  NAME     USER  ZOMBIES  ZOMBIE PIDS                PLAN
-  48211  python3  root        3  48213 48214 48215          SIGCHLD (again while it reaps), then SIGTERM
-plan: act on 1 parent holding 3 zombies, waiting up to 2s for each step
- PARENT  NAME     BEFORE  AFTER  ACTIONS           RESULT  WHY
-  48211  python3       3      0  SIGCHLD, SIGTERM  reaped  the parent exited on SIGTERM; its adopter reaped the zombies
-reaped 3 zombies
+$ zombiectl reap --pid 845235 --dry-run
+PARENT  NAME    USER  ZOMBIES  ZOMBIE PIDS                         PLAN
+845235  python  root        6  845236 845237 845238 845239 … (+2)  SIGCHLD (again while it reaps)
+plan: act on 1 parent holding 6 zombies, waiting up to 2s for each step
+dry run: nothing was signalled
+$ zombiectl reap --pid 845235 --yes
+PARENT  NAME    BEFORE  AFTER  ACTIONS     RESULT  WHY
+845235  python       6      0  SIGCHLD x6  reaped  the parent reaped them after 6 SIGCHLDs
+reaped 6 zombies
 """
 
 from __future__ import annotations

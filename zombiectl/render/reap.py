@@ -28,7 +28,7 @@ def plan_table(plan: Plan) -> RenderableType:
     table.add_column("NAME", overflow="fold")
     table.add_column("USER")
     table.add_column("ZOMBIES", justify="right", style="bold red")
-    table.add_column("ZOMBIE PIDS", overflow="fold", max_width=30)
+    table.add_column("ZOMBIE PIDS", overflow="fold")
     table.add_column("PLAN", overflow="fold")
     steps = plan_steps_text(plan)
     for p in plan.parents:
@@ -39,7 +39,7 @@ def plan_table(plan: Plan) -> RenderableType:
         else:
             what = Text(steps + (f" ({p.note})" if p.note else ""))
         table.add_row(
-            str(p.pid), p.name, p.user, str(p.zombies), format_pids(list(p.zombie_pids), 5), what
+            str(p.pid), p.name, p.user, str(p.zombies), format_pids(list(p.zombie_pids), 4), what
         )
     n = len(plan.actionable)
     zombies = sum(p.zombies for p in plan.actionable)
