@@ -213,8 +213,12 @@ def _execvp(argv: list[str]) -> None:  # pragma: no cover - runs in the child
 class Init:
     """The reap-and-forward loop around one main child."""
 
-    def __init__(self, main_pid: int, name: str, group: bool, verbose: bool) -> None:
+    def __init__(
+        self, main_pid: int, name: str, group: bool, verbose: bool, outlive_main: bool = False
+    ) -> None:
         self.main_pid = main_pid
+        # --kill/--wait-descendants: after CMD, signals go to the children that are left.
+        self.outlive_main = outlive_main
         self.name = name
         self.group = group
         self.verbose = verbose
@@ -258,12 +262,17 @@ class Init:
                 pass
 
     def handle(self, info: signal.struct_siginfo | None) -> None:
-        if info is not None and info.si_signo != signal.SIGCHLD:
-            if self.verbose:
-                _log(f"forwarding {_signame(info.si_signo)}")
-            self.forward(info.si_signo)
-        # Drain on every wake-up, whatever woke us: SIGCHLDs coalesce.
+        # Drain on every wake-up, whatever woke us: SIGCHLDs coalesce. Draining first
+        # also tells whether CMD is already dead, so that a signal arriving between its
+        # death and its reaping goes to what is left rather than to a zombie.
         self.drain()
+        if info is None or info.si_signo == signal.SIGCHLD:
+            return
+        if self.main_status is not None and not self.outlive_main:
+            return  # CMD is gone and we are about to leave
+        if self.verbose:
+            _log(f"forwarding {_signame(info.si_signo)}")
+        self.forward(info.si_signo)
 
 
 def _signame(sig: int) -> str:
@@ -306,7 +315,9 @@ def _signal_all(pids: list[int], sig: int) -> None:
             pass
 
 
-def _wait_signal(caught: set[signal.Signals], timeout: float | None) -> signal.struct_siginfo | None:
+def _wait_signal(
+    caught: set[signal.Signals], timeout: float | None
+) -> signal.struct_siginfo | None:
     if timeout is None:
         return signal.sigwaitinfo(caught)
     return signal.sigtimedwait(caught, max(timeout, 0.0))
@@ -371,7 +382,7 @@ def run(
             raise NotSupported("cannot become a child subreaper (prctl failed)")
         tty = _foreground_tty()
         pid = spawn(argv, old_mask, tty)
-        init = Init(pid, os.path.basename(argv[0]), group, verbose)
+        init = Init(pid, os.path.basename(argv[0]), group, verbose, on_exit != LEAVE)
         if verbose:
             _log(f"started {argv[0]} as pid {pid}")
         while init.main_status is None:

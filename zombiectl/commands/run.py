@@ -57,7 +57,9 @@ found, 126 when it cannot be run; 5 when this is not Linux (and not PID 1).
     metavar="S",
     help="Seconds between SIGTERM and SIGKILL for --kill-descendants.",
 )
-@click.option("--verbose", "-v", is_flag=True, help="Log each reap and each forwarded signal to stderr.")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Log each reap and each forwarded signal to stderr."
+)
 @click.argument("cmd", nargs=-1, required=True, metavar="-- CMD [ARG]...")
 def command(
     group: bool,
