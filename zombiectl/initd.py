@@ -88,7 +88,7 @@ class ExecFailed(ZombiectlError):
 
 def caught_signals() -> set[signal.Signals]:
     """Every signal the init takes with sigwaitinfo: SIGCHLD and all it forwards."""
-    return {s for s in signal.valid_signals() if s not in _NOT_FORWARDED}  # type: ignore[misc]
+    return {s for s in signal.valid_signals() if s not in _NOT_FORWARDED}
 
 
 def _log(text: str) -> None:
@@ -136,7 +136,7 @@ def _foreground_tty() -> int | None:
     return None
 
 
-def spawn(argv: list[str], mask: set[signal.Signals], tty: int | None) -> int:
+def spawn(argv: list[str], mask: set[int | signal.Signals], tty: int | None) -> int:
     """Start argv in a process group of its own; raise ExecFailed if it cannot run.
 
     fork + execvp with a close-on-exec pipe that carries errno back when exec fails
