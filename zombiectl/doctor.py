@@ -66,7 +66,7 @@ class OrphanProbe:
 class Pid1:
     name: str | None
     cmdline: str | None
-    sigchld: str | None  # caught | blocked | ignored | default | None (unreadable)
+    sigchld: str | None  # caught | blocked | sigwait | ignored | default | None (unreadable)
     known_init: bool
 
 
@@ -302,6 +302,10 @@ def probe_pid1() -> Pid1:
     cmdline = raw.replace("\0", " ").strip() if raw else None
     status = _read("/proc/1/status")
     sigchld = sigchld_disposition(status) if status else None
+    if sigchld == "default" and "sigtimedwait" in (_read("/proc/1/wchan") or ""):
+        # Inside sigwaitinfo the kernel unblocks the awaited signals, so SigBlk no longer
+        # shows SIGCHLD; where PID 1 sleeps says it waits for signals (as tini does).
+        sigchld = "sigwait"
     base = os.path.basename((cmdline or "").split(" ")[0]) if cmdline else ""
     known = bool({name, base} & KNOWN_INITS) or "zombiectl" in (cmdline or "")
     return Pid1(name, cmdline, sigchld, known)
@@ -465,7 +469,8 @@ def pid1_finding(pid1: Pid1, probe: OrphanProbe | None) -> Finding:
     name = pid1.name or "?"
     how = {
         "caught": "catches SIGCHLD (a handler that can reap)",
-        "blocked": "blocks SIGCHLD (waits for it with sigwaitinfo or a signalfd, as tini does)",
+        "blocked": "blocks SIGCHLD (and reads it from a signalfd, as catatonit does)",
+        "sigwait": "waits for signals with sigwaitinfo (as tini and zombiectl run do)",
         "ignored": "ignores SIGCHLD, so the kernel reaps its children itself",
         "default": "does not listen for SIGCHLD: it can reap only by polling wait()",
         None: "its signal masks are unreadable",
