@@ -152,3 +152,73 @@ def test_a_thousand_orphans_exiting_at_once_are_all_reaped(init: str) -> None:
     assert report["adopted"] == 1000, report  # the init was the subreaper that adopted them
     assert report["left"] == 0 and report["zombies"] == 0, report
     assert result.returncode == 0, result.stderr
+
+
+class Terminal:
+    """A process started on a new pseudo-terminal (its controlling terminal)."""
+
+    def __init__(self, argv: list[str]) -> None:
+        import pty
+
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # pragma: no cover - the child execs at once
+            try:
+                os.execvp(argv[0], argv)
+            finally:
+                os._exit(127)
+        self.buf = b""
+
+    def read_until(self, token: bytes, timeout: float = 30.0) -> bytes:
+        deadline = time.monotonic() + timeout
+        while token not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                raise AssertionError(f"{token!r} not seen in {self.buf!r}")
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:  # EIO: the terminal's other side is gone
+                chunk = b""
+            if not chunk:
+                raise AssertionError(f"terminal closed before {token!r}: {self.buf!r}")
+            self.buf += chunk
+        return self.buf
+
+    def wait(self) -> int:
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = 0
+        return os.waitstatus_to_exitcode(status)
+
+    def close(self) -> None:
+        if self.pid:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+@pytest.mark.parametrize("init", INITS)
+def test_ctrl_c_on_a_terminal_reaches_cmd_exactly_once(init: str) -> None:
+    term = Terminal([*init_command(init), *RECORD])
+    try:
+        term.read_until(b"ready")
+        os.write(term.fd, b"\x03")  # ^C, as typed
+        term.read_until(b"SIGINT")
+        # SIGTERM sorts after SIGINT among pending signals: a duplicate would show first.
+        os.kill(term.pid, signal.SIGTERM)
+        term.read_until(b"SIGTERM")
+        assert term.wait() == 0
+        assert term.buf.count(b"SIGINT ") == 1, term.buf
+    finally:
+        term.close()
+
+
+@pytest.mark.parametrize("init", INITS)
+def test_cmd_owns_the_terminal_and_can_read_it(init: str) -> None:
+    """CMD's process group gets the terminal's foreground: reading it does not stop CMD."""
+    term = Terminal([*init_command(init), "sh", "-c", "echo ask; read line; echo got:$line"])
+    try:
+        term.read_until(b"ask")
+        os.write(term.fd, b"hello\n")
+        term.read_until(b"got:hello")
+        assert term.wait() == 0
+    finally:
+        term.close()
