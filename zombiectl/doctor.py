@@ -98,7 +98,7 @@ class PtraceScope:
 
 @dataclass(frozen=True)
 class PidUsage:
-    tasks: int | None  # threads and processes: each holds a pid
+    tasks: int | None  # pids in use: every thread (and zombie) holds one
     processes: int
     pid_max: int | None
     threads_max: int | None
@@ -373,13 +373,7 @@ def probe_ptrace() -> PtraceScope:
 
 
 def probe_pids(processes: int) -> PidUsage:
-    loadavg = _read("/proc/loadavg")
-    tasks = None
-    if loadavg:
-        try:
-            tasks = int(loadavg.split()[3].split("/")[1])
-        except (IndexError, ValueError):
-            tasks = None
+    tasks, user_tasks = count_tasks(os.getuid())
     soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
     # RLIMIT_NPROC is not enforced for root (CAP_SYS_RESOURCE or CAP_SYS_ADMIN).
     enforced = os.geteuid() != 0 and soft != resource.RLIM_INFINITY
@@ -397,24 +391,35 @@ def probe_pids(processes: int) -> PidUsage:
         nproc_soft=None if soft == resource.RLIM_INFINITY else soft,
         nproc_hard=None if hard == resource.RLIM_INFINITY else hard,
         nproc_enforced=enforced,
-        user_tasks=_user_tasks(os.getuid()) if enforced else None,
+        user_tasks=user_tasks if enforced else None,
         cgroup_pids_max=cg_max,
         cgroup_pids_current=cg_cur,
     )
 
 
-def _user_tasks(uid: int) -> int:
-    """Threads owned by uid: what RLIMIT_NPROC counts."""
-    total = 0
-    for name in os.listdir("/proc"):
+def count_tasks(uid: int) -> tuple[int | None, int | None]:
+    """(pids in use, pids used by uid): every thread holds a pid, and so does a zombie.
+
+    A process's /proc/PID/task has one link per thread plus two; a zombie has none
+    left, but still holds its own pid. RLIMIT_NPROC counts the threads of a user.
+    """
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return None, None
+    total = mine = 0
+    for name in names:
         if not name.isdigit():
             continue
         try:
-            if os.stat(f"/proc/{name}").st_uid == uid:
-                total += max(os.stat(f"/proc/{name}/task").st_nlink - 2, 1)
+            owner = os.stat(f"/proc/{name}").st_uid
+            n = max(os.stat(f"/proc/{name}/task").st_nlink - 2, 1)
         except OSError:
             continue
-    return total
+        total += n
+        if owner == uid:
+            mine += n
+    return total, mine
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -519,7 +524,7 @@ def pids_finding(p: PidUsage, zombies: int) -> Finding:
         else "RLIMIT_NPROC unlimited"
     )
     summary = (
-        f"{p.tasks} tasks system-wide ({p.processes} processes seen) of pid_max {p.pid_max}; {nproc}; "
+        f"{p.tasks} pids in use ({p.processes} processes, the rest threads) of pid_max {p.pid_max}; {nproc}; "
         f"tightest: {used} of {limit} ({name}, {share:.0%}); zombies hold {zombies}"
     )
     if share >= 0.8:

@@ -1,10 +1,9 @@
 """`zombiectl run`: a reaping init, like tini, in the standard library only.
 
-    $ zombiectl run --verbose -- sh -c 'sleep 0.1 & sleep 0.2 & exit 3'
-    zombiectl run: started sh as pid 4711
-    zombiectl run: pid 4711 (sh) exited with status 3
-    zombiectl run: reaped orphan 4713: exit 0
-    zombiectl run: reaped orphan 4712: exit 0
+    $ zombiectl run --verbose -- sh -c '(sleep 0.2 &); sleep 0.3; exit 3'
+    zombiectl run: started sh as pid 294128
+    zombiectl run: reaped orphan 294130: exit 0
+    zombiectl run: pid 294128 (sh) exited with status 3
     $ echo $?
     3
 
@@ -341,11 +340,16 @@ def _kill_descendants(init: Init, caught: set[signal.Signals], grace: float) -> 
         init.handle(_wait_signal(caught, remaining))
     # Whatever ignored SIGTERM dies now. Repeat: a process may fork between our scan and
     # the signal, and its child is adopted by us once its parent dies.
+    # A process SIGKILLed a moment ago may still be exiting (not yet a zombie): killing
+    # it again is harmless, logging it again is noise.
+    logged: set[int] = set()
     while not init.no_children:
         left = _live_descendants()
         if left:
-            if init.verbose:
-                _log(f"sending SIGKILL to {len(left)} descendant(s) after {grace:g} s")
+            new = [pid for pid in left if pid not in logged]
+            if init.verbose and new:
+                _log(f"sending SIGKILL to {len(new)} descendant(s) after {grace:g} s")
+            logged.update(new)
             _signal_all(left, signal.SIGKILL)
         init.handle(_wait_signal(caught, 1.0))
 

@@ -1,10 +1,13 @@
 """`zombiectl run`: run CMD under a reaping init, like tini.
 
-$ zombiectl run --verbose -- sh -c 'sleep 0.1 & exit 3'
-zombiectl run: started sh as pid 4711
-zombiectl run: pid 4711 (sh) exited with status 3
-$ echo $?
-3
+$ zombiectl run -v --kill-descendants --grace 1 -- sh -c './stubborn & sleep 30 & exit 0'
+zombiectl run: started sh as pid 296276
+zombiectl run: pid 296276 (sh) exited with status 0
+zombiectl run: sending SIGTERM to 3 descendant(s) still running
+zombiectl run: reaped orphan 296278: killed by SIGTERM
+zombiectl run: sending SIGKILL to 2 descendant(s) after 1 s
+zombiectl run: reaped orphan 296277: killed by SIGKILL
+zombiectl run: reaped orphan 296279: killed by SIGKILL
 
 Well-formed command lines never reach this module: `zombiectl.main` hands them to
 `zombiectl.initd.fast_main`, which starts CMD without importing click. This command
