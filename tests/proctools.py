@@ -187,3 +187,18 @@ def describe(procs: Iterable) -> str:
 
 def proc_exists(pid: int) -> bool:
     return read_proc(pid) is not None
+
+
+def unshare_works() -> bool:
+    """True where `unshare --pid --fork --mount-proc` runs (root, namespaces allowed)."""
+    import shutil
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    try:
+        result = subprocess.run(
+            ["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0

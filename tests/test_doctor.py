@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
 
 import pytest
+from proctools import unshare_works
 
 from zombiectl import doctor
 from zombiectl.doctor import OrphanProbe, Pid1, PidUsage, ZombiesNow
@@ -176,24 +176,10 @@ def test_doctor_under_a_subreaper_that_never_reaps() -> None:
     assert "zombiectl run --" in f["advice"]
 
 
-def _unshare_works() -> bool:
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        return False
-    try:
-        result = subprocess.run(
-            ["unshare", "--pid", "--fork", "--mount-proc", "true"],
-            capture_output=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
-
-
 @pytest.mark.root
 def test_verdicts_differ_between_a_non_reaping_pid1_and_zombiectl_run() -> None:
     """In a new PID namespace whose PID 1 never reaps, then with `zombiectl run` as PID 1."""
-    if not _unshare_works():
+    if not unshare_works():
         pytest.skip("needs root and a working `unshare --pid --fork --mount-proc`")
     # As PID 1 the subreaper flag changes nothing: PID 1 adopts orphans anyway.
     pid1_never_reaps = [sys.executable, "-c", NEVER_REAPS]

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from proctools import unshare_works
 
 PROGRAMS = Path(__file__).parent / "programs"
 RECORD = [sys.executable, str(PROGRAMS / "record_signals.py")]
@@ -31,10 +32,20 @@ def init_command(name: str, group: bool = False) -> list[str]:
         if tini is None:
             pytest.skip("tini is not installed (Debian package `tini`; .ci/run installs it)")
         return [tini, "-s", *(["-g"] if group else []), "--"]
+    if name == "dumb-init":
+        dumb_init = shutil.which("dumb-init")
+        if dumb_init is None:
+            pytest.skip("dumb-init is not installed (Debian package `dumb-init`)")
+        # dumb-init signals CMD's whole session unless told --single-child.
+        return [dumb_init, *([] if group else ["--single-child"]), "--"]
     return [sys.executable, "-m", "zombiectl", "run", *(["--group"] if group else []), "--"]
 
 
+# tini and zombiectl run agree on every scenario here. dumb-init joins where it agrees;
+# it differs on purpose elsewhere: a missing CMD exits 2, outside PID 1 it is no
+# subreaper, and with --single-child CMD shares its terminal group, so ^C arrives twice.
 INITS = ["tini", "zombiectl"]
+ALL_INITS = ["tini", "dumb-init", "zombiectl"]
 
 
 def run_under(init: str, cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -73,13 +84,13 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.stdout.close()
 
 
-@pytest.mark.parametrize("init", INITS)
+@pytest.mark.parametrize("init", ALL_INITS)
 @pytest.mark.parametrize("code", [0, 3, 42])
 def test_exit_status_passes_through(init: str, code: int) -> None:
     assert run_under(init, ["sh", "-c", f"exit {code}"]).returncode == code
 
 
-@pytest.mark.parametrize("init", INITS)
+@pytest.mark.parametrize("init", ALL_INITS)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_cmd_killed_by_a_signal_gives_128_plus_n(init: str, sig: signal.Signals) -> None:
     result = run_under(init, ["sh", "-c", f"kill -{sig.name[3:]} $$"])
@@ -91,7 +102,7 @@ def test_missing_command_exits_127(init: str) -> None:
     assert run_under(init, ["no-such-command-zombiectl"]).returncode == 127
 
 
-@pytest.mark.parametrize("init", INITS)
+@pytest.mark.parametrize("init", ALL_INITS)
 def test_signals_are_forwarded_to_cmd(init: str) -> None:
     proc = subprocess.Popen([*init_command(init), *RECORD], stdout=subprocess.PIPE)
     try:
@@ -110,7 +121,7 @@ def test_signals_are_forwarded_to_cmd(init: str) -> None:
         stop(proc)
 
 
-@pytest.mark.parametrize("init", INITS)
+@pytest.mark.parametrize("init", ALL_INITS)
 def test_group_signals_reach_cmds_whole_process_group(init: str) -> None:
     proc = subprocess.Popen(
         [*init_command(init, group=True), *RECORD, "--fork"], stdout=subprocess.PIPE
@@ -127,7 +138,7 @@ def test_group_signals_reach_cmds_whole_process_group(init: str) -> None:
         stop(proc)
 
 
-@pytest.mark.parametrize("init", INITS)
+@pytest.mark.parametrize("init", ALL_INITS)
 def test_signal_to_cmd_alone_without_group(init: str) -> None:
     proc = subprocess.Popen([*init_command(init), *RECORD, "--fork"], stdout=subprocess.PIPE)
     try:
@@ -145,11 +156,31 @@ def test_signal_to_cmd_alone_without_group(init: str) -> None:
         stop(proc)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("init", INITS)
 def test_a_thousand_orphans_exiting_at_once_are_all_reaped(init: str) -> None:
     result = run_under(init, [*ORPHANS, "1000", "30"], timeout=120)
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["adopted"] == 1000, report  # the init was the subreaper that adopted them
+    assert report["left"] == 0 and report["zombies"] == 0, report
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.root
+@pytest.mark.parametrize("init", ALL_INITS)
+def test_as_pid_1_of_a_pid_namespace_a_thousand_orphans_are_reaped(init: str) -> None:
+    """The container case: the init is PID 1 of a new PID namespace."""
+    if not unshare_works():
+        pytest.skip("needs root and a working `unshare --pid --fork --mount-proc`")
+    result = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", *init_command(init), *ORPHANS, "1000", "30"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["adopted"] == 1000, report  # adopted by PID 1, the init
     assert report["left"] == 0 and report["zombies"] == 0, report
     assert result.returncode == 0, result.stderr
 
@@ -211,7 +242,7 @@ def test_ctrl_c_on_a_terminal_reaches_cmd_exactly_once(init: str) -> None:
         term.close()
 
 
-@pytest.mark.parametrize("init", INITS)
+@pytest.mark.parametrize("init", ALL_INITS)
 def test_cmd_owns_the_terminal_and_can_read_it(init: str) -> None:
     """CMD's process group gets the terminal's foreground: reading it does not stop CMD."""
     term = Terminal([*init_command(init), "sh", "-c", "echo ask; read line; echo got:$line"])
