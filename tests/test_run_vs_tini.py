@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from proctools import unshare_works
+from proctools import signals_held, unshare_works
 
 PROGRAMS = Path(__file__).parent / "programs"
 RECORD = [sys.executable, str(PROGRAMS / "record_signals.py")]
@@ -152,6 +152,31 @@ def test_signal_to_cmd_alone_without_group(init: str) -> None:
         os.kill(proc.pid, signal.SIGTERM)
         assert out.line() == f"SIGTERM {cmd_pid}"
         assert proc.wait(30) == 0
+    finally:
+        stop(proc)
+
+
+@pytest.mark.parametrize("init", INITS)
+def test_a_signal_storm_never_kills_the_init(init: str) -> None:
+    """Signals keep coming while CMD runs, exits and is reaped: the init passes CMD's
+    status through and is never itself killed by one of them."""
+    proc = subprocess.Popen(
+        [*init_command(init), "sh", "-c", "trap '' HUP USR1 USR2; echo ready; sleep 0.5; exit 3"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert LineReader(proc).line() == "ready"  # CMD ignores them from now on
+        assert signals_held(proc.pid, signal.SIGHUP)
+        sent = 0
+        while proc.poll() is None:
+            for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+                try:
+                    os.kill(proc.pid, sig)
+                    sent += 1
+                except ProcessLookupError:
+                    break
+        assert sent > 0
+        assert proc.wait(30) == 3
     finally:
         stop(proc)
 

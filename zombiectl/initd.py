@@ -369,7 +369,10 @@ def run(
     grace: float = DEFAULT_GRACE,
     verbose: bool = False,
 ) -> int:
-    """Run argv under the init; return the exit code to leave with (CMD's)."""
+    """Run argv under the init; return the exit code to leave with (CMD's).
+
+    Meant to be the process's last act: the signals it takes stay blocked on return.
+    """
     if not argv:
         raise BadUsage("missing CMD: zombiectl run [OPTIONS] -- CMD [ARG...]")
     is_pid1 = os.getpid() == 1
@@ -378,8 +381,8 @@ def run(
     caught = caught_signals()
     # Block first: a signal sent while CMD starts stays pending and is forwarded after.
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, caught)
-    old_ttin = signal.signal(signal.SIGTTIN, signal.SIG_IGN)
-    old_ttou = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    signal.signal(signal.SIGTTIN, signal.SIG_IGN)
+    signal.signal(signal.SIGTTOU, signal.SIG_IGN)
     tty: int | None = None
     try:
         if not is_pid1 and not set_subreaper():
@@ -397,7 +400,11 @@ def run(
             _wait_descendants(init, caught)
         elif verbose:
             left = _live_descendants()
-            if left:
+            if left and is_pid1:
+                _log(
+                    f"{len(left)} descendant(s) still running; the kernel kills them as PID 1 exits"
+                )
+            elif left:
                 _log(f"leaving {len(left)} descendant(s) running to the next reaper up")
         return exit_code_of(init.main_status)
     finally:
@@ -406,13 +413,9 @@ def run(
                 os.tcsetpgrp(tty, os.getpgrp())
             except OSError:
                 pass
-        # Discard what is still pending (signals meant for CMD) before unblocking, or a
-        # late SIGTERM would kill us now and replace CMD's status with 143.
-        while signal.sigtimedwait(caught, 0) is not None:
-            pass
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        signal.signal(signal.SIGTTIN, old_ttin)
-        signal.signal(signal.SIGTTOU, old_ttou)
+        # The signals stay blocked: run() is the process's last act, and unblocking them
+        # would let a late SIGTERM or SIGHUP (meant for CMD) kill us now and replace
+        # CMD's status with 128+N. Pending ones die with the process.
 
 
 # --------------------------------------------------------------------------- fast path
