@@ -83,6 +83,7 @@ def test_fast_parser_leaves_help_and_errors_to_click(args: list[str]) -> None:
         ([], "Missing argument"),
         (["--bogus", "--", "true"], "No such option"),
         (["--grace", "-1", "--", "true"], "--grace"),
+        (["--grace", "inf", "--", "true"], "finite"),
         (["--kill-descendants", "--wait-descendants", "--", "true"], "cannot be used together"),
     ],
 )
@@ -108,6 +109,14 @@ def test_command_not_found_is_127_with_one_line(zombiectl: Run) -> None:
     result = zombiectl("run", "--", "no-such-command-zombiectl")
     assert result.returncode == 127
     assert result.stderr == "zombiectl: no-such-command-zombiectl: command not found\n"
+
+
+def test_empty_command_is_not_found() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "zombiectl", "run", "--", ""], capture_output=True, text=True
+    )
+    assert result.returncode == 127
+    assert result.stderr == "zombiectl: '': command not found\n"
 
 
 def test_not_executable_is_126(zombiectl: Run, tmp_path) -> None:

@@ -82,7 +82,7 @@ class ExecFailed(ZombiectlError):
         else:
             self.exit_code = EXIT_NOT_EXECUTABLE
             reason = f"cannot run: {err.strerror or err}"
-        super().__init__(f"{cmd}: {reason}")
+        super().__init__(f"{cmd or repr(cmd)}: {reason}")
 
 
 def caught_signals() -> set[signal.Signals]:
@@ -195,6 +195,8 @@ def _execvp(argv: list[str]) -> None:  # pragma: no cover - runs in the child
     error (EACCES: found but not executable) is remembered and reported if nothing runs.
     """
     file = argv[0]
+    if not file:
+        raise FileNotFoundError(2, "No such file or directory", file)
     if "/" in file:
         os.execv(file, argv)
     path = os.environ.get("PATH") or os.defpath

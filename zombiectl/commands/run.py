@@ -22,6 +22,12 @@ from zombiectl.errors import BadUsage
 from zombiectl.initd import DEFAULT_GRACE, KILL, LEAVE, WAIT, run
 
 
+def _finite(value: float) -> float:
+    if value != value or value == float("inf"):
+        raise click.BadParameter("must be a finite number of seconds")
+    return value
+
+
 @click.command(
     "run",
     context_settings={"allow_interspersed_args": False},
@@ -55,6 +61,7 @@ found, 126 when it cannot be run; 5 when this is not Linux (and not PID 1).
 @click.option(
     "--grace",
     type=click.FloatRange(min=0),
+    callback=lambda ctx, param, value: _finite(value),
     default=DEFAULT_GRACE,
     show_default=True,
     metavar="S",
