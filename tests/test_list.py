@@ -112,22 +112,27 @@ def test_version(zombiectl) -> None:
     assert zombiectl("--version").stdout.strip() == f"zombiectl {__version__}"
 
 
+def _fast(**changed: object) -> dict[str, object]:
+    opts: dict[str, object] = {
+        "pid": None,
+        "max_zombies": None,
+        "fmt": None,
+        "as_json": False,
+        "top": 20,
+        "textfile": None,
+    }
+    opts.update(changed)
+    return opts
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--json"], {"fmt": "json", "pid": None, "max": None, "top": 20}),
-        (
-            ["--format", "prometheus", "--top", "3"],
-            {"fmt": "prometheus", "pid": None, "max": None, "top": 3},
-        ),
-        (
-            ["--format=json", "--pid=12", "--max", "0"],
-            {"fmt": "json", "pid": 12, "max": 0, "top": 20},
-        ),
-        (
-            ["--json", "--format", "prometheus"],
-            {"fmt": "json", "pid": None, "max": None, "top": 20},
-        ),
+        (["--json"], _fast(as_json=True)),
+        (["--format", "prometheus", "--top", "3"], _fast(fmt="prometheus", top=3)),
+        (["--format=json", "--pid=12", "--max", "0"], _fast(fmt="json", pid=12, max_zombies=0)),
+        (["--json", "--format", "prometheus"], _fast(fmt="prometheus", as_json=True)),
+        (["--textfile", "/x/z.prom", "--top=0"], _fast(textfile="/x/z.prom", top=0)),
     ],
 )
 def test_fast_parser_accepts(args, expected) -> None:
