@@ -9,11 +9,11 @@ conflict, the table format) returns None and click takes over, so every usage er
 still comes from one place.
 
     $ zombiectl list --format prometheus --top 1 | grep -v '^#'
-    zombiectl_processes 212
-    zombiectl_zombies 18
-    zombiectl_zombie_parents 2
-    zombiectl_zombies_by_parent{ppid="48211",parent="leaky-server"} 17
-    zombiectl_scan_duration_seconds 0.002113
+    zombiectl_processes 838
+    zombiectl_zombies 23
+    zombiectl_zombie_parents 3
+    zombiectl_zombies_by_parent{ppid="80454",parent="leaky-server"} 17
+    zombiectl_scan_duration_seconds 0.014871
 """
 
 from __future__ import annotations

@@ -5,14 +5,15 @@ They take the data objects from `zombiectl.listing` and return strings.
 
 from __future__ import annotations
 
-import json
-
 from zombiectl.listing import ListResult
 
 DEFAULT_TOP = 20
 
 
 def listing_json(result: ListResult) -> str:
+    # Imported here: json pulls in re, milliseconds that `--format prometheus` never needs.
+    import json
+
     return json.dumps(result.as_dict())
 
 
