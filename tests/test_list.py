@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -182,3 +186,50 @@ def test_footer_wording() -> None:
     assert listing_footer(ListResult(9, 3, two, 0.002)).startswith(
         "2 parents leak 3 zombies among 9"
     )
+
+
+def _hidepid_works() -> bool:
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("setpriv"):
+        return False
+    probe = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", "mount -t proc -o hidepid=invisible proc /proc"],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.root
+@pytest.mark.parametrize(
+    "args",
+    [["list", "--pid", "1", "--json"], ["list", "--pid", "1"], ["watch", "--pid", "1", "--once"]],
+)
+def test_process_hidden_by_hidepid_is_permission_denied(args) -> None:
+    """With /proc mounted hidepid=invisible, another user's process exists but cannot be read: exit 4."""
+    if not _hidepid_works():
+        pytest.skip("needs root, unshare, setpriv and a mountable proc with hidepid")
+    script = (
+        "mount -t proc -o hidepid=invisible proc /proc && "
+        # dac_read_search: the interpreter may live under a directory only root can
+        # read; it does not let the process see through hidepid or signal others.
+        "exec setpriv --reuid 65534 --regid 65534 --clear-groups"
+        " --inh-caps=+dac_read_search --ambient-caps=+dac_read_search"
+        f" {sys.executable} -m zombiectl {' '.join(args)}"
+    )
+    res = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 4, res.stderr
+    assert res.stderr.strip() == "zombiectl: cannot read process 1: permission denied"
+
+
+@pytest.mark.slow
+def test_thousands_of_zombies_agree_with_ps(zombie_parent, zombiectl) -> None:
+    parent = zombie_parent(3000, alive=5)
+    data = json.loads(zombiectl("list", "--json", "--pid", str(parent.pid)).stdout)
+    ps = subprocess.run(["ps", "-eo", "pid=,ppid=,stat="], capture_output=True, text=True).stdout
+    rows = [line.split() for line in ps.splitlines()]
+    ps_zombies = sorted(int(r[0]) for r in rows if r[1] == str(parent.pid) and r[2].startswith("Z"))
+    assert data["parents"][0]["zombie_pids"] == ps_zombies == parent.zombie_pids
+    assert data["zombies"] == 3000
+    everything = json.loads(zombiectl("list", "--json").stdout)
+    assert everything["processes"] >= 3006
