@@ -233,3 +233,24 @@ def test_thousands_of_zombies_agree_with_ps(zombie_parent, zombiectl) -> None:
     assert data["zombies"] == 3000
     everything = json.loads(zombiectl("list", "--json").stdout)
     assert everything["processes"] >= 3006
+
+
+@pytest.mark.parametrize("args", [["list"], ["list", "--json"], ["watch", "--once"]])
+def test_output_into_a_closed_pipe_is_quiet(zombie_parent, args) -> None:
+    """`zombiectl list | head -0`: the reader has left; exit as SIGPIPE would (141), no traceback."""
+    zombie_parent(3)
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        res = subprocess.run(
+            [sys.executable, "-m", "zombiectl", *args],
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "80"},
+            timeout=60,
+        )
+    finally:
+        os.close(w)
+    assert res.returncode == 141
+    assert res.stderr == ""

@@ -22,6 +22,7 @@ import sys
 
 from zombiectl.errors import BadUsage, ZombiectlError
 from zombiectl.render.text import DEFAULT_TOP
+from zombiectl.stdout import reader_left
 
 FORMATS = ("table", "json", "prometheus")
 _VALUED = ("--pid", "--max", "--format", "--top", "--textfile")
@@ -104,12 +105,15 @@ def emit_machine_readable(
         write_atomically(textfile, data)
     else:
         out = getattr(sys.stdout, "buffer", None)
-        if out is None:  # a text-only stream (a test's StringIO)
-            sys.stdout.write(text)
-        else:
+        try:
+            if out is None:  # a text-only stream (a test's StringIO)
+                sys.stdout.write(text)
+            else:
+                sys.stdout.flush()
+                out.write(data)
             sys.stdout.flush()
-            out.write(data)
-        sys.stdout.flush()
+        except BrokenPipeError:
+            reader_left()
     return EXIT_CONDITION if exceeds(result, max_zombies) else 0
 
 
@@ -136,4 +140,4 @@ def try_fast_list(args: list[str]) -> int | None:
         sys.stderr.write(f"zombiectl: {err}\n")
         return err.exit_code
     except BrokenPipeError:
-        return 141
+        reader_left()
