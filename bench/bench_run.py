@@ -11,10 +11,10 @@ fast 1,000 orphans that exit at once are reaped, under zombiectl run and under t
       zombiectl run --                            86.2 ms
       tini -s --                                  81.8 ms
     ratios (same run)
-      zombiectl run / python importing subprocess     1.02  (target <= 1.5)  ok
+      zombiectl run / python importing subprocess     1.02  (target <= 1.5)  meets target
       zombiectl run / python -c pass                  2.30
       zombiectl run / tini (start-up)                16.68
-      zombiectl run / tini (reap 1000 orphans)        1.05  (target <= 1.5)  ok
+      zombiectl run / tini (reap 1000 orphans)        1.05  (target <= 1.5)  meets target
 
 The reap time runs from the moment the orphans are released until the last of their
 pids has left /proc, which happens only when the init reaps it.
@@ -35,16 +35,15 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import ROOT, ZOMBIECTL, median, verdict
+
 ORPHAN_BURST = ROOT / "tests" / "programs" / "orphan_burst.py"
 
 
 def zombiectl_command() -> list[str]:
     """The installed console script next to this interpreter, as a user runs it."""
-    script = Path(sys.executable).parent / "zombiectl"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "zombiectl"]
+    return [ZOMBIECTL] if ZOMBIECTL else [sys.executable, "-m", "zombiectl"]
 
 
 def time_start(argv: list[str], env: dict[str, str]) -> float:
@@ -112,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             per_round[name].append(statistics.mean(samples[name]))
         for name, cmd in inits.items():
             per_round[name].append(orphan_reap_time(cmd, args.orphans))
-    med = {name: statistics.median(values) for name, values in per_round.items()}
+    med = {name: median(values) for name, values in per_round.items()}
 
     print(f"start-up (median of {args.rounds} rounds x {args.starts} starts; ms per start)")
     for name in sorted(starts, key=lambda n: med[n]):
@@ -136,12 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         if num not in med or den not in med:
             continue
         ratio = med[num] / med[den]
-        verdict = ""
+        verdict_text = ""
         if target is not None:
             ok = ratio <= target
             failed |= not ok
-            verdict = f"  (target <= {target})  {'ok' if ok else 'MISSED'}"
-        print(f"  {label:<45} {ratio:6.2f}{verdict}")
+            verdict_text = f"  (target <= {target})  {verdict(ok)}"
+        print(f"  {label:<45} {ratio:6.2f}{verdict_text}")
     return 1 if failed else 0
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -112,22 +116,27 @@ def test_version(zombiectl) -> None:
     assert zombiectl("--version").stdout.strip() == f"zombiectl {__version__}"
 
 
+def _fast(**changed: object) -> dict[str, object]:
+    opts: dict[str, object] = {
+        "pid": None,
+        "max_zombies": None,
+        "fmt": None,
+        "as_json": False,
+        "top": 20,
+        "textfile": None,
+    }
+    opts.update(changed)
+    return opts
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--json"], {"fmt": "json", "pid": None, "max": None, "top": 20}),
-        (
-            ["--format", "prometheus", "--top", "3"],
-            {"fmt": "prometheus", "pid": None, "max": None, "top": 3},
-        ),
-        (
-            ["--format=json", "--pid=12", "--max", "0"],
-            {"fmt": "json", "pid": 12, "max": 0, "top": 20},
-        ),
-        (
-            ["--json", "--format", "prometheus"],
-            {"fmt": "json", "pid": None, "max": None, "top": 20},
-        ),
+        (["--json"], _fast(as_json=True)),
+        (["--format", "prometheus", "--top", "3"], _fast(fmt="prometheus", top=3)),
+        (["--format=json", "--pid=12", "--max", "0"], _fast(fmt="json", pid=12, max_zombies=0)),
+        (["--json", "--format", "prometheus"], _fast(fmt="prometheus", as_json=True)),
+        (["--textfile", "/x/z.prom", "--top=0"], _fast(textfile="/x/z.prom", top=0)),
     ],
 )
 def test_fast_parser_accepts(args, expected) -> None:
@@ -177,3 +186,71 @@ def test_footer_wording() -> None:
     assert listing_footer(ListResult(9, 3, two, 0.002)).startswith(
         "2 parents leak 3 zombies among 9"
     )
+
+
+def _hidepid_works() -> bool:
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("setpriv"):
+        return False
+    probe = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", "mount -t proc -o hidepid=invisible proc /proc"],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.root
+@pytest.mark.parametrize(
+    "args",
+    [["list", "--pid", "1", "--json"], ["list", "--pid", "1"], ["watch", "--pid", "1", "--once"]],
+)
+def test_process_hidden_by_hidepid_is_permission_denied(args) -> None:
+    """With /proc mounted hidepid=invisible, another user's process exists but cannot be read: exit 4."""
+    if not _hidepid_works():
+        pytest.skip("needs root, unshare, setpriv and a mountable proc with hidepid")
+    script = (
+        "mount -t proc -o hidepid=invisible proc /proc && "
+        # dac_read_search: the interpreter may live under a directory only root can
+        # read; it does not let the process see through hidepid or signal others.
+        "exec setpriv --reuid 65534 --regid 65534 --clear-groups"
+        " --inh-caps=+dac_read_search --ambient-caps=+dac_read_search"
+        f" {sys.executable} -m zombiectl {' '.join(args)}"
+    )
+    res = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 4, res.stderr
+    assert res.stderr.strip() == "zombiectl: cannot read process 1: permission denied"
+
+
+@pytest.mark.slow
+def test_thousands_of_zombies_agree_with_ps(zombie_parent, zombiectl) -> None:
+    parent = zombie_parent(3000, alive=5)
+    data = json.loads(zombiectl("list", "--json", "--pid", str(parent.pid)).stdout)
+    ps = subprocess.run(["ps", "-eo", "pid=,ppid=,stat="], capture_output=True, text=True).stdout
+    rows = [line.split() for line in ps.splitlines()]
+    ps_zombies = sorted(int(r[0]) for r in rows if r[1] == str(parent.pid) and r[2].startswith("Z"))
+    assert data["parents"][0]["zombie_pids"] == ps_zombies == parent.zombie_pids
+    assert data["zombies"] == 3000
+    everything = json.loads(zombiectl("list", "--json").stdout)
+    assert everything["processes"] >= 3006
+
+
+@pytest.mark.parametrize("args", [["list"], ["list", "--json"], ["watch", "--once"]])
+def test_output_into_a_closed_pipe_is_quiet(zombie_parent, args) -> None:
+    """`zombiectl list | head -0`: the reader has left; exit as SIGPIPE would (141), no traceback."""
+    zombie_parent(3)
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        res = subprocess.run(
+            [sys.executable, "-m", "zombiectl", *args],
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "80"},
+            timeout=60,
+        )
+    finally:
+        os.close(w)
+    assert res.returncode == 141
+    assert res.stderr == ""

@@ -134,3 +134,21 @@ def test_zombie_parent_cleans_up() -> None:
         proctable.read_proc(p) is None or p not in proctable.child_pids(os.getpid()) for p in pids
     )
     assert proctable.read_proc(parent.pid) is None
+
+
+def test_known_zombies_are_not_read_again(zombie_parent, monkeypatch) -> None:
+    parent = zombie_parent(6, alive=2)
+    first = proctable.children_of(parent.pid)
+    known = {p.pid: p for p in first if p.is_zombie}
+    opened: list[str] = []
+    real_open = os.open
+
+    def counting_open(path, *a, **kw):
+        opened.append(str(path))
+        return real_open(path, *a, **kw)
+
+    monkeypatch.setattr(os, "open", counting_open)
+    again = proctable.children_of(parent.pid, known)
+    assert again == first
+    stat_reads = sorted(int(p.split("/")[2]) for p in opened if p.endswith("/stat"))
+    assert stat_reads == parent.alive_pids

@@ -19,10 +19,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
 from operator import itemgetter
+from typing import TYPE_CHECKING
 
 from zombiectl.errors import NoSuchProcess, PermissionDenied
+
+if TYPE_CHECKING:  # collections.abc costs ~3 ms to import on the fast path of `list`
+    from collections.abc import Iterable, Iterator, Mapping
 
 PROC = "/proc"
 ZOMBIE = "Z"
@@ -90,31 +93,60 @@ class ParentZombies(tuple):
 
 
 class Snapshot:
-    """Every process seen by one scan, keyed by pid, and how long the scan took."""
+    """Every process seen by one scan, keyed by pid, and how long the scan took.
 
-    __slots__ = ("duration", "procs", "taken_at")
+    On the /proc path a snapshot keeps each process's raw stat line and parses only
+    what is asked for: `list` needs every zombie but, of the other processes, only the
+    parents' names, and parsing costs as much as reading on a big table.
+    """
 
-    def __init__(self, procs: dict[int, ProcInfo], duration: float, taken_at: float) -> None:
-        self.procs = procs
+    __slots__ = ("_parsed", "_raw", "duration", "taken_at")
+
+    def __init__(
+        self,
+        procs: dict[int, ProcInfo] | None,
+        duration: float,
+        taken_at: float,
+        raw: dict[int, bytes] | None = None,
+    ) -> None:
+        self._parsed = procs
+        self._raw = raw if raw is not None else {}
         self.duration = duration
         self.taken_at = taken_at
 
+    @property
+    def procs(self) -> dict[int, ProcInfo]:
+        if self._parsed is None:
+            self._parsed = {pid: _parse_stat(pid, raw) for pid, raw in self._raw.items()}
+        return self._parsed
+
+    def get(self, pid: int) -> ProcInfo | None:
+        if self._parsed is not None:
+            return self._parsed.get(pid)
+        raw = self._raw.get(pid)
+        return None if raw is None else _parse_stat(pid, raw)
+
     def __len__(self) -> int:
-        return len(self.procs)
+        return len(self._parsed) if self._parsed is not None else len(self._raw)
 
     def zombies(self) -> list[ProcInfo]:
-        return [p for p in self.procs.values() if p[2] == ZOMBIE]
+        if self._parsed is not None:
+            return [p for p in self._parsed.values() if p[2] == ZOMBIE]
+        z = ord(ZOMBIE)
+        return [
+            _parse_stat(pid, raw) for pid, raw in self._raw.items() if raw[raw.rfind(b")") + 2] == z
+        ]
 
     def zombies_by_parent(self, only_parent: int | None = None) -> list[ParentZombies]:
         """Zombies grouped by parent, the biggest leaker first (ties: lower pid first)."""
         groups: dict[int, list[int]] = {}
-        for p in self.procs.values():
-            if p[2] == ZOMBIE and (only_parent is None or p[1] == only_parent):
+        for p in self.zombies():
+            if only_parent is None or p[1] == only_parent:
                 groups.setdefault(p[1], []).append(p[0])
         out = []
         for ppid, pids in groups.items():
             pids.sort()
-            parent = self.procs.get(ppid)
+            parent = self.get(ppid)
             name = parent[3] if parent is not None else ("?" if ppid else "(outside namespace)")
             out.append(ParentZombies(ppid, name, user_of_pid(ppid), pids))
         out.sort(key=lambda g: (-len(g[3]), g[0]))
@@ -139,16 +171,17 @@ def have_proc() -> bool:
 
 
 def _parse_stat(pid: int, raw: bytes) -> ProcInfo:
-    # comm may hold spaces and parentheses: it ends at the *last* ')'.
+    # "PID (COMM) S PPID ...": comm may hold spaces and parentheses, so it ends at the
+    # *last* ')'. The state is the one byte after it, the ppid the number after that.
     end = raw.rfind(b")")
-    fields = raw[end + 2 : end + 40].split(b" ", 2)
+    ppid = int(raw[end + 4 : raw.index(b" ", end + 4)])
     name = raw[raw.find(b"(") + 1 : end].decode("utf-8", "replace")
-    return tuple.__new__(ProcInfo, (pid, int(fields[1]), fields[0].decode("ascii"), name))
+    return tuple.__new__(ProcInfo, (pid, ppid, chr(raw[end + 2]), name))
 
 
-def _read_stats(names: list[str], out: list[ProcInfo]) -> None:
+def _read_raw(names: list[str], out: list[tuple[int, bytes]]) -> None:
     o, r, c, rd = os.open, os.read, os.close, os.O_RDONLY
-    parse, append = _parse_stat, out.append
+    append = out.append
     for name in names:
         try:
             fd = o("/proc/" + name + "/stat", rd)
@@ -161,30 +194,36 @@ def _read_stats(names: list[str], out: list[ProcInfo]) -> None:
         finally:
             c(fd)
         if raw:
-            append(parse(int(name), raw))
+            append((int(name), raw))
 
 
-def _scan_proc(threads: int) -> list[ProcInfo]:
+def _read_stats(names: list[str], out: list[ProcInfo]) -> None:
+    raw: list[tuple[int, bytes]] = []
+    _read_raw(names, raw)
+    out.extend(_parse_stat(pid, line) for pid, line in raw)
+
+
+def _scan_proc(threads: int) -> dict[int, bytes]:
     names = [n for n in os.listdir(PROC) if n[0] in "123456789"]
     if threads <= 1 or len(names) < _THREAD_THRESHOLD:
-        out: list[ProcInfo] = []
-        _read_stats(names, out)
-        return out
+        out: list[tuple[int, bytes]] = []
+        _read_raw(names, out)
+        return dict(out)
     import threading
 
     # Reading /proc is mostly kernel time; the GIL is released inside each syscall,
     # so a second thread keeps the second core busy.
-    parts: list[list[ProcInfo]] = [[] for _ in range(threads)]
+    parts: list[list[tuple[int, bytes]]] = [[] for _ in range(threads)]
     workers = [
-        threading.Thread(target=_read_stats, args=(names[i::threads], parts[i]), daemon=True)
+        threading.Thread(target=_read_raw, args=(names[i::threads], parts[i]), daemon=True)
         for i in range(1, threads)
     ]
     for w in workers:
         w.start()
-    _read_stats(names[0::threads], parts[0])
+    _read_raw(names[0::threads], parts[0])
     for w in workers:
         w.join()
-    return [p for part in parts for p in part]
+    return {pid: raw for part in parts for pid, raw in part}
 
 
 _PSUTIL_STATES = {
@@ -232,9 +271,11 @@ def scan(threads: int = 2, use_proc: bool | None = None) -> Snapshot:
     started = time.perf_counter()
     if use_proc is None:
         use_proc = have_proc()
-    procs = _scan_proc(threads) if use_proc else _scan_psutil()
-    taken = time.perf_counter()
-    return Snapshot({p[0]: p for p in procs}, taken - started, time.time())
+    if use_proc:
+        raw = _scan_proc(threads)
+        return Snapshot(None, time.perf_counter() - started, time.time(), raw=raw)
+    procs = {p[0]: p for p in _scan_psutil()}
+    return Snapshot(procs, time.perf_counter() - started, time.time())
 
 
 def read_proc(pid: int) -> ProcInfo | None:
@@ -320,26 +361,49 @@ def child_pids(pid: int) -> list[int]:
     return pids
 
 
-def read_many(pids: Iterable[int]) -> list[ProcInfo]:
-    """ProcInfo for each pid that still exists."""
+def read_many(
+    pids: Iterable[int], known_zombies: Mapping[int, ProcInfo] | None = None
+) -> list[ProcInfo]:
+    """ProcInfo for each pid that still exists.
+
+    `known_zombies` are zombies seen by an earlier read. A zombie keeps its pid until it
+    is reaped and can never change state again, so when its pid is listed as a child of
+    the same parent it is still that zombie: its stat need not be read again. This is
+    what keeps a `watch` tick cheap on a parent with a thousand zombies. (The one way
+    to be fooled is a zombie reaped and its pid reused by a new child of the same
+    parent between two reads, which needs the whole pid space to wrap in between.)
+    """
+    out: list[ProcInfo] = []
+    if known_zombies:
+        unknown = []
+        for pid in pids:
+            z = known_zombies.get(pid)
+            if z is None:
+                unknown.append(pid)
+            else:
+                out.append(z)
+        pids = unknown
     if not have_proc():
         infos = (read_proc(pid) for pid in pids)
-        return [i for i in infos if i is not None]
-    out: list[ProcInfo] = []
+        out.extend(i for i in infos if i is not None)
+        return out
     _read_stats([str(p) for p in pids], out)
     return out
 
 
-def children_of(pid: int) -> list[ProcInfo]:
-    """pid's children (zombies included), sorted by pid. NoSuchProcess if pid is gone."""
-    kids = read_many(child_pids(pid))
+def children_of(pid: int, known_zombies: Mapping[int, ProcInfo] | None = None) -> list[ProcInfo]:
+    """pid's children (zombies included), sorted by pid. NoSuchProcess if pid is gone.
+
+    `known_zombies`: see `read_many`; only those whose ppid is pid are trusted.
+    """
+    kids = read_many(child_pids(pid), known_zombies)
     # A pid read from the children file may have been reaped and reused in between.
     kids = [k for k in kids if k[1] == pid]
     kids.sort()
     return kids
 
 
-def descendants_of(pid: int) -> list[ProcInfo]:
+def descendants_of(pid: int, known_zombies: Mapping[int, ProcInfo] | None = None) -> list[ProcInfo]:
     """Every descendant of pid (children, grandchildren, ...), breadth first."""
     out: list[ProcInfo] = []
     frontier = [pid]
@@ -348,7 +412,7 @@ def descendants_of(pid: int) -> list[ProcInfo]:
         nxt: list[int] = []
         for parent in frontier:
             try:
-                kids = children_of(parent)
+                kids = children_of(parent, known_zombies)
             except (NoSuchProcess, PermissionDenied):
                 if parent == pid:
                     raise

@@ -1,0 +1,29 @@
+"""Run every benchmark in bench/ (bench_*.py), one after the other.
+
+$ make bench
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    failed = []
+    for script in sorted(HERE.glob("bench_*.py")):
+        print(f"== {script.name}", flush=True)
+        rc = subprocess.run([sys.executable, str(script), *sys.argv[1:]], cwd=HERE).returncode
+        if rc != 0:
+            failed.append(script.name)
+        print(flush=True)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
