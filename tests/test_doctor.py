@@ -143,33 +143,29 @@ def test_probe_in_a_subreaper_takes_its_own_orphan_back_and_reaps_it() -> None:
     assert result.orphan_pid not in {p.pid for p in children_of(os.getpid())}
 
 
-def test_doctor_under_zombiectl_run_sees_a_prompt_reaper() -> None:
+def doctor_under(parent: list[str], timeout: float) -> tuple[int, dict]:
+    """Run `doctor --json` as the child of parent argv; return the parent's pid and the report."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "zombiectl", "run", "--", *DOCTOR, "--timeout", "20"],
-        stdout=subprocess.PIPE,
-        text=True,
+        [*parent, *DOCTOR, "--timeout", str(timeout)], stdout=subprocess.PIPE, text=True
     )
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0
-    report = json.loads(out)
+    return proc.pid, json.loads(out)
+
+
+def test_doctor_under_zombiectl_run_sees_a_prompt_reaper() -> None:
+    parent, report = doctor_under([sys.executable, "-m", "zombiectl", "run", "--"], 20)
     orphan = report["orphan_probe"]
-    assert orphan["adopter_pid"] == proc.pid  # zombiectl run adopted it
+    assert orphan["adopter_pid"] == parent  # zombiectl run adopted it
     assert not orphan["adopter_is_pid1"]
     assert orphan["reaped"] is True
     assert finding(report, "orphans")["status"] == "ok"
 
 
 def test_doctor_under_a_subreaper_that_never_reaps() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", NEVER_REAPS, *DOCTOR, "--timeout", "1"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0
-    report = json.loads(out)
+    parent, report = doctor_under([sys.executable, "-c", NEVER_REAPS], 1)
     orphan = report["orphan_probe"]
-    assert orphan["adopter_pid"] == proc.pid
+    assert orphan["adopter_pid"] == parent
     assert orphan["reaped"] is False
     f = finding(report, "orphans")
     assert f["status"] == "bad" and "not reaped within 1 s" in f["summary"]
