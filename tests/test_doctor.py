@@ -141,6 +141,8 @@ def test_probe_in_a_subreaper_takes_its_own_orphan_back_and_reaps_it() -> None:
     assert result.adopter_pid == os.getpid()
     assert result.reaped
     assert result.orphan_pid not in {p.pid for p in children_of(os.getpid())}
+    f = doctor.orphan_finding(result, PID1)
+    assert f.status == "info" and "says nothing about this system" in f.summary
 
 
 def doctor_under(parent: list[str], timeout: float) -> tuple[int, dict]:

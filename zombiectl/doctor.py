@@ -268,11 +268,18 @@ def probe_orphan(timeout: float = DEFAULT_TIMEOUT) -> OrphanProbe:
     adopter_info = read_proc(adopter) if adopter else None
     name = adopter_info.name if adopter_info is not None else None
     if adopter == os.getpid():
-        # We are a subreaper ourselves: the orphan came back to us. Reap it and say so.
+        # We are PID 1 or a subreaper: the orphan came back to us. Reap it and say so.
         os.close(hold_w)
         os.waitpid(orphan, 0)
         return OrphanProbe(
-            orphan, adopter, name, False, True, 0.0, timeout, "zombiectl itself is a subreaper"
+            orphan,
+            adopter,
+            name,
+            adopter == 1,
+            True,
+            0.0,
+            timeout,
+            "zombiectl doctor itself (PID 1 or a subreaper)",
         )
     started = time.monotonic()
     os.close(hold_w)
@@ -437,7 +444,12 @@ def orphan_finding(probe: OrphanProbe | None, pid1: Pid1) -> Finding:
     who = "PID 1" if probe.adopter_is_pid1 else f"pid {probe.adopter_pid}"
     who += f" ({probe.adopter_name})" if probe.adopter_name else ""
     if probe.error:  # we adopted our own orphan
-        return Finding("orphans", INFO, f"adopted by {who}, this process: {probe.error}", None)
+        return Finding(
+            "orphans",
+            INFO,
+            f"adopted by {who}: {probe.error}, so the probe says nothing about this system",
+            "run `zombiectl doctor` as an ordinary process (for example with `docker exec`)",
+        )
     if probe.reaped and probe.seconds is not None and probe.seconds <= FAST_REAP_S:
         role = "PID 1" if probe.adopter_is_pid1 else "a child subreaper"
         return Finding(

@@ -100,13 +100,7 @@ def _log(text: str) -> None:
 def describe_status(status: int) -> str:
     """A wait status in words: 'exit 3' or 'killed by SIGKILL'."""
     code = os.waitstatus_to_exitcode(status)
-    if code >= 0:
-        return f"exit {code}"
-    try:
-        name = signal.Signals(-code).name
-    except ValueError:
-        name = f"signal {-code}"
-    return f"killed by {name}"
+    return f"exit {code}" if code >= 0 else f"killed by {_signame(-code)}"
 
 
 def exit_code_of(status: int) -> int:
