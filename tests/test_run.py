@@ -95,6 +95,13 @@ def test_bad_usage_is_one_line_and_exit_2(zombiectl: Run, args: list[str], needl
     assert "Traceback" not in result.stderr
 
 
+def test_click_path_runs_cmd_too(zombiectl: Run) -> None:
+    # `-vv` is not in the fast parser's vocabulary, so click parses it, then runs CMD.
+    result = zombiectl("run", "-vv", "--", "sh", "-c", "exit 3")
+    assert result.returncode == 3
+    assert "exited with status 3" in result.stderr
+
+
 def test_help_has_an_example(zombiectl: Run) -> None:
     result = zombiectl("run", "--help")
     assert result.returncode == 0
