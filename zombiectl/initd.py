@@ -28,8 +28,9 @@ How it works (the same shape as tini and catatonit):
   waited for.
 
 Start-up time is part of the job (an init starts with every container), so this module
-imports only ``os``, ``signal`` and ``sys`` on the way to CMD, and starts CMD with
-``fork`` + ``execvp`` rather than importing ``subprocess``.
+imports only ``os``, ``signal``, ``sys`` and ``ctypes`` (for ``prctl``) on the way to CMD,
+and starts CMD with ``fork`` + ``execv`` (its own PATH search: ``os.execvp`` would
+import ``warnings``) rather than importing ``subprocess``.
 """
 
 from __future__ import annotations
