@@ -187,3 +187,35 @@ def describe(procs: Iterable) -> str:
 
 def proc_exists(pid: int) -> bool:
     return read_proc(pid) is not None
+
+
+def unshare_works() -> bool:
+    """True where `unshare --pid --fork --mount-proc` runs (root, namespaces allowed)."""
+    import shutil
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    try:
+        result = subprocess.run(
+            ["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+def signals_held(pid: int, sig: int = signal.SIGTERM) -> bool:
+    """True once pid blocks sig, or sleeps in sigtimedwait (as tini and zombiectl run do).
+
+    Inside sigtimedwait the kernel unblocks the awaited signals, so SigBlk alone would
+    miss an init that is already waiting.
+    """
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigBlk:") and int(line.split()[1], 16) & (1 << (sig - 1)):
+                    return True
+        with open(f"/proc/{pid}/wchan") as f:
+            return "sigtimedwait" in f.read()
+    except OSError:
+        return False

@@ -116,22 +116,27 @@ def test_version(zombiectl) -> None:
     assert zombiectl("--version").stdout.strip() == f"zombiectl {__version__}"
 
 
+def _fast(**changed: object) -> dict[str, object]:
+    opts: dict[str, object] = {
+        "pid": None,
+        "max_zombies": None,
+        "fmt": None,
+        "as_json": False,
+        "top": 20,
+        "textfile": None,
+    }
+    opts.update(changed)
+    return opts
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--json"], {"fmt": "json", "pid": None, "max": None, "top": 20}),
-        (
-            ["--format", "prometheus", "--top", "3"],
-            {"fmt": "prometheus", "pid": None, "max": None, "top": 3},
-        ),
-        (
-            ["--format=json", "--pid=12", "--max", "0"],
-            {"fmt": "json", "pid": 12, "max": 0, "top": 20},
-        ),
-        (
-            ["--json", "--format", "prometheus"],
-            {"fmt": "json", "pid": None, "max": None, "top": 20},
-        ),
+        (["--json"], _fast(as_json=True)),
+        (["--format", "prometheus", "--top", "3"], _fast(fmt="prometheus", top=3)),
+        (["--format=json", "--pid=12", "--max", "0"], _fast(fmt="json", pid=12, max_zombies=0)),
+        (["--json", "--format", "prometheus"], _fast(fmt="prometheus", as_json=True)),
+        (["--textfile", "/x/z.prom", "--top=0"], _fast(textfile="/x/z.prom", top=0)),
     ],
 )
 def test_fast_parser_accepts(args, expected) -> None:
@@ -228,3 +233,24 @@ def test_thousands_of_zombies_agree_with_ps(zombie_parent, zombiectl) -> None:
     assert data["zombies"] == 3000
     everything = json.loads(zombiectl("list", "--json").stdout)
     assert everything["processes"] >= 3006
+
+
+@pytest.mark.parametrize("args", [["list"], ["list", "--json"], ["watch", "--once"]])
+def test_output_into_a_closed_pipe_is_quiet(zombie_parent, args) -> None:
+    """`zombiectl list | head -0`: the reader has left; exit as SIGPIPE would (141), no traceback."""
+    zombie_parent(3)
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        res = subprocess.run(
+            [sys.executable, "-m", "zombiectl", *args],
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "80"},
+            timeout=60,
+        )
+    finally:
+        os.close(w)
+    assert res.returncode == 141
+    assert res.stderr == ""

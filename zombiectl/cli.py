@@ -8,13 +8,13 @@ another's start.
 from __future__ import annotations
 
 import importlib
-import signal
 import sys
 
 import click
 
 from zombiectl import __version__
 from zombiectl.errors import EXIT_INTERRUPTED, EXIT_USAGE, ZombiectlError
+from zombiectl.stdout import reader_left
 
 # name -> (module, one-line help). The order is the order `--help` shows.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -99,9 +99,7 @@ def run_cli(args: list[str]) -> int:
         _echo_err("zombiectl: interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # `zombiectl list | head`: the reader left; that is not an error.
-        _silence_stdout()
-        return 128 + signal.SIGPIPE
+        reader_left()
     if isinstance(rv, int):
         return rv
     return 0
@@ -111,15 +109,5 @@ def _echo_err(line: str) -> None:
     try:
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
-    except OSError:
-        pass
-
-
-def _silence_stdout() -> None:
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
     except OSError:
         pass

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from zombiectl.stdout import reader_left
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -34,10 +36,20 @@ PID = PidType()
 
 
 def console_for_stdout() -> Console:
-    """A rich Console on stdout: colour and live views only on a terminal; NO_COLOR respected."""
+    """A rich Console on stdout: colour and live views only on a terminal; NO_COLOR respected.
+
+    When the reader of a pipe leaves (`zombiectl list | head -1`), rich would exit 1 as
+    if something had failed; this console exits as a process killed by SIGPIPE would
+    be reported by a shell (141), as `ps` does, and says nothing.
+    """
     from rich.console import Console
 
-    return Console(highlight=False)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            reader_left()
+
+    return _Console(highlight=False)
 
 
 def console_for_stderr() -> Console:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import click
 
 from zombiectl.commands.common import PID, console_for_stdout
-from zombiectl.commands.list_fast import emit_machine_readable
-from zombiectl.errors import EXIT_CONDITION
+from zombiectl.commands.list_fast import FORMATS, emit_machine_readable, resolve_format
+from zombiectl.errors import EXIT_CONDITION, BadUsage
 from zombiectl.render.text import DEFAULT_TOP
 
 
@@ -24,7 +24,10 @@ Examples:
   zombiectl list                       who leaks zombies, biggest leaker first
   zombiectl list --json                the same as one JSON object
   zombiectl list --max 50              exit 1 when more than 50 zombies exist
-  zombiectl list --format prometheus   for node_exporter's textfile collector
+  zombiectl list --format prometheus   Prometheus text exposition on stdout
+  zombiectl list --textfile /var/lib/prometheus/node-exporter/zombiectl.prom
+                                       the same, written atomically for
+                                       node_exporter's textfile collector
 """,
 )
 @click.option("--pid", type=PID, default=None, help="Only zombies whose parent is PID.")
@@ -39,10 +42,9 @@ Examples:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "json", "prometheus"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Output format. [default: table; prometheus with --textfile]",
 )
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option(
@@ -53,12 +55,28 @@ Examples:
     metavar="N",
     help="Prometheus: how many parents get a zombiectl_zombies_by_parent series.",
 )
-def command(pid: int | None, max_zombies: int | None, fmt: str, as_json: bool, top: int) -> int:
+@click.option(
+    "--textfile",
+    metavar="PATH",
+    default=None,
+    help="Write the Prometheus format to PATH (a *.prom file) atomically, for "
+    "node_exporter's textfile collector, instead of to stdout.",
+)
+def command(
+    pid: int | None,
+    max_zombies: int | None,
+    fmt: str | None,
+    as_json: bool,
+    top: int,
+    textfile: str | None,
+) -> int:
     """One scan of the process table: zombies grouped by parent, biggest leaker first."""
-    if as_json:
-        fmt = "json"
+    try:
+        fmt = resolve_format(fmt, as_json, textfile)
+    except BadUsage as err:
+        raise click.UsageError(str(err)) from None
     if fmt != "table":
-        return emit_machine_readable(fmt, pid, max_zombies, top)
+        return emit_machine_readable(fmt, pid, max_zombies, top, textfile)
     from zombiectl.listing import exceeds, list_zombies
     from zombiectl.render.tables import listing_table
 

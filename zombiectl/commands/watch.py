@@ -18,6 +18,7 @@ import click
 from zombiectl.commands.common import PID, console_for_stdout
 from zombiectl.errors import EXIT_OK
 from zombiectl.proctable import require_process
+from zombiectl.stdout import write
 from zombiectl.watching import Gone, Sample, Tracker, run_watch, sample_pid, sample_system
 
 if TYPE_CHECKING:
@@ -103,15 +104,13 @@ def _taker(tracker: Tracker, pid: int | None, tree: bool) -> Callable[[float], S
 def _plain_emit(sample: Sample) -> None:
     from zombiectl.render.watch import plain_line
 
-    sys.stdout.write(plain_line(sample) + "\n")
-    sys.stdout.flush()
+    write(plain_line(sample) + "\n")
 
 
 def _json_emit(sample: Sample) -> None:
     from zombiectl.render.watch import json_line
 
-    sys.stdout.write(json_line(sample) + "\n")
-    sys.stdout.flush()
+    write(json_line(sample) + "\n")
 
 
 def _watch_live(

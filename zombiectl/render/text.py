@@ -5,14 +5,15 @@ They take the data objects from `zombiectl.listing` and return strings.
 
 from __future__ import annotations
 
-import json
-
 from zombiectl.listing import ListResult
 
 DEFAULT_TOP = 20
 
 
 def listing_json(result: ListResult) -> str:
+    # Imported here: json pulls in re, milliseconds that `--format prometheus` never needs.
+    import json
+
     return json.dumps(result.as_dict())
 
 
@@ -21,27 +22,50 @@ def escape_label(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def _gauge(lines: list[str], name: str, help_text: str) -> None:
-    lines.append(f"# HELP {name} {help_text}")
-    lines.append(f"# TYPE {name} gauge")
+# (name, HELP). Fixed texts, whatever the options and the data: metadata that changes
+# from one write to the next only surprises whatever stores it.
+_PROCESSES = ("zombiectl_processes", "Processes in the process table.")
+_ZOMBIES = (
+    "zombiectl_zombies",
+    "Zombie processes (state Z): all of them, or with --pid only that parent's.",
+)
+_PARENTS = (
+    "zombiectl_zombie_parents",
+    "Parents with at least one zombie, all of them (not only those in zombies_by_parent).",
+)
+_BY_PARENT = (
+    "zombiectl_zombies_by_parent",
+    "Zombies of one parent (ppid, parent: its name), for the parents with the most "
+    "(--top, default 20). A series ends when its parent has no zombie left or leaves the top.",
+)
+_DURATION = ("zombiectl_scan_duration_seconds", "Seconds taken to scan the process table.")
+
+
+def _gauge(lines: list[str], metric: tuple[str, str]) -> None:
+    lines.append(f"# HELP {metric[0]} {metric[1]}")
+    lines.append(f"# TYPE {metric[0]} gauge")
 
 
 def listing_prometheus(result: ListResult, top: int = DEFAULT_TOP) -> str:
+    """The text exposition format, for node_exporter's textfile collector or a scraper.
+
+    Every zombiectl_zombies_by_parent series has the same two labels, ppid and parent;
+    at most `top` of them, biggest leaker first, so one host adds a bounded number
+    of series however many parents leak.
+    """
     lines: list[str] = []
-    _gauge(lines, "zombiectl_processes", "Processes in the process table.")
+    _gauge(lines, _PROCESSES)
     lines.append(f"zombiectl_processes {result.processes}")
-    _gauge(lines, "zombiectl_zombies", "Zombie processes (state Z) in the process table.")
+    _gauge(lines, _ZOMBIES)
     lines.append(f"zombiectl_zombies {result.zombies}")
-    _gauge(
-        lines,
-        "zombiectl_zombies_by_parent",
-        f"Zombies by parent process, for the {top} parents with the most.",
-    )
-    for g in result.parents[:top]:
+    _gauge(lines, _PARENTS)
+    lines.append(f"zombiectl_zombie_parents {len(result.parents)}")
+    _gauge(lines, _BY_PARENT)
+    for g in result.parents[: max(top, 0)]:
         lines.append(
             f'zombiectl_zombies_by_parent{{ppid="{g.pid}",parent="{escape_label(g.name)}"}} '
             f"{g.zombies}"
         )
-    _gauge(lines, "zombiectl_scan_duration_seconds", "Time taken to scan the process table.")
+    _gauge(lines, _DURATION)
     lines.append(f"zombiectl_scan_duration_seconds {result.scan_seconds:.6f}")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,87 @@
+"""`zombiectl run`: run CMD under a reaping init, like tini.
+
+$ zombiectl run -v --kill-descendants --grace 1 -- sh -c './stubborn & sleep 30 & exit 0'
+zombiectl run: started sh as pid 296276
+zombiectl run: pid 296276 (sh) exited with status 0
+zombiectl run: sending SIGTERM to 3 descendant(s) still running
+zombiectl run: reaped orphan 296278: killed by SIGTERM
+zombiectl run: sending SIGKILL to 2 descendant(s) after 1 s
+zombiectl run: reaped orphan 296277: killed by SIGKILL
+zombiectl run: reaped orphan 296279: killed by SIGKILL
+
+Well-formed command lines never reach this module: `zombiectl.main` hands them to
+`zombiectl.initd.fast_main`, which starts CMD without importing click. This command
+gives `--help` and the one-line errors, and runs CMD the same way when it is reached.
+"""
+
+from __future__ import annotations
+
+import click
+
+from zombiectl.errors import BadUsage
+from zombiectl.initd import DEFAULT_GRACE, KILL, LEAVE, WAIT, run
+
+
+def _finite(value: float) -> float:
+    if value != value or value == float("inf"):
+        raise click.BadParameter("must be a finite number of seconds")
+    return value
+
+
+@click.command(
+    "run",
+    context_settings={"allow_interspersed_args": False},
+    epilog="""\b
+Examples:
+  zombiectl run -- ./server --port 8080        reap orphans, forward signals, pass the exit status
+  zombiectl run --group -- sh -c 'a & b; wait' signals go to CMD's whole process group
+  zombiectl run --kill-descendants --grace 3 -- make test
+                                               TERM, then KILL after 3 s, what CMD left running
+  ENTRYPOINT ["zombiectl", "run", "--"]        as a container's init (PID 1)
+
+Exit status: CMD's own; 128+N when signal N killed it; 127 when CMD is not
+found, 126 when it cannot be run; 5 when this is not Linux (and not PID 1).
+""",
+)
+@click.option(
+    "--group",
+    is_flag=True,
+    help="Forward signals to CMD's process group rather than to CMD alone.",
+)
+@click.option(
+    "--kill-descendants",
+    is_flag=True,
+    help="When CMD exits, SIGTERM the descendants still running, then SIGKILL after --grace.",
+)
+@click.option(
+    "--wait-descendants",
+    is_flag=True,
+    help="When CMD exits, wait for the descendants still running (and forward signals to them).",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    callback=lambda ctx, param, value: _finite(value),
+    default=DEFAULT_GRACE,
+    show_default=True,
+    metavar="S",
+    help="Seconds between SIGTERM and SIGKILL for --kill-descendants.",
+)
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Log each reap and each forwarded signal to stderr."
+)
+@click.argument("cmd", nargs=-1, required=True, metavar="-- CMD [ARG]...")
+def command(
+    group: bool,
+    kill_descendants: bool,
+    wait_descendants: bool,
+    grace: float,
+    verbose: bool,
+    cmd: tuple[str, ...],
+) -> int:
+    """Run CMD under a reaping init, like tini: it reaps every orphan at once,
+    forwards signals to CMD and exits with CMD's status."""
+    if kill_descendants and wait_descendants:
+        raise BadUsage("--kill-descendants and --wait-descendants cannot be used together")
+    on_exit = KILL if kill_descendants else WAIT if wait_descendants else LEAVE
+    return run(list(cmd), group=group, on_exit=on_exit, grace=grace, verbose=verbose)
