@@ -45,5 +45,8 @@ test-matrix: ## The suite on every Python >= 3.10 found on this machine
 	  $(MAKE) --no-print-directory test PYTHON=$$py VENV=.venv-$$v || exit 1; \
 	done; test $$found = 1 || { echo "no Python >= 3.10 found"; exit 1; }
 
+c-demos: ## Build the C demos by hand into c_demos/bin (zombiectl builds them on first use)
+	$(MAKE) -C c_demos
+
 clean: ## Remove the virtual environments and caches
 	rm -rf .venv .venv-3.* .pytest_cache .mypy_cache .ruff_cache c_demos/bin

@@ -1,0 +1,346 @@
+"""`zombiectl demo STRATEGY`: make zombies happen live, with real code, then clean up.
+
+$ zombiectl demo interleaved --gap 0 | cat
+interleaved: a few starts with a gap between them; --gap 0: back to back, start method fork (default)
+t= 0.00s  alive   0  zombies   0  reaped   0
+t= 0.84s  alive   1  zombies   0  reaped   0
+t= 0.95s  alive   2  zombies   1  reaped   0  Z
+t= 1.06s  alive   0  zombies   3  reaped   0  ZZZ
+✓ interleaved (fork): expected 3, observed 3; max 3, 3 children, leftover 0
+  no gap: at each start() the earlier children were still running, so none was reaped
+
+Each strategy is a click subcommand built from its registry entry, so a strategy's own
+options (`demo server --reap sigchld`) appear in its `--help` only.
+"""
+
+from __future__ import annotations
+
+import errno
+import sys
+from typing import Any
+
+import click
+
+from zombiectl.commands.common import console_for_stdout
+from zombiectl.errors import (
+    EXIT_CONDITION,
+    EXIT_INTERRUPTED,
+    BadUsage,
+    Interrupted,
+    NotSupported,
+    ZombiectlError,
+)
+from zombiectl.strategies import registry
+from zombiectl.strategies.registry import COUNT_MAX, START_METHODS, Option, Strategy
+
+SAMPLE_MIN = 0.02
+TIME_MAX = 86400.0
+
+# `demo all`: the seed's five experiments, the forkserver case and one remedy.
+ALL_ROWS: list[tuple[str, str, dict[str, Any], str | None]] = [
+    ("S1", "c", {"count": 5, "interval": 0.3, "lifetime": 0.2}, None),
+    ("S2", "mp", {"count": 5, "interval": 0.5, "lifetime": 0.1}, "fork"),
+    ("S3", "mp-single", {"lifetime": 0.2}, "fork"),
+    ("S4", "interleaved", {"count": 3, "gap": 1.0, "lifetime": 0.1}, "fork"),
+    ("S5", "interleaved", {"count": 3, "gap": 0.0}, "fork"),
+    ("forkserver", "mp", {"count": 5, "interval": 0.5, "lifetime": 0.1}, "forkserver"),
+    ("sigchld", "sigchld", {"count": 5, "interval": 0.3, "lifetime": 0.2}, None),
+]
+
+EPILOG = """\b
+Examples:
+  zombiectl demo --list                      the strategies, one line each
+  zombiectl demo all                         the seed's experiments side by side
+  zombiectl demo fork --count 20             fork, never wait: 20 zombies
+  zombiectl demo interleaved --gap 0         three starts back to back: three zombies
+  zombiectl demo mp --start-method forkserver   the fork server reaps: none
+  zombiectl demo sigchld --json              JSON lines: samples, then a summary
+  zombiectl explain interleaved              why
+"""
+
+
+def _time_option(flag: str, help_text: str) -> click.Option:
+    return click.Option(
+        [flag],
+        type=click.FloatRange(0, TIME_MAX),
+        default=None,
+        metavar="S",
+        help=help_text,
+    )
+
+
+def _common_options(strategy: Strategy) -> list[click.Parameter]:
+    defaults = strategy.params({})
+    opts: list[click.Parameter] = []
+    uses = strategy.uses
+    if "count" in uses:
+        opts.append(
+            click.Option(
+                ["--count"],
+                type=click.IntRange(1, COUNT_MAX),
+                default=None,
+                metavar="N",
+                help=f"Children to start (1..{COUNT_MAX}; default {defaults.count}).",
+            )
+        )
+    if "interval" in uses:
+        opts.append(
+            _time_option(
+                "--interval",
+                f"Seconds between two starts, the seed's sleep (default {defaults.interval}).",
+            )
+        )
+    if "lifetime" in uses:
+        opts.append(
+            _time_option("--lifetime", f"Seconds each child lives (default {defaults.lifetime}).")
+        )
+    if "gap" in uses:
+        opts.append(
+            _time_option(
+                "--gap", f"Seconds between starts; 0: back to back (default {defaults.gap})."
+            )
+        )
+    opts.append(
+        _time_option(
+            "--hold",
+            "Seconds the lab parent lingers after its last start (and at least until its "
+            f"children are done) before clean-up; the final count is taken then "
+            f"(default {defaults.hold}).",
+        )
+    )
+    if strategy.uses_start_method:
+        opts.append(
+            click.Option(
+                ["--start-method"],
+                type=click.Choice(START_METHODS),
+                default=None,
+                help="multiprocessing start method (default: the platform's, "
+                f"{registry.default_start_method()} here).",
+            )
+        )
+    for opt in strategy.options:
+        opts.append(_strategy_option(opt))
+    return opts
+
+
+def _strategy_option(opt: Option) -> click.Option:
+    ptype: Any
+    if opt.choices:
+        ptype = click.Choice(opt.choices)
+    elif opt.type is int:
+        ptype = click.IntRange(
+            None if opt.min is None else int(opt.min), None if opt.max is None else int(opt.max)
+        )
+    elif opt.type is float:
+        ptype = click.FloatRange(opt.min, opt.max)
+    elif opt.type is bool:
+        return click.Option([opt.flag], is_flag=True, default=None, help=opt.help)
+    else:
+        ptype = click.STRING
+    return click.Option(
+        [opt.flag],
+        type=ptype,
+        default=None,
+        metavar=opt.metavar,
+        help=f"{opt.help} (default {opt.default}).",
+    )
+
+
+def _shared_options() -> list[click.Parameter]:
+    return [
+        click.Option(
+            ["--sample"],
+            type=click.FloatRange(SAMPLE_MIN, TIME_MAX),
+            default=0.1,
+            show_default=True,
+            metavar="S",
+            help=f"Seconds between two samples of the lab parent's children (at least {SAMPLE_MIN}).",
+        ),
+        click.Option(
+            ["--json", "as_json"], is_flag=True, help="JSON lines: samples, then a summary."
+        ),
+    ]
+
+
+def _strategy_command(strategy: Strategy) -> click.Command:
+    def callback(sample: float, as_json: bool, **given: Any) -> int:
+        start_method = given.pop("start_method", None)
+        params = strategy.params(given)
+        if strategy.prepare is not None:
+            params = strategy.prepare(params)
+        method = registry.resolve_start_method(strategy, start_method)
+        from zombiectl.lab import LabSpec
+
+        spec = LabSpec(strategy, params, method)
+        return run_demo([spec], sample, params.hold, as_json)
+
+    help_text = (
+        f"{strategy.title}.\n\n{strategy.model_text}\n\nSee: zombiectl explain {strategy.name}"
+    )
+    return click.Command(
+        strategy.name,
+        params=[*_common_options(strategy), *_shared_options()],
+        callback=callback,
+        help=help_text,
+        short_help=strategy.title,
+        epilog=f"Example: zombiectl demo {strategy.name} --json",
+    )
+
+
+def all_specs() -> list[Any]:
+    from zombiectl.lab import LabSpec
+
+    specs = []
+    for label, name, given, method in ALL_ROWS:
+        strategy = registry.get(name)
+        params = strategy.params(given)
+        if strategy.prepare is not None:
+            try:
+                params = strategy.prepare(params)
+            except NotSupported:
+                # No compiler: S1 in Python shows the same thing.
+                strategy = registry.get("fork")
+                params = strategy.params(given)
+        specs.append(
+            LabSpec(strategy, params, registry.resolve_start_method(strategy, method), label)
+        )
+    return specs
+
+
+def _all_command() -> click.Command:
+    def callback(sample: float, as_json: bool, hold: float | None) -> int:
+        specs = all_specs()
+        if hold is not None:
+            for spec in specs:
+                spec.params.hold = hold
+        return run_demo(specs, sample, max(s.params.hold for s in specs), as_json)
+
+    return click.Command(
+        "all",
+        params=[
+            _time_option("--hold", "Seconds each lab lingers after its last start (default 1.0)."),
+            *_shared_options(),
+        ],
+        callback=callback,
+        help="The seed's experiments S1-S5, the forkserver case and the sigchld remedy, "
+        "side by side: expected vs observed.",
+        short_help="S1-S5, forkserver and sigchld side by side.",
+        epilog="Example: zombiectl demo all --json | grep summary",
+    )
+
+
+class DemoGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*registry.names(), "all"]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "all":
+            return _all_command()
+        try:
+            return _strategy_command(registry.get(cmd_name))
+        except BadUsage:
+            return None
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            registry.get(name)  # raises BadUsage (exit 2) listing the strategies
+        return super().resolve_command(ctx, args)
+
+
+@click.group(
+    "demo",
+    cls=DemoGroup,
+    invoke_without_command=True,
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option("--list", "list_only", is_flag=True, help="List the strategies and exit.")
+@click.pass_context
+def command(ctx: click.Context, list_only: bool) -> int | None:
+    """Make zombies happen live: run STRATEGY's real code in a lab parent and watch it.
+
+    Exit status: 0 when every observed count matches its model and nothing is left
+    behind, 1 otherwise, 130 when interrupted (after clean-up), 5 when `demo c`
+    finds no C compiler.
+    """
+    if ctx.invoked_subcommand is not None:
+        return None
+    if not list_only:
+        click.echo(ctx.get_help())
+        return 0
+    out = sys.stdout
+    for s in registry.all_strategies():
+        tag = s.experiment or s.kind
+        out.write(f"{s.name:<16} {tag:<7} {s.title}\n")
+    out.write(f"{'all':<16} {'':<7} S1-S5, forkserver and sigchld side by side\n")
+    return 0
+
+
+def run_demo(specs: list[Any], sample: float, hold: float, as_json: bool) -> int:
+    """Run the labs, render them, and turn the outcome into an exit code."""
+    from zombiectl.lab import LabRunner
+    from zombiectl.render.demo import JsonPrinter, LivePrinter, PlainPrinter, Printer
+
+    default_method = registry.default_start_method()
+    printer: Printer
+    if as_json:
+        printer = JsonPrinter(specs, default_method, sys.stdout)
+    else:
+        console = console_for_stdout()
+        if console.is_terminal:
+            printer = LivePrinter(specs, default_method, console)
+        else:
+            printer = PlainPrinter(specs, default_method, sys.stdout)
+    runner = LabRunner(sample_every=sample, hold=hold)
+    summaries = []
+    try:
+        with runner:
+            printer.begin()
+            summaries = runner.run(specs, printer.update)
+        printer.end(runner.labs)
+    except OSError as err:
+        if err.errno not in (errno.EAGAIN, errno.ENOMEM):
+            raise
+        # zombiectl itself could not fork (the guard or a lab parent): the with-block
+        # has already killed and reaped whatever had started.
+        raise ZombiectlError(
+            f"cannot start the demo: {err.strerror} (out of processes: RLIMIT_NPROC, "
+            "the cgroup's pids.max or pid_max); everything started was cleaned up"
+        ) from None
+    finally:
+        printer.close()
+    return outcome(specs, summaries, runner.stop_signal)
+
+
+def outcome(specs: list[Any], summaries: list[Any], stop_signal: int | None) -> int:
+    errors = [s for s in summaries if s.error is not None]
+    left = sum(s.leftover for s in summaries)
+    if errors:
+        s = errors[0]
+        if s.error_kind == "fork":
+            raise ZombiectlError(
+                f"demo {s.label}: fork failed after {s.children} children: {s.error} "
+                f"(out of processes: RLIMIT_NPROC, the cgroup's pids.max or pid_max); "
+                f"everything started was cleaned up, {left} left"
+            )
+        raise ZombiectlError(
+            f"demo {s.label}: the strategy failed: {s.error}; everything started was "
+            f"cleaned up, {left} left"
+        )
+    if stop_signal is not None and stop_signal > 0:
+        # A lab that serves until Ctrl-C (demo server --clients 0) ends normally that way.
+        if specs and all(s.strategy.until_interrupted(s.params) for s in specs):
+            return 0 if all(s.leftover == 0 for s in summaries) else EXIT_CONDITION
+        import signal
+
+        name = signal.Signals(stop_signal).name
+        raise Interrupted(f"interrupted by {name}; the demo was cleaned up, {left} left")
+    if all(s.ok for s in summaries):
+        return 0
+    return EXIT_CONDITION
+
+
+__all__ = ["EXIT_INTERRUPTED", "command", "run_demo"]
