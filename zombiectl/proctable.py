@@ -584,3 +584,17 @@ def ancestors_of(pid: int) -> list[ProcInfo]:
         if info is not None:
             out.append(info)
     return out
+
+
+def wait_channel(pid: int) -> str | None:
+    """The kernel function pid sleeps in (``/proc/PID/wchan``), e.g. ``inet_csk_accept``.
+
+    None when the process is gone or the kernel hides the symbol ("0"). ``demo server``
+    uses it to see that the server is back in ``accept()``, done with any signal.
+    """
+    try:
+        with open(f"/proc/{pid}/wchan", "rb") as f:
+            text = f.read().decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return text if text and text != "0" else None
