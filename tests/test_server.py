@@ -439,9 +439,15 @@ def test_out_of_processes_is_one_clear_line_and_cleaned_up(impl: str) -> None:
     assert "cleaned up, 0 left" in res.stderr
     s = _summary(res.stdout)
     assert s["ok"] is False and s["leftover"] == 0
-    assert 0 < s["final_zombies"] < 20
     if impl == "python":
-        assert "fork failed after" in res.stderr
+        # The server dies of the error within milliseconds of its first forks, so the
+        # sampler may not have seen its zombies before they were orphaned: the count
+        # of forks comes from the error line, the sampled count can only be lower.
+        m = re.search(r"fork failed after (\d+) children", res.stderr)
+        assert m, res.stderr
+        assert 0 < int(m.group(1)) < 20
+        assert s["final_zombies"] <= int(m.group(1))
     else:
+        assert 0 < s["final_zombies"] < 20
         assert s["echoes_ok"] == s["final_zombies"]
         assert s["echo_failures"] == {"refused (connection reset)": 60 - s["echoes_ok"]}
