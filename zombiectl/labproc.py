@@ -12,7 +12,7 @@ through JSON lines on file descriptor 3 (the event pipe):
     {"event": "error", "kind": "fork", "message": "...", "started": 3}
 
 The lab parent never exits on its own and never cleans up: after its work it lingers
-(like the seed's ``time.sleep(100)``) holding its zombies until zombiectl kills its whole
+(like the post's ``time.sleep(100)``) holding its zombies until zombiectl kills its whole
 process group, reaps everything and counts what is left. It imports neither click, rich
 nor psutil: each demo pays only for an interpreter and the strategy's own imports.
 """
@@ -65,7 +65,7 @@ def wait_exited_unreaped(pid: int, sentinel: int | None = None) -> None:
 
     ``waitid(..., WEXITED | WNOWAIT)`` returns once the child is waitable and leaves it
     waitable: it observes the exit and changes nothing. The demos use it where the
-    seed relied on a ``sleep`` being long enough, so a count never depends on luck.
+    post relied on a ``sleep`` being long enough, so a count never depends on luck.
     A process that is not our child (forkserver's workers are the server's children)
     is waited for through its multiprocessing sentinel instead.
     """

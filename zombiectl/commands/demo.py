@@ -36,7 +36,7 @@ from zombiectl.strategies.registry import COUNT_MAX, START_METHODS, Option, Stra
 SAMPLE_MIN = 0.02
 TIME_MAX = 86400.0
 
-# `demo all`: the seed's five experiments, the forkserver case and one remedy.
+# `demo all`: the post's five experiments, the forkserver case and one remedy.
 ALL_ROWS: list[tuple[str, str, dict[str, Any], str | None]] = [
     ("S1", "c", {"count": 5, "interval": 0.3, "lifetime": 0.2}, None),
     ("S2", "mp", {"count": 5, "interval": 0.5, "lifetime": 0.1}, "fork"),
@@ -50,7 +50,7 @@ ALL_ROWS: list[tuple[str, str, dict[str, Any], str | None]] = [
 EPILOG = """\b
 Examples:
   zombiectl demo --list                      the strategies, one line each
-  zombiectl demo all                         the seed's experiments side by side
+  zombiectl demo all                         the post's experiments side by side
   zombiectl demo fork --count 20             fork, never wait: 20 zombies
   zombiectl demo interleaved --gap 0         three starts back to back: three zombies
   zombiectl demo mp --start-method forkserver   the fork server reaps: none
@@ -87,7 +87,7 @@ def _common_options(strategy: Strategy) -> list[click.Parameter]:
         opts.append(
             _time_option(
                 "--interval",
-                f"Seconds between two starts, the seed's sleep (default {defaults.interval}).",
+                f"Seconds between two starts, the post's sleep (default {defaults.interval}).",
             )
         )
     if "lifetime" in uses:
@@ -222,7 +222,7 @@ def _all_command() -> click.Command:
             *_shared_options(),
         ],
         callback=callback,
-        help="The seed's experiments S1-S5, the forkserver case and the sigchld remedy, "
+        help="The post's experiments S1-S5, the forkserver case and the sigchld remedy, "
         "side by side: expected vs observed.",
         short_help="S1-S5, forkserver and sigchld side by side.",
         epilog="Example: zombiectl demo all --json | grep summary",

@@ -19,7 +19,7 @@ from zombiectl.commands.common import console_for_stdout
     epilog="""\b
 Examples:
   zombiectl explain                 what a zombie is; every strategy in a table
-  zombiectl explain interleaved     the seed's open question: why sleep() matters
+  zombiectl explain interleaved     the post's open question: why sleep() matters
   zombiectl explain c               the C program, and the fix
 """,
 )

@@ -62,12 +62,12 @@ def render_strategy(console: Console, ex: StrategyExplanation) -> None:
 
 def render_overview(console: Console, rows: list[OverviewRow]) -> None:
     _para(console, "What a zombie is:", ZOMBIE)
-    _para(console, "The seed's experiments, and the answer:", SEED)
+    _para(console, "The post's experiments (S1-S5), and the answer:", SEED)
     table = Table(
         header_style="bold", title="Strategies (zombiectl demo NAME)", title_justify="left"
     )
     table.add_column("name")
-    table.add_column("seed")
+    table.add_column("post")
     table.add_column("kind")
     table.add_column("zombies at the end (defaults)")
     table.add_column("what it does", overflow="fold")

@@ -20,7 +20,7 @@ def context(p: SimpleNamespace) -> Any:
 
 
 def work(lifetime: float) -> None:
-    """The child's whole job (the seed's ``print``): live `lifetime` seconds, then return."""
+    """The child's whole job (the post's ``print``): live `lifetime` seconds, then return."""
     die_with_parent()
     time.sleep(lifetime)
 

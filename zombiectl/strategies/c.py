@@ -1,4 +1,4 @@
-"""`demo c`: the seed's C program (S1): fork() in a loop, never wait()."""
+"""`demo c`: the post's C program (S1): fork() in a loop, never wait()."""
 
 from __future__ import annotations
 
@@ -32,15 +32,15 @@ def c_source() -> list[tuple[str, str]]:
 
 STRATEGY = Strategy(
     name="c",
-    title="the seed's C program: fork() in a loop, never wait()",
+    title="the post's C program: fork() in a loop, never wait()",
     experiment="S1",
     entry=f"{__name__}:lab",
     prepare=prepare,
     model=lambda p, method: p.count,
     model_text="expected = count: every child that exits stays a zombie.",
     why=(
-        "The same as demo fork, in the seed's own language: each child calls exit() and "
-        "becomes a zombie, because its parent never calls wait(). In the seed this made "
+        "The same as demo fork, in the post's own language: each child calls exit() and "
+        "becomes a zombie, because its parent never calls wait(). In the post this made "
         "'a big pile of zombies', one more per fork, unlike the Python multiprocessing "
         "loop, which reaped behind the scenes."
     ),

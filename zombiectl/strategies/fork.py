@@ -1,4 +1,4 @@
-"""`demo fork`: the seed's C loop (S1) in Python: fork, never wait."""
+"""`demo fork`: the post's C loop (S1) in Python: fork, never wait."""
 
 from __future__ import annotations
 
@@ -13,18 +13,18 @@ from zombiectl.strategies.registry import Strategy
 def child(parent: int, lifetime: float) -> None:
     try:
         die_with_parent(parent)
-        time.sleep(lifetime)  # the seed's child: print, sleep(1), exit
+        time.sleep(lifetime)  # the post's child: print, sleep(1), exit
     finally:
         os._exit(0)  # never return into the parent's code
 
 
 def fork_children(ctx: LabContext, p: SimpleNamespace) -> list[int]:
-    """The seed's loop: fork p.count children, p.interval apart; return their pids."""
+    """The post's loop: fork p.count children, p.interval apart; return their pids."""
     me = os.getpid()
     pids = []
     for i in range(p.count):
         if i:
-            time.sleep(p.interval)  # the seed's sleep(3)
+            time.sleep(p.interval)  # the post's sleep(3)
         pid = os.fork()
         if pid == 0:
             child(me, p.lifetime)

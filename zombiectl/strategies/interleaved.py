@@ -23,7 +23,7 @@ def lab(ctx: LabContext, p: SimpleNamespace) -> None:
     procs: list = []
     for i in range(p.count):
         if i and p.gap > 0:
-            time.sleep(p.gap)  # the seed's sleep(3) between starts
+            time.sleep(p.gap)  # the post's sleep(3) between starts
             wait_exited(procs[-1])  # what the sleep achieved: the earlier child has exited
         if release is None:
             proc = mp.Process(target=work, args=(p.lifetime,))
@@ -57,7 +57,7 @@ STRATEGY = Strategy(
         "count when gap = 0 (none had), 0 with forkserver."
     ),
     why=(
-        "The seed's open question: with sleep(3) between three starts, only the last "
+        "The post's open question: with sleep(3) between three starts, only the last "
         "child stays a zombie; without the sleeps, all three do. It is timing, not sleep. "
         "start() reaps only children that have already exited when it runs: _cleanup() "
         "calls poll(), which is os.waitpid(pid, os.WNOHANG), and WNOHANG returns at once "

@@ -1,4 +1,4 @@
-"""`demo mp`: the seed's Downloader loop (S2): start a Process every interval, never join."""
+"""`demo mp`: the post's Downloader loop (S2): start a Process every interval, never join."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def lab(ctx: LabContext, p: SimpleNamespace) -> None:
     procs: list = []
     for i in range(p.count):
         if i:
-            time.sleep(p.interval)  # the seed's time.sleep(1)
+            time.sleep(p.interval)  # the post's time.sleep(1)
             wait_exited(procs[-1])  # ...and what that sleep achieved: the last child has exited
         proc = mp.Process(target=work, args=(p.lifetime,))
         proc.start()  # start() first calls _cleanup(): it polls, and so reaps, finished siblings
@@ -49,7 +49,7 @@ STRATEGY = Strategy(
         "poll() on every child it still tracks; for fork and spawn, poll() is "
         "os.waitpid(pid, os.WNOHANG), which reaps a child that has exited. A child that "
         "finished before the next start() is reaped by that start(), so at most one "
-        "zombie exists at a time (the seed's 'only one zombie'), and the last child stays "
+        "zombie exists at a time (the post's 'only one zombie'), and the last child stays "
         "a zombie because no start() follows it. With forkserver the workers are the fork "
         "server's children, and the server reaps each one as soon as it exits."
     ),

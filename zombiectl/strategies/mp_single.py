@@ -16,7 +16,7 @@ def lab(ctx: LabContext, p: SimpleNamespace) -> None:
     ctx.started(proc.pid)
     ctx.done()
     wait_exited(proc)  # the child is done, and nothing will ever poll it
-    ctx.hold()  # the seed's time.sleep(100): the zombie stays
+    ctx.hold()  # the post's time.sleep(100): the zombie stays
 
 
 STRATEGY = Strategy(
@@ -34,7 +34,7 @@ STRATEGY = Strategy(
         "interpreter's normal exit "
         "(multiprocessing.util._exit_function joins every child). A parent that starts "
         "one Process and then sleeps does none of these, so the exited child stays a "
-        "zombie for as long as the parent sleeps. This is why the seed's second Python "
+        "zombie for as long as the parent sleeps. This is why the post's second Python "
         "program kept its zombie while the loop did not."
     ),
     fix="join() the Process (or call multiprocessing.active_children()) once it is done.",

@@ -99,7 +99,7 @@ class Strategy:
     fix: str
     source: tuple[Any, ...] = ()
     kind: str = "leak"  # "leak" or "remedy"
-    experiment: str | None = None  # "S1".."S5" for the seed's experiments
+    experiment: str | None = None  # "S1".."S5" for the post's experiments
     uses: frozenset[str] = frozenset({"count", "interval", "lifetime"})
     defaults: Mapping[str, Any] = field(default_factory=dict)
     options: tuple[Option, ...] = ()
