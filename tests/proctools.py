@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from zombiectl.proctable import children_of, descendants_of, read_proc
 
@@ -219,3 +220,51 @@ def signals_held(pid: int, sig: int = signal.SIGTERM) -> bool:
             return "sigtimedwait" in f.read()
     except OSError:
         return False
+
+
+PIDS_CGROUP = "/sys/fs/cgroup/pids"
+
+
+def pids_cgroup(limit: int) -> str | None:
+    """A fresh cgroup-v1 pids group with pids.max = limit, or None where that is impossible."""
+    if not os.access(PIDS_CGROUP, os.W_OK):
+        return None
+    path = os.path.join(PIDS_CGROUP, f"zombiectl-test-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        os.mkdir(path)
+        with open(os.path.join(path, "pids.max"), "w") as f:
+            f.write(str(limit))
+    except OSError:
+        return None
+    return path
+
+
+def run_zombiectl_in_pids_cgroup(limit: int, args: list[str]) -> subprocess.CompletedProcess[str]:
+    """`python -m zombiectl ARGS` in a pids cgroup of `limit` tasks: fork() really fails.
+
+    Root ignores RLIMIT_NPROC, a cgroup does not. Skips where no cgroup can be made.
+    The group is removed once every task in it is gone.
+    """
+    import pytest
+
+    group = pids_cgroup(limit)
+    if group is None:
+        pytest.skip("cannot create a pids cgroup here")
+
+    def enter() -> None:
+        with open(os.path.join(group, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "zombiectl", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=dict(os.environ, NO_COLOR="1"),
+            preexec_fn=enter,
+        )
+    finally:
+        procs = Path(group, "cgroup.procs")
+        wait_until(lambda: not procs.read_text().strip(), 15)
+        os.rmdir(group)

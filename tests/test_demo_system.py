@@ -7,11 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
-from proctools import wait_until
+from proctools import run_zombiectl_in_pids_cgroup
 
 from zombiectl.strategies import registry
 
@@ -136,44 +134,8 @@ def test_demo_all_plain_table(zombiectl) -> None:
         assert f"✓ {label}" in res.stdout
 
 
-PIDS_CGROUP = "/sys/fs/cgroup/pids"
-
-
-def _pids_cgroup(limit: int) -> str | None:
-    """A fresh cgroup-v1 pids group with pids.max = limit, or None where that is impossible."""
-    if not os.access(PIDS_CGROUP, os.W_OK):
-        return None
-    path = os.path.join(PIDS_CGROUP, f"zombiectl-test-{os.getpid()}-{time.monotonic_ns()}")
-    try:
-        os.mkdir(path)
-        with open(os.path.join(path, "pids.max"), "w") as f:
-            f.write(str(limit))
-    except OSError:
-        return None
-    return path
-
-
 def _run_in_pids_cgroup(limit: int, args: list[str]) -> subprocess.CompletedProcess[str]:
-    group = _pids_cgroup(limit)
-    if group is None:
-        pytest.skip("cannot create a pids cgroup here")
-
-    def enter() -> None:
-        with open(os.path.join(group, "cgroup.procs"), "w") as f:
-            f.write(str(os.getpid()))
-
-    try:
-        return subprocess.run(
-            [sys.executable, "-m", "zombiectl", "demo", *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=dict(os.environ, NO_COLOR="1"),
-            preexec_fn=enter,
-        )
-    finally:
-        wait_until(lambda: not Path(group, "cgroup.procs").read_text().strip(), 15)
-        os.rmdir(group)
+    return run_zombiectl_in_pids_cgroup(limit, ["demo", *args])
 
 
 LONG_LIVED = ["--count", "40", "--json", "--interval", "0.01", "--lifetime", "20"]

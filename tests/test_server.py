@@ -17,10 +17,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-from proctools import reap_adopted, wait_until, zombie_children
+from proctools import reap_adopted, run_zombiectl_in_pids_cgroup, wait_until, zombie_children
 
 from zombiectl import proctable
 from zombiectl.errors import BadUsage
@@ -408,32 +407,10 @@ def test_out_of_processes_is_one_clear_line_and_cleaned_up(impl: str) -> None:
     # A real EAGAIN from fork(): zombiectl runs in a pids cgroup of 20 tasks, and with
     # --reap none the zombies fill it. The Python server dies of the error; the C one
     # keeps serving and closes the connections it cannot fork for.
-    from test_demo_system import _pids_cgroup
-
     if impl == "c":
         _c_binary()  # built outside the cgroup
-    group = _pids_cgroup(20)
-    if group is None:
-        pytest.skip("cannot create a pids cgroup here")
-
-    def enter() -> None:
-        with open(os.path.join(group, "cgroup.procs"), "w") as f:
-            f.write(str(os.getpid()))
-
     argv = ["demo", "server", "--impl", impl, "--clients", "60", "--concurrency", "1", "--json"]
-    try:
-        res = subprocess.run(
-            [sys.executable, "-m", "zombiectl", *argv],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=dict(os.environ, NO_COLOR="1"),
-            preexec_fn=enter,
-        )
-    finally:
-        procs = Path(group, "cgroup.procs")
-        wait_until(lambda: not procs.read_text().strip(), 15)
-        os.rmdir(group)
+    res = run_zombiectl_in_pids_cgroup(20, argv)
     assert res.returncode == 1, res.stderr
     assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
     assert "cleaned up, 0 left" in res.stderr

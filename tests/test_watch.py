@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from click.testing import CliRunner
@@ -239,64 +241,39 @@ def test_new_and_reaped_are_seen_live() -> None:
                         f.close()
 
 
+@contextmanager
+def watching(pid: int) -> Iterator[subprocess.Popen[str]]:
+    """`zombiectl watch --pid PID` in plain mode, killed and reaped whatever happens."""
+    cmd = [sys.executable, "-m", "zombiectl", "watch", "--pid", str(pid), "--interval", "0.05"]
+    watcher = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield watcher
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+        watcher.communicate()
+
+
 def test_watch_ends_when_pid_exits_and_says_so(zombie_parent) -> None:
     parent = zombie_parent(1)
-    watcher = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "zombiectl",
-            "watch",
-            "--pid",
-            str(parent.pid),
-            "--interval",
-            "0.05",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with watching(parent.pid) as watcher:
         assert watcher.stdout
         assert "zombies 1" in watcher.stdout.readline()
         parent.close()
         _, err = watcher.communicate(timeout=20)
         assert watcher.returncode == 0
         assert f"pid {parent.pid} exited" in err
-    finally:
-        if watcher.poll() is None:
-            watcher.kill()
-            watcher.wait()
 
 
 def test_ctrl_c_ends_watch_with_0(zombie_parent) -> None:
     parent = zombie_parent(1)
-    watcher = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "zombiectl",
-            "watch",
-            "--pid",
-            str(parent.pid),
-            "--interval",
-            "0.05",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with watching(parent.pid) as watcher:
         assert watcher.stdout
         watcher.stdout.readline()
         watcher.send_signal(signal.SIGINT)
         _, err = watcher.communicate(timeout=20)
         assert watcher.returncode == 0, err
         assert "Traceback" not in err
-    finally:
-        if watcher.poll() is None:
-            watcher.kill()
-            watcher.wait()
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from zombiectl.reaping import DENIED, REAPED, REFUSED, Plan, ReapReport
-from zombiectl.render.tables import format_pids, plural
+from zombiectl.render.tables import format_pids, parents_table, plural
 
 RESULT_STYLE = {REAPED: "green", REFUSED: "yellow", DENIED: "red"}
 
@@ -23,12 +23,7 @@ def plan_steps_text(plan: Plan) -> str:
 
 def plan_table(plan: Plan) -> RenderableType:
     """What reap is about to do, per parent."""
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("PARENT", justify="right")
-    table.add_column("NAME", overflow="fold")
-    table.add_column("USER")
-    table.add_column("ZOMBIES", justify="right", style="bold red")
-    table.add_column("ZOMBIE PIDS", overflow="fold")
+    table = parents_table()
     table.add_column("PLAN", overflow="fold")
     steps = plan_steps_text(plan)
     for p in plan.parents:

@@ -37,16 +37,22 @@ def listing_footer(result: ListResult) -> str:
     )
 
 
-def listing_table(result: ListResult) -> RenderableType:
-    footer = Text(listing_footer(result), style="dim")
-    if not result.parents:
-        return footer
+def parents_table() -> Table:
+    """The columns every table of zombies by parent starts with (`list`, `reap`'s plan)."""
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("PARENT", justify="right")
     table.add_column("NAME", overflow="fold")
     table.add_column("USER")
     table.add_column("ZOMBIES", justify="right", style="bold red")
     table.add_column("ZOMBIE PIDS", overflow="fold")
+    return table
+
+
+def listing_table(result: ListResult) -> RenderableType:
+    footer = Text(listing_footer(result), style="dim")
+    if not result.parents:
+        return footer
+    table = parents_table()
     for g in result.parents:
         table.add_row(str(g.pid), g.name, g.user, str(g.zombies), format_pids(g.zombie_pids))
     return Group(table, footer)
