@@ -16,6 +16,20 @@ ZOMBIECTL = (
     str(VENV_BIN / "zombiectl") if (VENV_BIN / "zombiectl").exists() else shutil.which("zombiectl")
 )
 
+
+def compile_bytecode() -> None:
+    """Write zombiectl's bytecode, as an install does, so no timed start compiles source.
+
+    (Where PYTHONDONTWRITEBYTECODE is set, an editable install would otherwise compile
+    every module on every start.)
+    """
+    import compileall
+
+    import zombiectl
+
+    compileall.compile_dir(str(Path(zombiectl.__file__).parent), quiet=1)
+
+
 # Forks N children that exit at once (zombies) and M that block on a pipe (alive); prints
 # "ready"; on stdin EOF releases the live ones and reaps everything.
 HOLDER = r"""

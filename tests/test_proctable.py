@@ -32,11 +32,11 @@ def test_scan_sees_real_zombies_grouped_under_their_parent(zombie_parent) -> Non
     assert sorted(pid for pid, s in states.items() if s != "Z") == parent.alive_pids
 
 
-@pytest.mark.parametrize("threads", [1, 2, 4])
-def test_threaded_scan_matches_single_thread(zombie_parent, threads, monkeypatch) -> None:
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_parallel_scan_matches_single_reader(zombie_parent, workers, monkeypatch) -> None:
     parent = zombie_parent(40)
-    monkeypatch.setattr(proctable, "_THREAD_THRESHOLD", 1)
-    snap = scan(threads=threads)
+    monkeypatch.setattr(proctable, "_PARALLEL_THRESHOLD", 1)
+    snap = scan(workers=workers)
     assert [g.zombie_pids for g in snap.zombies_by_parent(parent.pid)] == [parent.zombie_pids]
     assert os.getpid() in snap.procs
 
@@ -106,7 +106,7 @@ def test_vanishing_processes_are_skipped(monkeypatch) -> None:
         return [*names, "4194999", "4194998"] if path == "/proc" else names
 
     monkeypatch.setattr(os, "listdir", listdir_with_ghosts)
-    snap = scan(threads=1)
+    snap = scan(workers=1)
     assert 4194999 not in snap.procs and os.getpid() in snap.procs
 
 
@@ -122,7 +122,7 @@ def test_stat_read_failure_is_skipped(monkeypatch) -> None:
         return real_read(fd, n)
 
     monkeypatch.setattr(os, "read", flaky_read)
-    snap = scan(threads=1)
+    snap = scan(workers=1)
     assert len(snap) > 1 and me in snap.procs
 
 
@@ -152,3 +152,47 @@ def test_known_zombies_are_not_read_again(zombie_parent, monkeypatch) -> None:
     assert again == first
     stat_reads = sorted(int(p.split("/")[2]) for p in opened if p.endswith("/stat"))
     assert stat_reads == parent.alive_pids
+
+
+def test_parallel_scan_reads_every_pid_once(zombie_parent, monkeypatch) -> None:
+    parent = zombie_parent(30, alive=3)
+    monkeypatch.setattr(proctable, "_PARALLEL_THRESHOLD", 1)
+    names = {int(n) for n in os.listdir("/proc") if n.isdigit()}
+    snap = scan(workers=3)
+    # Every process that existed before and after the scan is in it, under its own pid.
+    still = {int(n) for n in os.listdir("/proc") if n.isdigit()}
+    assert names & still <= set(snap.procs)
+    assert all(p.pid == pid for pid, p in snap.procs.items())
+    assert snap.zombies_by_parent(parent.pid)[0].zombie_pids == parent.zombie_pids
+
+
+def test_parallel_scan_without_fork_reads_in_process(zombie_parent, monkeypatch) -> None:
+    parent = zombie_parent(5)
+    monkeypatch.setattr(proctable, "_PARALLEL_THRESHOLD", 1)
+
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    snap = scan(workers=2)
+    assert snap.zombies_by_parent(parent.pid)[0].zombie_pids == parent.zombie_pids
+
+
+def test_parallel_scan_does_not_fork_while_threads_run(zombie_parent, monkeypatch) -> None:
+    import threading
+
+    parent = zombie_parent(5)
+    monkeypatch.setattr(proctable, "_PARALLEL_THRESHOLD", 1)
+    forks: list[int] = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        snap = scan(workers=2)
+    finally:
+        stop.set()
+        t.join()
+    assert forks == []
+    assert snap.zombies_by_parent(parent.pid)[0].zombie_pids == parent.zombie_pids

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn
+
+TYPE_CHECKING = False  # typing costs ~4 ms to import; mypy treats this name as true
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE
 
