@@ -509,32 +509,16 @@ def planned_report(plan: Plan) -> ReapReport:
     steps = plan.steps()
     rows = []
     for p in plan.parents:
+        actions: list[str] = []
         if p.refused is not None:
-            rows.append(ParentResult(p.pid, p.name, p.zombies, p.zombies, [], REFUSED, p.refused))
+            result, reason = REFUSED, p.refused
         elif not p.actionable:
-            rows.append(
-                ParentResult(
-                    p.pid,
-                    p.name,
-                    p.zombies,
-                    p.zombies,
-                    [],
-                    REMAINING if p.zombies else REAPED,
-                    p.note or "no zombies to reap",
-                )
-            )
+            result = REMAINING if p.zombies else REAPED
+            reason = p.note or "no zombies to reap"
         else:
-            rows.append(
-                ParentResult(
-                    p.pid,
-                    p.name,
-                    p.zombies,
-                    p.zombies,
-                    list(steps),
-                    REMAINING,
-                    "dry run: would send " + ", then ".join(steps),
-                )
-            )
+            actions = list(steps)
+            result, reason = REMAINING, "dry run: would send " + ", then ".join(steps)
+        rows.append(ParentResult(p.pid, p.name, p.zombies, p.zombies, actions, result, reason))
     return ReapReport(rows, dry_run=True)
 
 
