@@ -504,21 +504,26 @@ def _count_zombies(pids: Iterable[int]) -> int:
     return sum(1 for p in read_many(pids) if p.is_zombie)
 
 
+def _not_acted_on(p: ParentPlan, after: int) -> ParentResult:
+    """The row of a parent nothing is sent to: refused, or nothing to reap."""
+    if p.refused is not None:
+        return ParentResult(p.pid, p.name, p.zombies, after, [], REFUSED, p.refused)
+    result = REMAINING if after else REAPED
+    return ParentResult(p.pid, p.name, p.zombies, after, [], result, p.note or "no zombies to reap")
+
+
 def planned_report(plan: Plan) -> ReapReport:
     """What --dry-run shows: the plan in the shape of a report, nothing signalled."""
     steps = plan.steps()
     rows = []
     for p in plan.parents:
-        actions: list[str] = []
-        if p.refused is not None:
-            result, reason = REFUSED, p.refused
-        elif not p.actionable:
-            result = REMAINING if p.zombies else REAPED
-            reason = p.note or "no zombies to reap"
-        else:
-            actions = list(steps)
-            result, reason = REMAINING, "dry run: would send " + ", then ".join(steps)
-        rows.append(ParentResult(p.pid, p.name, p.zombies, p.zombies, actions, result, reason))
+        if not p.actionable:
+            rows.append(_not_acted_on(p, p.zombies))
+            continue
+        reason = "dry run: would send " + ", then ".join(steps)
+        rows.append(
+            ParentResult(p.pid, p.name, p.zombies, p.zombies, list(steps), REMAINING, reason)
+        )
     return ReapReport(rows, dry_run=True)
 
 
@@ -533,24 +538,9 @@ def execute(
     """Act on every parent in the plan, one after another; verify each."""
     results = []
     for p in plan.parents:
-        if p.refused is not None:
+        if not p.actionable or p.target is None:  # (actionable implies a target)
             # Counted again so that the report's "after" is a fact, not a copy.
-            after = _count_zombies(p.zombie_pids)
-            results.append(ParentResult(p.pid, p.name, p.zombies, after, [], REFUSED, p.refused))
-            continue
-        if p.target is None or not p.zombie_pids:
-            after = _count_zombies(p.zombie_pids)
-            results.append(
-                ParentResult(
-                    p.pid,
-                    p.name,
-                    p.zombies,
-                    after,
-                    [],
-                    REMAINING if after else REAPED,
-                    p.note or "no zombies to reap",
-                )
-            )
+            results.append(_not_acted_on(p, _count_zombies(p.zombie_pids)))
             continue
         view = LiveParent(p.target, p.zombie_pids, use_pidfd=use_pidfd, log=log)
         out = Ladder(
