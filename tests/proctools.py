@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from zombiectl.proctable import children_of, descendants_of, read_proc
+from zombiectl.proc.table import children_of, descendants_of, read_proc
 
 PR_SET_CHILD_SUBREAPER = 36
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from proctools import reap_adopted, wait_until, zombie_children
 
-from zombiectl import cdemo
+from zombiectl.demo import cbuild as cdemo
 from zombiectl.errors import NotSupported, ZombiectlError
 
 HAVE_CC = cdemo.compiler() is not None
@@ -69,7 +69,7 @@ def test_cache_dir_owned_by_someone_else_is_refused(cache_home: Path) -> None:
 
 def test_source_found_in_checkout_and_in_the_installed_package_layout() -> None:
     dirs = cdemo.source_dirs()
-    pkg = Path(cdemo.__file__).resolve().parent
+    pkg = Path(cdemo.__file__).resolve().parent.parent
     assert dirs == [pkg / "c_demos", pkg.parent / "c_demos"]  # wheel first, then checkout
     assert cdemo.source_path("fork_no_wait").read_text().startswith("/*")
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from zombiectl.cli import cli, run_cli
-from zombiectl.strategies import registry
+from zombiectl.demo.strategies import registry
 
 
 def test_list_shows_every_strategy() -> None:

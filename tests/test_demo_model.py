@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from zombiectl.demo.strategies import registry
 from zombiectl.errors import BadUsage
-from zombiectl.strategies import registry
 
 NAMES = [
     "fork",
@@ -95,7 +95,7 @@ def test_strategy_options_get_their_defaults() -> None:
 
 
 def test_summary_ok_needs_match_and_no_leftover() -> None:
-    from zombiectl.lab import Summary
+    from zombiectl.demo.runner import Summary
 
     base = dict(
         label="fork",
@@ -129,7 +129,7 @@ def test_summary_ok_needs_match_and_no_leftover() -> None:
 
 
 def _finished_lab(name: str, label: str, final: int, expected_ok: bool = True, **given: object):
-    from zombiectl.lab import Lab, LabSpec, Sample, Summary
+    from zombiectl.demo.runner import Lab, LabSpec, Sample, Summary
 
     s = registry.get(name)
     params = s.params({"count": 3, **given})

@@ -11,7 +11,7 @@ import sys
 import pytest
 from proctools import run_zombiectl_in_pids_cgroup
 
-from zombiectl.strategies import registry
+from zombiectl.demo.strategies import registry
 
 FAST = ["--interval", "0.05", "--lifetime", "0.05", "--hold", "0.1", "--sample", "0.05"]
 
@@ -170,8 +170,8 @@ def test_error_inside_zombiectl_still_cleans_up(monkeypatch) -> None:
     # killed and reaped before the error leaves the command (the leak guard checks too).
     from click.testing import CliRunner
 
-    from zombiectl import lab as labmod
     from zombiectl.cli import cli
+    from zombiectl.demo import runner as labmod
     from zombiectl.render import demo as render
 
     seen: list[int] = []

@@ -13,9 +13,9 @@ from collections.abc import Callable
 import pytest
 from proctools import unshare_works
 
-from zombiectl import doctor
-from zombiectl.doctor import OrphanProbe, Pid1, PidUsage, ZombiesNow
-from zombiectl.proctable import children_of
+from zombiectl.doctor import probes as doctor
+from zombiectl.doctor.probes import OrphanProbe, Pid1, PidUsage, ZombiesNow
+from zombiectl.proc.table import children_of
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 DOCTOR = [sys.executable, "-m", "zombiectl", "doctor", "--json"]

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from zombiectl.cli import cli, run_cli
 from zombiectl.commands.list_fast import parse_fast
-from zombiectl.listing import ListResult
-from zombiectl.proctable import ParentZombies
+from zombiectl.listing.zombies import ListResult
+from zombiectl.proc.table import ParentZombies
 from zombiectl.render.tables import listing_footer
 from zombiectl.render.text import escape_label, listing_prometheus
 

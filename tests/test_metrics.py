@@ -31,13 +31,13 @@ from promstack import (
     sample,
 )
 
-from zombiectl import textfile
 from zombiectl.cli import cli, run_cli
 from zombiectl.commands.list_cmd import command as list_command
 from zombiectl.commands.list_fast import parse_fast, resolve_format, try_fast_list
 from zombiectl.errors import BadUsage, PermissionDenied, ZombiectlError
-from zombiectl.listing import ListResult
-from zombiectl.proctable import ParentZombies
+from zombiectl.listing import textfile
+from zombiectl.listing.zombies import ListResult
+from zombiectl.proc.table import ParentZombies
 from zombiectl.render.text import listing_prometheus
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,9 +9,9 @@ import psutil
 import pytest
 from proctools import ZombieParent
 
-from zombiectl import proctable
 from zombiectl.errors import NoSuchProcess
-from zombiectl.proctable import ProcInfo, _parse_stat, scan
+from zombiectl.proc import table as proctable
+from zombiectl.proc.table import ProcInfo, _parse_stat, scan
 
 
 def test_parse_stat_with_spaces_and_parens_in_name() -> None:

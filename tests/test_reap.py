@@ -24,10 +24,11 @@ from conftest import run_zombiectl
 from parents import Parent, compile_c_parent, reap_by_pid, start_parent
 from proctools import wait_until, zombie_children
 
-from zombiectl import safety
 from zombiectl.errors import BadUsage, NoSuchProcess
-from zombiectl.proctable import PF_KTHREAD, read_identity, read_proc
-from zombiectl.reaping import (
+from zombiectl.proc import identity as safety
+from zombiectl.proc.identity import SendResult, SendStatus, Target, send_signal_safely
+from zombiectl.proc.table import PF_KTHREAD, read_identity, read_proc
+from zombiectl.reaping.ladder import (
     DENIED,
     REAPED,
     REMAINING,
@@ -37,7 +38,6 @@ from zombiectl.reaping import (
     make_plan,
     planned_report,
 )
-from zombiectl.safety import SendResult, SendStatus, Target, send_signal_safely
 
 NO_PID = str(2**22 + 7)  # above any pid_max
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 import pytest
 from proctools import reap_adopted, signals_held, wait_until
 
-from zombiectl import initd
 from zombiectl.errors import NotSupported
-from zombiectl.proctable import read_proc
+from zombiectl.init import reaper as initd
+from zombiectl.proc.table import read_proc
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -170,7 +170,7 @@ def test_fast_path_imports_neither_click_nor_rich_nor_psutil() -> None:
     )
     assert result.returncode == 0
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()}
-    assert "zombiectl.initd" in imported
+    assert "zombiectl.init.reaper" in imported
     for heavy in ("click", "rich", "psutil", "subprocess"):
         assert heavy not in imported
 

@@ -21,11 +21,11 @@ from collections.abc import Callable, Iterator
 import pytest
 from proctools import reap_adopted, run_zombiectl_in_pids_cgroup, wait_until, zombie_children
 
-from zombiectl import proctable
+from zombiectl.demo.server import echo
+from zombiectl.demo.server.clients import drive, echo_once, wait_settled
+from zombiectl.demo.strategies import registry
 from zombiectl.errors import BadUsage
-from zombiectl.server import echo
-from zombiectl.server.clients import drive, echo_once, wait_settled
-from zombiectl.strategies import registry
+from zombiectl.proc import table as proctable
 
 REAPS = echo.REAP_MODES
 IMPLS = ("python", pytest.param("c", marks=pytest.mark.needs_cc))
@@ -33,7 +33,7 @@ LISTENING = re.compile(r"echo server (\d+) .*listening on (\S+) port (\d+)")
 
 
 def _c_binary() -> str:
-    from zombiectl.cdemo import build
+    from zombiectl.demo.cbuild import build
 
     try:
         return str(build("echo_server"))
@@ -53,7 +53,7 @@ class Server:
             argv = [
                 sys.executable,
                 "-m",
-                "zombiectl.server.echo",
+                "zombiectl.demo.server.echo",
                 f"--reap={reap}",
                 f"--port={port}",
                 f"--max-children={max_children}",
@@ -382,7 +382,7 @@ class FakeContext:
 
 
 def test_failed_echoes_fail_the_demo_after_the_final_count() -> None:
-    from zombiectl.strategies.server import companion
+    from zombiectl.demo.strategies.server import companion
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

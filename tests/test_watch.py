@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from proctools import wait_until, zombie_children
 
 from zombiectl.cli import cli
-from zombiectl.proctable import ProcInfo
+from zombiectl.proc.table import ProcInfo
 from zombiectl.render.watch import live_view, plain_line, sparkline
-from zombiectl.watching import Gone, Tracker, run_watch
+from zombiectl.watching.tracker import Gone, Tracker, run_watch
 
 NO_PID = str(2**22 + 9)
 

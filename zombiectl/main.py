@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(rc)
     if args and args[0] == "run":
         try:
-            from zombiectl.initd import fast_main
+            from zombiectl.init.reaper import fast_main
         except ImportError:
             pass
         else:

@@ -22,6 +22,8 @@ from typing import Any
 import click
 
 from zombiectl.commands.common import console_for_stdout
+from zombiectl.demo.strategies import registry
+from zombiectl.demo.strategies.registry import COUNT_MAX, START_METHODS, Option, Strategy
 from zombiectl.errors import (
     EXIT_CONDITION,
     EXIT_INTERRUPTED,
@@ -30,8 +32,6 @@ from zombiectl.errors import (
     NotSupported,
     ZombiectlError,
 )
-from zombiectl.strategies import registry
-from zombiectl.strategies.registry import COUNT_MAX, START_METHODS, Option, Strategy
 
 SAMPLE_MIN = 0.02
 TIME_MAX = 86400.0
@@ -169,7 +169,7 @@ def _strategy_command(strategy: Strategy) -> click.Command:
         if strategy.prepare is not None:
             params = strategy.prepare(params)
         method = registry.resolve_start_method(strategy, start_method)
-        from zombiectl.lab import LabSpec
+        from zombiectl.demo.runner import LabSpec
 
         spec = LabSpec(strategy, params, method)
         return run_demo([spec], sample, params.hold, as_json)
@@ -188,7 +188,7 @@ def _strategy_command(strategy: Strategy) -> click.Command:
 
 
 def all_specs() -> list[Any]:
-    from zombiectl.lab import LabSpec
+    from zombiectl.demo.runner import LabSpec
 
     specs = []
     for label, name, given, method in ALL_ROWS:
@@ -281,7 +281,7 @@ def command(ctx: click.Context, list_only: bool) -> int | None:
 
 def run_demo(specs: list[Any], sample: float, hold: float, as_json: bool) -> int:
     """Run the labs, render them, and turn the outcome into an exit code."""
-    from zombiectl.lab import LabRunner
+    from zombiectl.demo.runner import LabRunner
     from zombiectl.render.demo import JsonPrinter, LivePrinter, PlainPrinter, Printer
 
     default_method = registry.default_start_method()

@@ -37,7 +37,7 @@ import sys
 import click
 
 from zombiectl.commands.common import console_for_stdout
-from zombiectl.doctor import DEFAULT_TIMEOUT, Report, diagnose
+from zombiectl.doctor.probes import DEFAULT_TIMEOUT, Report, diagnose
 from zombiectl.errors import NotSupported
 
 MARKS = {"ok": ("ok", "green"), "warn": ("warn", "yellow"), "bad": ("BAD", "bold red"),

@@ -4,7 +4,7 @@ $ zombiectl explain interleaved | head -4
 interleaved (S4/S5): a few starts with a gap between them; --gap 0: back to back
 
 The code (it runs in the lab parent; zombiectl demo interleaved runs it):
-# zombiectl.strategies.interleaved.lab
+# zombiectl.demo.strategies.interleaved.lab
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ Examples:
 @click.argument("strategy", required=False, metavar="[STRATEGY]")
 def command(strategy: str | None) -> int:
     """What a zombie is, and how each demo strategy makes or prevents them (its real code)."""
-    from zombiectl.explaining import explain_strategy, overview_rows
+    from zombiectl.demo.explain import explain_strategy, overview_rows
     from zombiectl.render.explain import render_overview, render_strategy
 
     console = console_for_stdout()

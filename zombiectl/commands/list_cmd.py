@@ -77,7 +77,7 @@ def command(
         raise click.UsageError(str(err)) from None
     if fmt != "table":
         return emit_machine_readable(fmt, pid, max_zombies, top, textfile)
-    from zombiectl.listing import exceeds, list_zombies
+    from zombiectl.listing.zombies import exceeds, list_zombies
     from zombiectl.render.tables import listing_table
 
     result = list_zombies(pid)

@@ -90,11 +90,11 @@ def emit_machine_readable(
     fmt: str, pid: int | None, max_zombies: int | None, top: int, textfile: str | None = None
 ) -> int:
     from zombiectl.errors import EXIT_CONDITION
-    from zombiectl.listing import exceeds, list_zombies
+    from zombiectl.listing.zombies import exceeds, list_zombies
     from zombiectl.render.text import listing_json, listing_prometheus
 
     if textfile is not None:
-        from zombiectl.textfile import check_textfile, write_atomically
+        from zombiectl.listing.textfile import check_textfile, write_atomically
 
         check_textfile(textfile)  # before the scan: a typo should cost nothing
     result = list_zombies(pid)

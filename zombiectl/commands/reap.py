@@ -91,10 +91,10 @@ def command(
     no_pidfd: bool,
 ) -> int:
     """Clear zombies safely: nudge their parents with SIGCHLD; optionally end them."""
-    from zombiectl.reaping import execute, make_plan, planned_report
+    from zombiectl.proc.identity import pidfd_supported
+    from zombiectl.reaping.ladder import execute, make_plan, planned_report
     from zombiectl.render.reap import plan_table, report_table
     from zombiectl.render.tables import plural
-    from zombiectl.safety import pidfd_supported
 
     if force and not kill_parent:
         raise BadUsage("--force only goes with --kill-parent (it SIGKILLs the parent)")

@@ -10,7 +10,7 @@ zombiectl run: reaped orphan 296277: killed by SIGKILL
 zombiectl run: reaped orphan 296279: killed by SIGKILL
 
 Well-formed command lines never reach this module: `zombiectl.main` hands them to
-`zombiectl.initd.fast_main`, which starts CMD without importing click. This command
+`zombiectl.init.reaper.fast_main`, which starts CMD without importing click. This command
 gives `--help` and the one-line errors, and runs CMD the same way when it is reached.
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import click
 
 from zombiectl.errors import BadUsage
-from zombiectl.initd import DEFAULT_GRACE, KILL, LEAVE, WAIT, run
+from zombiectl.init.reaper import DEFAULT_GRACE, KILL, LEAVE, WAIT, run
 
 
 def _finite(value: float) -> float:

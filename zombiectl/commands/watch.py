@@ -17,9 +17,9 @@ import click
 
 from zombiectl.commands.common import PID, console_for_stdout
 from zombiectl.errors import EXIT_OK
-from zombiectl.proctable import require_process
+from zombiectl.proc.table import require_process
 from zombiectl.stdout import write
-from zombiectl.watching import Gone, Sample, Tracker, run_watch, sample_pid, sample_system
+from zombiectl.watching.tracker import Gone, Sample, Tracker, run_watch, sample_pid, sample_system
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -1,6 +1,6 @@
 """What `demo` shows: a live rich table on a terminal, plain lines when piped, JSON lines.
 
-The printers take the labs' data (`zombiectl.lab.Lab`, `Sample`, `Summary`) and a
+The printers take the labs' data (`zombiectl.demo.runner.Lab`, `Sample`, `Summary`) and a
 Console or stream; they never start, sample or clean up anything.
 """
 
@@ -14,7 +14,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from zombiectl.lab import Lab, LabSpec, Sample, Summary
+from zombiectl.demo.runner import Lab, LabSpec, Sample, Summary
 from zombiectl.stdout import reader_left
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from zombiectl.explaining import (
+from zombiectl.demo.explain import (
     SEED,
     ZOMBIE,
     CodeBlock,

@@ -6,7 +6,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from zombiectl.reaping import DENIED, REAPED, REFUSED, Plan, ReapReport
+from zombiectl.reaping.ladder import DENIED, REAPED, REFUSED, Plan, ReapReport
 from zombiectl.render.tables import format_pids, parents_table, plural
 
 RESULT_STYLE = {REAPED: "green", REFUSED: "yellow", DENIED: "red"}

@@ -6,7 +6,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from zombiectl.listing import ListResult
+from zombiectl.listing.zombies import ListResult
 
 PIDS_SHOWN = 8
 

@@ -1,11 +1,11 @@
 """Renderers that need neither rich nor psutil: JSON and Prometheus text exposition.
 
-They take the data objects from `zombiectl.listing` and return strings.
+They take the data objects from `zombiectl.listing.zombies` and return strings.
 """
 
 from __future__ import annotations
 
-from zombiectl.listing import ListResult
+from zombiectl.listing.zombies import ListResult
 
 DEFAULT_TOP = 20
 

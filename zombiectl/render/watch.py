@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from zombiectl.render.tables import format_pids
-from zombiectl.watching import Sample
+from zombiectl.watching.tracker import Sample
 
 SPARKS = "▁▂▃▄▅▆▇█"
 ROWS = 15

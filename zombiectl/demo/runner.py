@@ -1,0 +1,706 @@
+"""Lab parents: run a strategy's real code in a process of its own, watch its children,
+and clean everything up whatever happens.
+
+    $ zombiectl demo fork --count 3 --json --sample 0.3 | tail -2
+    {"event": "sample", "strategy": "fork", "t": 2.553, "alive": 0, "zombies": 3, "reaped": 0}
+    {"event": "summary", "strategy": "fork", "start_method": null, "children": 3, "max_zombies": 3, "final_zombies": 3, "expected_final_zombies": 3, "ok": true, "leftover": 0, "seconds": 2.553}
+
+Each lab parent is ``python -m zombiectl.demo.labproc`` started with ``posix_spawn`` as a child
+of zombiectl and the leader of a new process group (a terminal's Ctrl-C reaches zombiectl
+only, which then cleans up in order). zombiectl samples the lab parent's children with
+``proctable.children_of`` and reads the lab's events (see `zombiectl.demo.labproc`).
+
+Clean-up cannot be skipped:
+* While labs run, zombiectl is a child subreaper: whatever a lab orphans (a double
+  fork's grandchild, the children of a killed lab parent) is re-parented to zombiectl,
+  which reaps it with ``waitid(P_PGID, lab)``; nothing is left to an init that may reap
+  slowly or never.
+* Normal end, Ctrl-C, SIGTERM, an error in a strategy or in zombiectl: every lab's
+  process group is SIGKILLed and everything in it reaped, then the group is scanned to
+  measure ``leftover`` (it must be 0).
+* zombiectl itself SIGKILLed: the lab parent dies with it (``PR_SET_PDEATHSIG``), and a
+  guard process, which holds the read end of a pipe only zombiectl writes to, sees
+  end-of-file and SIGKILLs every lab's process group. Their zombies go to the nearest
+  subreaper or init.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+import select
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from zombiectl.demo.strategies.registry import Strategy
+from zombiectl.errors import NoSuchProcess, PermissionDenied
+from zombiectl.proc import table as proctable
+
+PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
+PR_SET_NAME = 15
+STDERR_LINES_KEPT = 20
+CLEANUP_DEADLINE = 10.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """One lab to run: a strategy, its parameters, and the row label (e.g. "S5")."""
+
+    strategy: Strategy
+    params: SimpleNamespace
+    start_method: str | None = None
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.label or self.strategy.name
+
+    @property
+    def expected(self) -> int | None:
+        return self.strategy.expected(self.params, self.start_method)
+
+
+@dataclass(frozen=True)
+class Sample:
+    label: str
+    strategy: str
+    t: float
+    alive: int
+    zombies: int
+    reaped: int
+    experiment: str | None = None  # the row of `demo all` ("S5"); None for a single demo
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "event": "sample",
+            "strategy": self.strategy,
+            "t": round(self.t, 3),
+            "alive": self.alive,
+            "zombies": self.zombies,
+            "reaped": self.reaped,
+        }
+        if self.experiment:
+            d["experiment"] = self.experiment
+        return d
+
+
+@dataclass(frozen=True)
+class Summary:
+    label: str
+    strategy: str
+    start_method: str | None
+    children: int
+    max_zombies: int
+    final_zombies: int
+    expected_final_zombies: int | None
+    leftover: int
+    seconds: float
+    interrupted: bool = False
+    error: str | None = None
+    error_kind: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    experiment: str | None = None
+
+    @property
+    def matches(self) -> bool:
+        return self.expected_final_zombies is None or (
+            self.final_zombies == self.expected_final_zombies
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.leftover == 0 and self.matches
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "event": "summary",
+            "strategy": self.strategy,
+            "start_method": self.start_method,
+            "children": self.children,
+            "max_zombies": self.max_zombies,
+            "final_zombies": self.final_zombies,
+            "expected_final_zombies": self.expected_final_zombies,
+            "ok": self.ok,
+            "leftover": self.leftover,
+        }
+        if self.experiment:
+            d["experiment"] = self.experiment
+        d["seconds"] = round(self.seconds, 3)
+        if self.interrupted:
+            d["interrupted"] = True
+        if self.error is not None:
+            d["error"] = self.error
+        d.update(self.extra)
+        return d
+
+
+# --------------------------------------------------------------------------- prctl
+
+
+def _prctl(option: int, arg: int = 0) -> int:
+    libc = ctypes.CDLL(None, use_errno=True)
+    return int(libc.prctl(option, arg, 0, 0, 0))
+
+
+def get_child_subreaper() -> bool:
+    value = ctypes.c_int(0)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    return bool(value.value)
+
+
+def set_child_subreaper(on: bool) -> bool:
+    try:
+        return _prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+# --------------------------------------------------------------------------- guard
+
+
+def kill_group(pgid: int) -> bool:
+    """SIGKILL a whole process group; False once no process (not even a zombie) is in it."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Guard:
+    """A process that outlives zombiectl by moments, to kill the labs if zombiectl is killed.
+
+    It is forked before any thread exists, closes every inherited descriptor but one
+    pipe, ignores the terminal's signals, and blocks on that pipe. zombiectl writes
+    "+PGID" for each lab it starts. End-of-file (zombiectl exited, however) makes the
+    guard SIGKILL every group it was told about, a few times so that a fork in flight
+    is caught too, then exit.
+    """
+
+    def __init__(self) -> None:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the forked guard
+            code = 1
+            try:
+                os.close(w)
+                self._serve(r)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(r)
+        self.pid = pid
+        self._w: int | None = w
+
+    @staticmethod
+    def _serve(r: int) -> None:  # pragma: no cover - runs in the forked guard
+        # A session of its own: a signal to zombiectl's process group (Ctrl-C, kill -9
+        # -PGID, the terminal hanging up) does not reach the guard.
+        os.setsid()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGTSTP):
+            signal.signal(sig, signal.SIG_IGN)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1):
+            os.dup2(devnull, fd)
+        keep = sorted({0, 1, 2, r})
+        for low, high in zip(keep, [*keep[1:], 65536], strict=True):
+            os.closerange(low + 1, high)
+        try:
+            libc = ctypes.CDLL(None)
+            libc.prctl(PR_SET_NAME, b"zombiectl-guard", 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+        groups: set[int] = set()
+        buf = b""
+        while True:
+            try:
+                data = os.read(r, 4096)
+            except InterruptedError:
+                continue
+            if not data:
+                break
+            buf += data
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                if line.startswith(b"+"):
+                    groups.add(int(line[1:]))
+                elif line.startswith(b"-"):
+                    groups.discard(int(line[1:]))
+        for _ in range(3):
+            if not [pg for pg in list(groups) if kill_group(pg)]:
+                break
+            time.sleep(0.05)
+
+    def _write(self, text: str) -> None:
+        if self._w is not None:
+            try:
+                os.write(self._w, text.encode())
+            except OSError:
+                pass
+
+    def watch(self, pgid: int) -> None:
+        self._write(f"+{pgid}\n")
+
+    def forget(self, pgid: int) -> None:
+        self._write(f"-{pgid}\n")
+
+    def close(self) -> None:
+        if self._w is not None:
+            os.close(self._w)
+            self._w = None
+        _waitpid_retry(self.pid)
+
+
+def _waitpid_retry(pid: int) -> int | None:
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return status
+        except ChildProcessError:
+            return None
+        except InterruptedError:
+            continue
+
+
+# --------------------------------------------------------------------------- one lab
+
+
+def _package_root() -> str:
+    import zombiectl
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(zombiectl.__file__)))
+
+
+def _lab_env() -> dict[str, str]:
+    env = dict(os.environ)
+    root = _package_root()
+    # The lab must import this very zombiectl, also from a checkout that is not installed.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    env.pop("PYTHONSTARTUP", None)
+    return env
+
+
+class Lab:
+    """One running lab parent, seen from zombiectl. Not thread-safe; driven by `LabRunner`."""
+
+    def __init__(self, spec: LabSpec) -> None:
+        self.spec = spec
+        self.pid = 0
+        self.started_at = 0.0
+        self.events_fd = -1
+        self.stderr_fd = -1
+        self.tracked: set[int] = set()
+        self.reaped: set[int] = set()
+        self.reported_children = 0
+        self.done_at: float | None = None
+        self.settled_at: float | None = None
+        self.error: tuple[str, str] | None = None
+        self.notes: list[str] = []
+        self.extra: dict[str, Any] = {}
+        self.last: Sample | None = None
+        self.max_zombies = 0
+        self.summary: Summary | None = None
+        self.lab_status: int | None = None
+        self._buf = b""
+        self._stderr_tail: list[str] = []
+        self._stderr_buf = b""
+
+    # ----------------------------------------------------------------- start
+
+    def start(self) -> None:
+        spec = self.spec
+        params = dict(vars(spec.params))
+        params["start_method"] = spec.start_method
+        config = {"entry": spec.strategy.entry, "params": params, "parent": os.getpid()}
+        ev_r, ev_w = os.pipe()
+        er_r, er_w = os.pipe()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        try:
+            actions = [
+                (os.POSIX_SPAWN_DUP2, devnull, 0),
+                (os.POSIX_SPAWN_DUP2, devnull, 1),
+                (os.POSIX_SPAWN_DUP2, er_w, 2),
+                (os.POSIX_SPAWN_DUP2, ev_w, 3),
+            ]
+            argv = [sys.executable, "-m", "zombiectl.demo.labproc", json.dumps(config)]
+            self.pid = os.posix_spawn(
+                sys.executable,
+                argv,
+                _lab_env(),
+                file_actions=actions,
+                setpgroup=0,
+                setsigdef=(
+                    signal.SIGINT,
+                    signal.SIGTERM,
+                    signal.SIGCHLD,
+                    signal.SIGHUP,
+                    signal.SIGQUIT,
+                ),
+                setsigmask=(),
+            )
+        except BaseException:
+            for fd in (ev_r, er_r):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (ev_w, er_w, devnull):
+                os.close(fd)
+        self.started_at = time.monotonic()
+        self.events_fd, self.stderr_fd = ev_r, er_r
+        os.set_blocking(ev_r, False)
+        os.set_blocking(er_r, False)
+
+    @property
+    def pgid(self) -> int:
+        return self.pid
+
+    @property
+    def running(self) -> bool:
+        return self.summary is None
+
+    def fds(self) -> list[int]:
+        return [fd for fd in (self.events_fd, self.stderr_fd) if fd >= 0]
+
+    # ----------------------------------------------------------------- events
+
+    def read_events(self) -> None:
+        self._buf += _drain(self.events_fd)
+        *lines, self._buf = self._buf.split(b"\n")
+        now = time.monotonic()
+        for line in lines:
+            if line.strip():
+                self._handle(json.loads(line), now)
+        self._stderr_buf += _drain(self.stderr_fd)
+        *errs, self._stderr_buf = self._stderr_buf.split(b"\n")
+        for err in errs:
+            self._stderr_tail.append(err.decode("utf-8", "replace"))
+        del self._stderr_tail[:-STDERR_LINES_KEPT]
+
+    def _handle(self, ev: dict[str, Any], now: float) -> None:
+        kind = ev.get("event")
+        if kind == "started":
+            self.tracked.add(int(ev["pid"]))
+            self.reported_children += 1
+        elif kind == "done":
+            self.done_at = now
+        elif kind == "settled":
+            self.settled_at = now
+            if self.done_at is None:
+                self.done_at = now
+        elif kind == "note":
+            self.notes.append(str(ev.get("text", "")))
+        elif kind == "report":
+            self.extra.update(ev.get("fields", {}))
+        elif kind == "error" and self.error is None:
+            self.error = (str(ev.get("kind", "exception")), str(ev.get("message", "")))
+
+    # ----------------------------------------------------------------- sampling
+
+    def sample(self, now: float) -> Sample:
+        try:
+            kids = proctable.children_of(self.pid) if self.lab_status is None else []
+        except (NoSuchProcess, PermissionDenied):
+            kids = []
+        alive = zombies = 0
+        present = set()
+        for k in kids:
+            present.add(k.pid)
+            if k.is_zombie:
+                zombies += 1
+            else:
+                alive += 1
+        self.tracked |= present
+        for pid in self.tracked - present - self.reaped:
+            if not os.path.exists(f"/proc/{pid}"):
+                self.reaped.add(pid)
+        s = Sample(
+            self.spec.name,
+            self.spec.strategy.name,
+            now - self.started_at,
+            alive,
+            zombies,
+            len(self.reaped),
+            self.spec.label or None,
+        )
+        self.max_zombies = max(self.max_zombies, zombies)
+        self.last = s
+        return s
+
+    def reap_adopted(self) -> None:
+        """Reap what this lab orphaned onto zombiectl (its group's zombies that are ours)."""
+        if self.pid <= 0:
+            return  # never started: P_PGID 0 would mean zombiectl's own group
+        while True:
+            try:
+                info = os.waitid(os.P_PGID, self.pgid, os.WEXITED | os.WNOHANG)
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+            if info is None:
+                return
+            if info.si_pid == self.pid:
+                self.lab_status = info.si_status
+            if info.si_pid == 0:
+                return
+
+    def should_finish(self, now: float, default_hold: float) -> bool:
+        hold = getattr(self.spec.params, "hold", default_hold)
+        if self.error is not None or self.lab_status is not None:
+            return True
+        if self.settled_at is None or self.done_at is None:
+            return False
+        if self.spec.strategy.until_interrupted(self.spec.params):
+            return False
+        return now >= max(self.done_at + hold, self.settled_at)
+
+    # ----------------------------------------------------------------- clean-up
+
+    def cleanup(self) -> int:
+        """Kill and reap the whole lab; return how many of its processes are left (0)."""
+        if self.pid <= 0:
+            return 0
+        deadline = time.monotonic() + CLEANUP_DEADLINE
+        while True:
+            exists = kill_group(self.pgid)
+            if self.lab_status is None:
+                # In case the lab parent left its group: it is ours, so the pid is safe.
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.reap_adopted()
+            if self.lab_status is None:
+                try:
+                    pid, status = os.waitpid(self.pid, os.WNOHANG)
+                    if pid == self.pid:
+                        self.lab_status = status
+                except ChildProcessError:
+                    self.lab_status = -1
+            if not exists and self.lab_status is not None:
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.002)
+        self.read_events()
+        for fd in self.fds():
+            os.close(fd)
+        self.events_fd = self.stderr_fd = -1
+        return self.leftover()
+
+    def leftover(self) -> int:
+        left = {p.pid for p in proctable.process_group(self.pgid)}
+        if self.lab_status is None and proctable.read_proc(self.pid) is not None:
+            left.add(self.pid)
+        left |= {pid for pid in self.tracked if _is_my_child(pid)}
+        return len(left)
+
+    def stderr_tail(self) -> str:
+        return "\n".join(line for line in self._stderr_tail if line.strip())
+
+    def make_summary(self, final: Sample, leftover: int, interrupted: bool) -> Summary:
+        spec = self.spec
+        error = None
+        kind = None
+        if self.error is not None:
+            kind, message = self.error
+            error = message
+        elif self.lab_status is not None and not interrupted and self.settled_at is None:
+            kind, error = "exception", "the lab parent exited unexpectedly"
+            tail = self.stderr_tail()
+            if tail:
+                error += ": " + tail.splitlines()[-1]
+        # A strategy that reports no children (none do yet) is credited with what was seen.
+        children = self.reported_children or len(self.tracked)
+        return Summary(
+            label=spec.name,
+            strategy=spec.strategy.name,
+            start_method=spec.start_method,
+            children=children,
+            max_zombies=self.max_zombies,
+            final_zombies=final.zombies,
+            expected_final_zombies=spec.expected,
+            leftover=leftover,
+            seconds=final.t,
+            interrupted=interrupted,
+            error=error,
+            error_kind=kind,
+            extra=dict(self.extra),
+            experiment=spec.label or None,
+        )
+
+    def finish(self, interrupted: bool = False) -> Summary:
+        self.read_events()
+        final = self.sample(time.monotonic())
+        leftover = self.cleanup()
+        self.summary = self.make_summary(final, leftover, interrupted)
+        return self.summary
+
+
+def _drain(fd: int) -> bytes:
+    if fd < 0:
+        return b""
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            break
+        except OSError as err:
+            if err.errno == errno.EINTR:
+                continue
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def _is_my_child(pid: int) -> bool:
+    info = proctable.read_proc(pid)
+    return info is not None and info.ppid == os.getpid()
+
+
+# --------------------------------------------------------------------------- runner
+
+
+OnUpdate = Callable[[list[Lab], list[Sample]], None]
+
+
+class LabRunner:
+    """Runs labs side by side; a context manager that guarantees their clean-up.
+
+    On entry: zombiectl becomes a child subreaper, SIGCHLD gets its default action (an
+    inherited SIG_IGN would let the kernel reap the lab's children), SIGINT and SIGTERM
+    only set a flag (never an exception in the middle of clean-up), and the guard is
+    started. On exit, every lab is killed and reaped, and all of that is undone.
+    """
+
+    def __init__(self, sample_every: float = 0.1, hold: float = 1.0) -> None:
+        self.sample_every = sample_every
+        self.hold = hold
+        self.labs: list[Lab] = []
+        self.stop_signal: int | None = None
+        self._guard: Guard | None = None
+        self._old_handlers: dict[int, Any] = {}
+        self._old_wakeup = -1
+        self._wake_r = self._wake_w = -1
+        self._was_subreaper = False
+        self._old_sigchld: Any = None
+
+    def __enter__(self) -> LabRunner:
+        self._was_subreaper = get_child_subreaper()
+        set_child_subreaper(True)
+        self._old_sigchld = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        try:
+            for sig in STOP_SIGNALS:
+                self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+            self._old_wakeup = signal.set_wakeup_fd(self._wake_w)
+        except ValueError:  # not the main thread: no signal handling, clean-up still runs
+            self._old_handlers.clear()
+        self._guard = Guard()
+        return self
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self.stop_signal is None:
+            self.stop_signal = signum
+
+    def __exit__(self, *exc: object) -> None:
+        # Clean-up must finish even if the user presses Ctrl-C again meanwhile.
+        self.stop_signal = self.stop_signal or -1
+        try:
+            for lab in self.labs:
+                if lab.summary is None:
+                    try:
+                        lab.finish(interrupted=True)
+                    except Exception:
+                        lab.cleanup()
+        finally:
+            if self._guard is not None:
+                self._guard.close()
+            self._restore()
+
+    def _restore(self) -> None:
+        if self._old_handlers:
+            signal.set_wakeup_fd(self._old_wakeup)
+            for sig, handler in self._old_handlers.items():
+                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
+        if self._old_sigchld is not None:
+            signal.signal(signal.SIGCHLD, self._old_sigchld)
+        if not self._was_subreaper:
+            set_child_subreaper(False)
+
+    def start(self, spec: LabSpec) -> Lab:
+        lab = Lab(spec)
+        self.labs.append(lab)
+        lab.start()
+        if self._guard is not None:
+            self._guard.watch(lab.pgid)
+        return lab
+
+    def run(self, specs: Iterable[LabSpec], on_update: OnUpdate | None = None) -> list[Summary]:
+        """Start every lab, sample until each has finished (or a stop signal), clean up."""
+        for spec in specs:
+            self.start(spec)
+        next_sample = time.monotonic()
+        while any(lab.running for lab in self.labs) and self.stop_signal is None:
+            now = time.monotonic()
+            timeout = max(0.0, next_sample - now)
+            fds = [fd for lab in self.labs if lab.running for fd in lab.fds()]
+            try:
+                select.select([*fds, self._wake_r], [], [], timeout)
+            except InterruptedError:
+                pass
+            _drain(self._wake_r)
+            if self.stop_signal is not None:
+                break
+            now = time.monotonic()
+            samples = []
+            for lab in self.labs:
+                if not lab.running:
+                    continue
+                lab.read_events()
+                lab.reap_adopted()
+                if now >= next_sample:
+                    samples.append(lab.sample(now))
+                if lab.should_finish(now, self.hold):
+                    lab.finish()
+                    if self._guard is not None:
+                        self._guard.forget(lab.pgid)
+            if now >= next_sample:
+                next_sample = now + self.sample_every
+                if on_update is not None:
+                    on_update(self.labs, samples)
+        if self.stop_signal is not None:
+            for lab in self.labs:
+                if lab.running:
+                    lab.finish(interrupted=True)
+            if on_update is not None:
+                on_update(self.labs, [])
+        return [lab.summary for lab in self.labs if lab.summary is not None]

@@ -1,0 +1,221 @@
+"""The forking echo server of the classic network-programming lab, in Python.
+
+One process per connection, as students write it: ``socket``, ``bind``, ``listen``, then
+an ``accept`` loop that ``os.fork()``s a handler for each client; the handler echoes
+until the client closes, then ``os._exit(0)``. What happens to the handlers once they
+exit depends on ``--reap``:
+
+    none         the server never waits: every finished handler stays a zombie
+    sigchld      a SIGCHLD handler loops waitpid(-1, WNOHANG): zombies vanish at once
+    ignore       SIGCHLD set to SIG_IGN: the kernel reaps, no zombie is ever made
+    double-fork  the handler forks again and exits; the grandchild serves and is reaped
+                 by init (or the nearest subreaper), the server reaps the middle child
+
+Run on its own (``zombiectl demo server`` runs it for you and drives the clients):
+
+    $ python -m zombiectl.demo.server.echo --reap none
+    echo server 4242 listening on 127.0.0.1 port 40321
+    $ nc 127.0.0.1 40321        # in another terminal; then: ps --ppid 4242
+
+Two safety rails that a classroom version would not have, kept apart from the lab code:
+at most ``--max-children`` handlers run at once (beyond that a connection is closed
+instead of forked: no client can fork-bomb the host), and a handler whose client sends
+nothing for ``--timeout`` seconds gives up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import errno
+import os
+import signal
+import socket
+import sys
+
+REAP_MODES = ("none", "sigchld", "ignore", "double-fork")
+# zombiectl sets this to its own pid: the server (and each handler) then dies with its
+# parent, so killing zombiectl, even with SIGKILL, leaves no server behind.
+PARENT_ENV = "ZOMBIECTL_PARENT_PID"
+# ...and to a descriptor on which the server reports each handler it forks, so the live
+# table can count handlers that come and go between two samples.
+REPORT_ENV = "ZOMBIECTL_REPORT_FD"
+PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+
+
+# --------------------------------------------------------------------------- the lab
+
+
+def listen_on(host, port):
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Restarting on the same port must not wait for the old connections' TIME_WAIT.
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        srv.bind((host, port))
+    except OSError:
+        srv.close()
+        raise
+    srv.listen(128)
+    return srv
+
+
+def reap_children(signum, frame):
+    # Signals coalesce: one SIGCHLD may stand for many exits, so reap until none is left.
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:  # no children at all
+            return
+        if pid == 0:  # children left, none finished
+            return
+
+
+def handle(conn, timeout):
+    conn.settimeout(timeout)
+    try:
+        while True:
+            data = conn.recv(4096)
+            if not data:  # the client closed its side
+                break
+            conn.sendall(data)
+    except OSError:  # socket.timeout included: a silent client is dropped
+        pass
+
+
+def serve(srv, reap, slots, timeout):
+    if reap == "sigchld":
+        signal.signal(signal.SIGCHLD, reap_children)
+    elif reap == "ignore":
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    server = os.getpid()
+    while True:
+        # A SIGCHLD interrupts accept() with EINTR; Python runs reap_children and then
+        # calls accept() again by itself (PEP 475). C has to loop on EINTR by hand.
+        conn, _addr = srv.accept()
+        if not slots.take():  # --max-children handlers are busy: refuse, do not fork
+            conn.close()
+            continue
+        pid = os.fork()
+        if pid == 0:  # the handler
+            srv.close()
+            if reap == "double-fork" and os.fork() > 0:
+                os._exit(0)  # the middle child exits at once; its child serves
+            handler_started(server, reap)
+            handle(conn, timeout)
+            slots.give()
+            conn.close()
+            os._exit(0)
+        report_started(pid)
+        conn.close()  # the handler has its own copy
+        if reap == "double-fork":
+            os.waitpid(pid, 0)  # the middle child: it has already exited, or is about to
+
+
+# --------------------------------------------------------------------------- safety rails
+
+
+class Slots:
+    """At most n handlers at once: a pipe holding n bytes, one taken per fork and given
+    back by the handler before it closes its connection (so a client that has read its
+    echo to the end can count on a free slot for the next connection)."""
+
+    def __init__(self, n):
+        self.r, self.w = os.pipe()
+        os.set_blocking(self.r, False)
+        os.write(self.w, b"." * n)
+
+    def take(self):
+        try:
+            return os.read(self.r, 1) == b"."
+        except BlockingIOError:
+            return False
+
+    def give(self):
+        os.write(self.w, b".")
+
+
+_report_fd = None
+
+
+def report_started(pid):
+    if _report_fd is not None:
+        try:
+            os.write(_report_fd, b'{"event": "started", "pid": %d}\n' % pid)
+        except OSError:
+            pass  # zombiectl is gone; the parent-death signal ends us
+
+
+_libc = None
+
+
+def _prctl(option, arg):
+    global _libc
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.prctl(option, arg, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _set_name(name):
+    _prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()))
+
+
+def die_with_parent(expected_parent):
+    """SIGKILL this process when its parent dies; exit now if it already has."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != expected_parent:
+        os._exit(1)
+
+
+def handler_started(server, reap):
+    _set_name("echo-handler")
+    # A double fork's grandchild is not the server's child: it is covered by zombiectl
+    # killing the server's whole process group instead.
+    if reap != "double-fork" and os.environ.get(PARENT_ENV):
+        die_with_parent(server)
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        prog="python -m zombiectl.demo.server.echo",
+        description="A forking echo server (one process per connection).",
+    )
+    ap.add_argument("--reap", choices=REAP_MODES, default="none")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
+    ap.add_argument("--max-children", type=int, default=64)
+    ap.add_argument("--timeout", type=float, default=30.0, help="idle seconds per handler")
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    global _report_fd
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if os.environ.get(REPORT_ENV):
+        _report_fd = int(os.environ[REPORT_ENV])
+    parent = os.environ.get(PARENT_ENV)
+    if parent:
+        die_with_parent(int(parent))
+    else:
+        # Ctrl-C on a terminal ends the server and its handlers without a traceback each.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _set_name("echo-server")
+    try:
+        srv = listen_on(args.host, args.port)
+    except OSError as err:
+        reason = (
+            "is in use" if err.errno == errno.EADDRINUSE else f"cannot be bound: {err.strerror}"
+        )
+        sys.stderr.write(f"echo server: {args.host} port {args.port} {reason}\n")
+        return 2
+    port = srv.getsockname()[1]
+    print(f"echo server {os.getpid()} listening on {args.host} port {port}", flush=True)
+    serve(srv, args.reap, Slots(args.max_children), args.timeout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

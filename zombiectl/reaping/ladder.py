@@ -1,0 +1,577 @@
+"""`zombiectl reap`'s logic: plan which parents to act on, climb the ladder, verify.
+
+Only a zombie's parent can reap it, so everything here works on parents. The plan groups
+the targeted zombies by parent (each parent is acted on once) and decides, before any
+signal, which parents must be refused. The ladder then, per parent:
+
+1. SIGCHLD, repeated while the parent makes progress: a handler that reaps one child
+   per signal (a common bug: signals coalesce) is cleared by repeated nudges;
+2. with --kill-parent, SIGTERM, and with --force SIGKILL if the parent outlives SIGTERM
+   by the timeout;
+3. once the parent is gone, a check that its adopter (init or the nearest subreaper)
+   reaped the zombies it inherited.
+
+The ladder takes its clock, its sleep and its view of the parent as arguments, so its
+timing is tested with a fake clock. Every signal goes through
+`zombiectl.proc.identity.send_signal_safely`.
+
+    >>> plan = make_plan(parents=[845172], kill_parent=True)  # a parent that never reaps
+    >>> report = execute(plan)
+    >>> [(p.pid, p.zombies_before, p.zombies_after, p.actions, p.result) for p in report.parents]
+    [(845172, 3, 0, ['SIGCHLD', 'SIGTERM'], 'reaped')]
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from zombiectl.errors import BadUsage, NoSuchProcess
+from zombiectl.proc.identity import (
+    SendResult,
+    SendStatus,
+    Target,
+    refusal_reason,
+    send_signal_safely,
+)
+from zombiectl.proc.table import (
+    ProcIdentity,
+    child_pids,
+    children_of,
+    read_identity,
+    read_many,
+    require_process,
+    scan,
+    user_of_pid,
+)
+
+REAPED = "reaped"
+REMAINING = "remaining"
+REFUSED = "refused"
+DENIED = "denied"
+
+Log = Callable[[str], None]
+
+# Once the parent is gone there is nothing left to send, only a check to make; some
+# inits reap by polling (every second or two), so the check waits at least this long.
+ADOPTION_WAIT = 5.0
+
+
+def _no_log(_line: str) -> None:
+    pass
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@dataclass(frozen=True)
+class ParentPlan:
+    """One parent to act on, with the zombies it had when the plan was made."""
+
+    pid: int
+    name: str
+    user: str
+    zombie_pids: tuple[int, ...]
+    target: Target | None  # None when refused, or when the parent vanished while planning
+    refused: str | None = None
+    note: str = ""
+
+    @property
+    def zombies(self) -> int:
+        return len(self.zombie_pids)
+
+    @property
+    def actionable(self) -> bool:
+        return self.refused is None and self.target is not None and bool(self.zombie_pids)
+
+
+@dataclass(frozen=True)
+class Plan:
+    parents: list[ParentPlan]
+    timeout: float = 2.0
+    kill_parent: bool = False
+    force: bool = False
+
+    @property
+    def actionable(self) -> list[ParentPlan]:
+        return [p for p in self.parents if p.actionable]
+
+    def steps(self) -> list[str]:
+        """The signals the ladder may send, in order."""
+        out = ["SIGCHLD"]
+        if self.kill_parent:
+            out.append("SIGTERM")
+            if self.force:
+                out.append("SIGKILL")
+        return out
+
+
+def _plan_parent(pid: int, ident: ProcIdentity | None, zombie_pids: Iterable[int]) -> ParentPlan:
+    zombies = tuple(sorted(zombie_pids))
+    name = ident.name if ident is not None else "?"
+    reason = refusal_reason(pid, ident)
+    if reason is not None:
+        return ParentPlan(pid, name, user_of_pid(pid), zombies, None, refused=reason)
+    if ident is None:
+        return ParentPlan(
+            pid, name, "?", zombies, None, note="the parent exited while planning; run again"
+        )
+    note = ""
+    if ident.is_zombie:
+        note = "is itself a zombie: its own parent must reap it (name that one with --zombie)"
+    target = Target(pid, ident.starttime, ident.name)
+    return ParentPlan(pid, name, user_of_pid(pid), zombies, target, note=note)
+
+
+def _zombie_children(pid: int) -> list[int]:
+    return [k.pid for k in children_of(pid) if k.is_zombie]
+
+
+def make_plan(
+    parents: Sequence[int] = (),
+    zombies: Sequence[int] = (),
+    all_parents: bool = False,
+    *,
+    timeout: float = 2.0,
+    kill_parent: bool = False,
+    force: bool = False,
+) -> Plan:
+    """Resolve the targets to parents; refuse what must not be signalled. Signals nothing.
+
+    Raises NoSuchProcess (exit 3) for a named pid that does not exist and BadUsage
+    (exit 2) for a --zombie pid that is not a zombie, before anything is done.
+    """
+    if not (parents or zombies or all_parents):
+        raise BadUsage("name what to reap: --pid PARENT, --zombie PID or --all")
+    order: list[int] = []
+    for pid in parents:
+        require_process(pid)
+        order.append(pid)
+    for zpid in zombies:
+        info = require_process(zpid)
+        if not info.is_zombie:
+            raise BadUsage(
+                f"pid {zpid} ({info.name}) is not a zombie (state {info.state}); "
+                "--zombie takes a zombie's pid, --pid its parent's"
+            )
+        order.append(info.ppid)
+    found: dict[int, list[int]] = {}
+    if all_parents:
+        for group in scan().zombies_by_parent():
+            found[group.pid] = list(group.zombie_pids)
+            order.append(group.pid)
+    plans: dict[int, ParentPlan] = {}
+    for pid in order:
+        if pid in plans:
+            continue  # each parent once, however it was named
+        if pid == 0:
+            plans[pid] = _plan_parent(0, None, found.get(0, ()))
+            continue
+        ident = read_identity(pid)
+        try:
+            kids = _zombie_children(pid) if ident is not None else found.get(pid, [])
+        except NoSuchProcess:
+            ident, kids = None, found.get(pid, [])
+        plans[pid] = _plan_parent(pid, ident, kids)
+    ordered = sorted(plans.values(), key=lambda p: (-p.zombies, p.pid))
+    return Plan(ordered, timeout=timeout, kill_parent=kill_parent, force=force)
+
+
+# --------------------------------------------------------------------------- the ladder
+
+
+class ParentView(Protocol):
+    """What the ladder needs to know about, and do to, one parent."""
+
+    def observe(self) -> tuple[int, bool]:
+        """(targeted zombies that still exist, whether the planned parent is still alive)."""
+        ...
+
+    def send(self, sig: int) -> SendResult: ...
+
+    def adopter(self) -> str | None:
+        """Who holds the remaining zombies now that the parent is gone ("1 (init)")."""
+        ...
+
+
+@dataclass
+class LadderOutcome:
+    result: str
+    reason: str
+    actions: list[str] = field(default_factory=list)
+    sigchld_sent: int = 0
+    parent_exited: bool = False
+    adopter: str | None = None
+
+
+class Ladder:
+    """The escalation for one parent, as a state machine over an injectable clock."""
+
+    def __init__(
+        self,
+        view: ParentView,
+        *,
+        timeout: float = 2.0,
+        kill_parent: bool = False,
+        force: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        poll_min: float = 0.001,
+        poll_max: float = 0.05,
+        adoption_wait: float = ADOPTION_WAIT,
+    ) -> None:
+        self.view = view
+        self.timeout = timeout
+        self.kill_parent = kill_parent
+        self.force = force
+        self.clock = clock
+        self.sleep = sleep
+        self.poll_min = poll_min
+        self.poll_max = poll_max
+        self.adoption_wait = max(adoption_wait, timeout)
+        self.out = LadderOutcome(REMAINING, "")
+
+    # -- helpers
+
+    def _finish(self, result: str, reason: str) -> LadderOutcome:
+        self.out.result = result
+        self.out.reason = reason
+        return self.out
+
+    def _wait(
+        self, done: Callable[[int, bool], bool], timeout: float | None = None
+    ) -> tuple[int, bool]:
+        """Poll the parent until done(remaining, alive) or the timeout passes.
+
+        Polls fast at first (a parent that reaps in its handler does so within
+        microseconds, and one nudge per poll is what clears a one-per-signal parent
+        quickly), then backs off.
+        """
+        deadline = self.clock() + (self.timeout if timeout is None else timeout)
+        interval = self.poll_min
+        while True:
+            remaining, alive = self.view.observe()
+            if done(remaining, alive):
+                return remaining, alive
+            now = self.clock()
+            if now >= deadline:
+                return remaining, alive
+            self.sleep(min(interval, deadline - now))
+            interval = min(interval * 2, self.poll_max)
+
+    def _send(self, sig: int) -> SendResult:
+        res = self.view.send(sig)
+        if res.status is SendStatus.SENT:
+            name = signal.Signals(sig).name
+            if sig == signal.SIGCHLD:
+                self.out.sigchld_sent += 1
+            if name not in self.out.actions:
+                self.out.actions.append(name)
+        return res
+
+    def _not_sent(self, res: SendResult) -> LadderOutcome:
+        if res.status is SendStatus.DENIED:
+            return self._finish(DENIED, f"not allowed to signal the parent: {res.detail}")
+        remaining, alive = self.view.observe()
+        if not alive:
+            return self._adoption("the parent exited")
+        if remaining == 0:
+            if self.out.sigchld_sent:
+                return self._reaped_by_nudges()
+            return self._finish(REAPED, "the zombies were reaped before any signal")
+        # The parent lives but no zombie names it any more: nothing left to signal safely.
+        return self._finish(REMAINING, f"not signalled: {res.detail}")
+
+    def _settle(self, remaining: int) -> tuple[int, bool]:
+        """While a handler is still reaping, let it finish before nudging again.
+
+        Without this a parent that reaps everything on one SIGCHLD would be counted as
+        needing a dozen; with it, a one-per-signal parent costs one extra poll a nudge.
+        """
+        alive = True
+        while remaining:
+            self.sleep(0)  # a yield: the handler runs on the other core or right now
+            now, alive = self.view.observe()
+            if now >= remaining or not alive:
+                return now, alive
+            remaining = now
+        return remaining, alive
+
+    def _reaped_by_nudges(self) -> LadderOutcome:
+        n = self.out.sigchld_sent
+        return self._finish(
+            REAPED, f"the parent reaped them after {n} SIGCHLD{'s' if n > 1 else ''}"
+        )
+
+    def _timeout_text(self) -> str:
+        return f"{self.timeout:g}s"
+
+    # -- the states
+
+    def run(self) -> LadderOutcome:
+        remaining, alive = self.view.observe()
+        if remaining == 0:
+            return self._finish(REAPED, "no zombies left to reap")
+        if not alive:
+            return self._adoption("the parent had exited")
+        return self._nudge(remaining)
+
+    def _nudge(self, remaining: int) -> LadderOutcome:
+        while True:
+            res = self._send(signal.SIGCHLD)
+            if res.status is not SendStatus.SENT:
+                return self._not_sent(res)
+            last = remaining
+            remaining, alive = self._wait(lambda r, a, last=last: r < last or not a)  # type: ignore[misc]
+            if not alive:
+                return self._adoption("the parent exited")
+            if remaining == 0:
+                return self._reaped_by_nudges()
+            if remaining >= last:
+                break  # no progress within the timeout: this rung is done
+            remaining, alive = self._settle(remaining)
+            if not alive:
+                return self._adoption("the parent exited")
+            if remaining == 0:
+                return self._reaped_by_nudges()
+        if not self.kill_parent:
+            return self._finish(
+                REMAINING,
+                f"the parent did not reap within {self._timeout_text()} of SIGCHLD; "
+                "--kill-parent ends it so that its adopter reaps them",
+            )
+        return self._terminate()
+
+    def _terminate(self) -> LadderOutcome:
+        res = self._send(signal.SIGTERM)
+        if res.status is not SendStatus.SENT:
+            return self._not_sent(res)
+        remaining, alive = self._wait(lambda r, a: r == 0 or not a)
+        if not alive:
+            return self._adoption("the parent exited on SIGTERM")
+        if remaining == 0:
+            return self._finish(REAPED, "the parent reaped them on SIGTERM")
+        if not self.force:
+            return self._finish(
+                REMAINING,
+                f"the parent outlived SIGTERM by {self._timeout_text()}; --force sends SIGKILL",
+            )
+        res = self._send(signal.SIGKILL)
+        if res.status is not SendStatus.SENT:
+            return self._not_sent(res)
+        remaining, alive = self._wait(lambda r, a: r == 0 or not a)
+        if alive and remaining:
+            return self._finish(
+                REMAINING,
+                f"the parent outlived SIGKILL by {self._timeout_text()} "
+                "(stuck in the kernel, state D?)",
+            )
+        return self._adoption("the parent was killed")
+
+    def _adoption(self, how: str) -> LadderOutcome:
+        self.out.parent_exited = True
+        remaining, _ = self._wait(lambda r, a: r == 0, self.adoption_wait)
+        if remaining == 0:
+            return self._finish(REAPED, f"{how}; its adopter reaped the zombies")
+        self.out.adopter = self.view.adopter()
+        holder = self.out.adopter or "their adopter"
+        return self._finish(
+            REMAINING,
+            f"{how}; {remaining} adopted by {holder}, not reaped within {self.adoption_wait:g}s",
+        )
+
+
+class LiveParent:
+    """The ladder's view of a real parent, signalled only through send_signal_safely."""
+
+    def __init__(
+        self,
+        target: Target,
+        zombie_pids: Sequence[int],
+        *,
+        use_pidfd: bool | None = None,
+        log: Log = _no_log,
+    ) -> None:
+        self.target = target
+        self.zombies = frozenset(zombie_pids)
+        self.use_pidfd = use_pidfd
+        self.log = log
+        self.current: list[int] = sorted(self.zombies)
+
+    def _alive(self) -> bool:
+        ident = read_identity(self.target.pid)
+        return (
+            ident is not None and ident.starttime == self.target.starttime and not ident.is_zombie
+        )
+
+    def observe(self) -> tuple[int, bool]:
+        if self._alive():
+            # O(children): one read of the parent's children list, not one per zombie.
+            try:
+                kids = child_pids(self.target.pid)
+            except Exception:
+                kids = []
+            self.current = [k for k in kids if k in self.zombies]
+            if self.current:
+                return len(self.current), True
+            # An empty list is not trusted: the kernel's children file can skip entries
+            # while the parent reaps (it is read in pages), and a parent that exited
+            # just now has handed its children to the adopter. Ask each zombie.
+            self.current = [p.pid for p in read_many(self.zombies) if p.is_zombie]
+            if self._alive():
+                return len(self.current), True
+        self.current = [p.pid for p in read_many(self.zombies) if p.is_zombie]
+        return len(self.current), False
+
+    def send(self, sig: int) -> SendResult:
+        res = send_signal_safely(self.target, sig, self.current, use_pidfd=self.use_pidfd)
+        name = signal.Signals(sig).name
+        self.log(
+            f"{name} -> {self.target.pid} ({self.target.name}) via {res.via}: {res.status.value}"
+            + (f" ({res.detail})" if res.detail else "")
+        )
+        return res
+
+    def adopter(self) -> str | None:
+        for p in read_many(self.current[:1]):
+            ident = read_identity(p.ppid)
+            return f"{p.ppid} ({ident.name if ident else '?'})"
+        return None
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class ParentResult:
+    pid: int
+    name: str
+    zombies_before: int
+    zombies_after: int
+    actions: list[str]
+    result: str
+    reason: str
+    sigchld_sent: int = 0
+    adopter: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "pid": self.pid,
+            "name": self.name,
+            "zombies_before": self.zombies_before,
+            "zombies_after": self.zombies_after,
+            "actions": list(self.actions),
+            "result": self.result,
+            "reason": self.reason,
+            "sigchld_sent": self.sigchld_sent,
+            "adopter": self.adopter,
+        }
+
+
+@dataclass
+class ReapReport:
+    parents: list[ParentResult]
+    dry_run: bool = False
+
+    @property
+    def reaped(self) -> int:
+        return sum(max(p.zombies_before - p.zombies_after, 0) for p in self.parents)
+
+    @property
+    def remaining(self) -> int:
+        return sum(p.zombies_after for p in self.parents)
+
+    def exit_code(self) -> int:
+        """0: every targeted zombie is gone; 4: permission was all that stopped us; else 1."""
+        if self.dry_run:
+            return 0
+        not_done = [p for p in self.parents if p.result != REAPED]
+        if not not_done:
+            return 0
+        if self.reaped == 0 and all(p.result == DENIED for p in not_done):
+            return 4
+        return 1
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "parents": [p.as_dict() for p in self.parents],
+            "reaped": self.reaped,
+            "remaining": self.remaining,
+        }
+        if self.dry_run:
+            out["dry_run"] = True
+        return out
+
+
+def _count_zombies(pids: Iterable[int]) -> int:
+    return sum(1 for p in read_many(pids) if p.is_zombie)
+
+
+def _not_acted_on(p: ParentPlan, after: int) -> ParentResult:
+    """The row of a parent nothing is sent to: refused, or nothing to reap."""
+    if p.refused is not None:
+        return ParentResult(p.pid, p.name, p.zombies, after, [], REFUSED, p.refused)
+    result = REMAINING if after else REAPED
+    return ParentResult(p.pid, p.name, p.zombies, after, [], result, p.note or "no zombies to reap")
+
+
+def planned_report(plan: Plan) -> ReapReport:
+    """What --dry-run shows: the plan in the shape of a report, nothing signalled."""
+    steps = plan.steps()
+    rows = []
+    for p in plan.parents:
+        if not p.actionable:
+            rows.append(_not_acted_on(p, p.zombies))
+            continue
+        reason = "dry run: would send " + ", then ".join(steps)
+        rows.append(
+            ParentResult(p.pid, p.name, p.zombies, p.zombies, list(steps), REMAINING, reason)
+        )
+    return ReapReport(rows, dry_run=True)
+
+
+def execute(
+    plan: Plan,
+    *,
+    use_pidfd: bool | None = None,
+    log: Log = _no_log,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ReapReport:
+    """Act on every parent in the plan, one after another; verify each."""
+    results = []
+    for p in plan.parents:
+        if not p.actionable or p.target is None:  # (actionable implies a target)
+            # Counted again so that the report's "after" is a fact, not a copy.
+            results.append(_not_acted_on(p, _count_zombies(p.zombie_pids)))
+            continue
+        view = LiveParent(p.target, p.zombie_pids, use_pidfd=use_pidfd, log=log)
+        out = Ladder(
+            view,
+            timeout=plan.timeout,
+            kill_parent=plan.kill_parent,
+            force=plan.force,
+            clock=clock,
+            sleep=sleep,
+        ).run()
+        after = _count_zombies(p.zombie_pids)
+        result = out.result
+        if result == REAPED and after:
+            result = REMAINING  # the last word is what /proc says now
+        results.append(
+            ParentResult(
+                p.pid,
+                p.name,
+                p.zombies,
+                after,
+                out.actions,
+                result,
+                out.reason,
+                out.sigchld_sent,
+                out.adopter,
+            )
+        )
+    return ReapReport(results)

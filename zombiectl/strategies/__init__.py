@@ -1,5 +1,0 @@
-"""Demo strategies: one module per way of making (or preventing) zombies.
-
-Every module with a ``STRATEGY`` is registered; see `zombiectl.strategies.registry` for
-how a strategy plugs in, and `zombiectl.labproc` for what its lab function can call.
-"""
