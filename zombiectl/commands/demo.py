@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from zombiectl.commands.common import console_for_stdout
+from zombiectl.commands.common import Count, Seconds, console_for_stdout
 from zombiectl.demo.strategies import registry
 from zombiectl.demo.strategies.registry import COUNT_MAX, START_METHODS, Option, Strategy
 from zombiectl.errors import (
@@ -62,7 +62,7 @@ Examples:
 def _time_option(flag: str, help_text: str) -> click.Option:
     return click.Option(
         [flag],
-        type=click.FloatRange(0, TIME_MAX),
+        type=Seconds(0, TIME_MAX),
         default=None,
         metavar="S",
         help=help_text,
@@ -77,7 +77,7 @@ def _common_options(strategy: Strategy) -> list[click.Parameter]:
         opts.append(
             click.Option(
                 ["--count"],
-                type=click.IntRange(1, COUNT_MAX),
+                type=Count(1, COUNT_MAX),
                 default=None,
                 metavar="N",
                 help=f"Children to start (1..{COUNT_MAX}; default {defaults.count}).",
@@ -128,11 +128,13 @@ def _strategy_option(opt: Option) -> click.Option:
     if opt.choices:
         ptype = click.Choice(opt.choices)
     elif opt.type is int:
-        ptype = click.IntRange(
-            None if opt.min is None else int(opt.min), None if opt.max is None else int(opt.max)
-        )
+        # Every int option states its range: a strategy's Option must give both ends.
+        assert opt.min is not None and opt.max is not None, opt.flag
+        ptype = Count(int(opt.min), int(opt.max))
     elif opt.type is float:
-        ptype = click.FloatRange(opt.min, opt.max)
+        ptype = Seconds(
+            0.0 if opt.min is None else opt.min, TIME_MAX if opt.max is None else opt.max
+        )
     elif opt.type is bool:
         return click.Option([opt.flag], is_flag=True, default=None, help=opt.help)
     else:
@@ -150,7 +152,7 @@ def _shared_options() -> list[click.Parameter]:
     return [
         click.Option(
             ["--sample"],
-            type=click.FloatRange(SAMPLE_MIN, TIME_MAX),
+            type=Seconds(SAMPLE_MIN, TIME_MAX),
             default=0.1,
             show_default=True,
             metavar="S",

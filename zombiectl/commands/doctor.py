@@ -36,7 +36,7 @@ import sys
 
 import click
 
-from zombiectl.commands.common import console_for_stdout
+from zombiectl.commands.common import Seconds, console_for_stdout
 from zombiectl.doctor.probes import DEFAULT_TIMEOUT, Report, diagnose
 from zombiectl.errors import NotSupported
 
@@ -84,7 +84,7 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: probes and findings.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.05, max=600),
+    type=Seconds(0.05, 600),
     default=DEFAULT_TIMEOUT,
     show_default=True,
     metavar="S",

@@ -20,7 +20,7 @@ from types import FrameType
 
 import click
 
-from zombiectl.commands.common import PID, console_for_stderr, console_for_stdout
+from zombiectl.commands.common import PID, Seconds, console_for_stderr, console_for_stdout
 from zombiectl.errors import BadUsage, Interrupted
 
 
@@ -53,7 +53,7 @@ Exit: 0 every targeted zombie is gone, 1 some remain or were refused, 2 no conse
 @click.option("--all", "all_parents", is_flag=True, help="Every parent that holds zombies.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.01, max=3600),
+    type=Seconds(0.01, 3600),
     default=2.0,
     show_default=True,
     metavar="S",

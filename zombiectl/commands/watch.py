@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from zombiectl.commands.common import PID, console_for_stdout
+from zombiectl.commands.common import PID, Count, Seconds, console_for_stdout
 from zombiectl.errors import EXIT_OK
 from zombiectl.proc.table import require_process
 from zombiectl.stdout import write
@@ -23,6 +23,8 @@ from zombiectl.watching.tracker import Gone, Sample, Tracker, run_watch, sample_
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+SAMPLES_MAX = 1_000_000_000
 
 
 @click.command(
@@ -42,14 +44,18 @@ Examples:
 @click.option("--tree", is_flag=True, help="With --pid: all descendants, not only children.")
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.05),
+    type=Seconds(0.05),
     default=1.0,
     show_default=True,
     metavar="S",
-    help="Seconds between samples (at least 0.05).",
+    help="Seconds between samples (at least 0.05, at most a day).",
 )
 @click.option(
-    "--count", type=click.IntRange(min=1), default=None, metavar="N", help="Stop after N samples."
+    "--count",
+    type=Count(1, SAMPLES_MAX),
+    default=None,
+    metavar="N",
+    help="Stop after N samples.",
 )
 @click.option("--once", is_flag=True, help="One sample (same as --count 1).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample, one per line.")

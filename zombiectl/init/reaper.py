@@ -45,6 +45,7 @@ PR_SET_CHILD_SUBREAPER = 36
 EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
 DEFAULT_GRACE = 5.0
+GRACE_MAX = 86400.0  # a day: --grace is a wait before SIGKILL, never meant as forever
 
 # Signals the kernel sends us for our own faults, which must keep their default action;
 # SIGPIPE/SIGXFSZ, which our own writes raise (and which Python ignores); and the two
@@ -469,13 +470,13 @@ def parse_args(args: list[str]) -> dict[str, object] | None:
 
 
 def _parse_grace(text: str) -> float | None:
+    """The same check as click's `--grace` (one validator); None lets click say why."""
+    from zombiectl import validate
+
     try:
-        value = float(text)
-    except ValueError:
+        return validate.seconds(text, minimum=0.0, maximum=GRACE_MAX)
+    except validate.InvalidValue:
         return None
-    if value != value or value < 0 or value == float("inf"):
-        return None
-    return value
 
 
 def fast_main(args: list[str]) -> int | None:
