@@ -7,11 +7,15 @@ same sentence. The range appears in `--help` (for example `[0.05<=x<=86400]`).
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from zombiectl import validate
+from zombiectl.errors import Terminated
 from zombiectl.stdout import reader_left
 
 if TYPE_CHECKING:
@@ -66,6 +70,25 @@ class Count(click.IntRange):
             return validate.whole(value, minimum=int(self.min), maximum=int(self.max))  # type: ignore[arg-type]
         except validate.InvalidValue as err:
             self.fail(str(err), param, ctx)
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Within the block, SIGTERM raises Terminated (a KeyboardInterrupt), so the clean-up
+    written for Ctrl-C runs for it too; the command then exits 143 rather than 130."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: SIGTERM keeps its action
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def console_for_stdout() -> Console:

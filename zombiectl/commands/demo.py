@@ -265,7 +265,8 @@ def command(ctx: click.Context, list_only: bool) -> int | None:
     """Make zombies happen live: run STRATEGY's real code in a lab parent and watch it.
 
     Exit status: 0 when every observed count matches its model and nothing is left
-    behind, 1 otherwise, 130 when interrupted (after clean-up), 5 when `demo c`
+    behind, 1 otherwise, 130 when interrupted by Ctrl-C and 143 by SIGTERM (after
+    clean-up), 5 when `demo c`
     finds no C compiler.
     """
     if ctx.invoked_subcommand is not None:
@@ -333,13 +334,17 @@ def outcome(specs: list[Any], summaries: list[Any], stop_signal: int | None) -> 
             f"cleaned up, {left} left"
         )
     if stop_signal is not None and stop_signal > 0:
-        # A lab that serves until Ctrl-C (demo server --clients 0) ends normally that way.
-        if specs and all(s.strategy.until_interrupted(s.params) for s in specs):
-            return 0 if all(s.leftover == 0 for s in summaries) else EXIT_CONDITION
         import signal
 
+        # A lab that serves until Ctrl-C (demo server --clients 0) ends normally that
+        # way; SIGTERM still ends it as terminated (143).
+        until_ctrl_c = specs and all(s.strategy.until_interrupted(s.params) for s in specs)
+        if until_ctrl_c and stop_signal == signal.SIGINT:
+            return 0 if all(s.leftover == 0 for s in summaries) else EXIT_CONDITION
         name = signal.Signals(stop_signal).name
-        raise Interrupted(f"interrupted by {name}; the demo was cleaned up, {left} left")
+        raise Interrupted(
+            f"interrupted by {name}; the demo was cleaned up, {left} left", stop_signal
+        )
     if all(s.ok for s in summaries):
         return 0
     return EXIT_CONDITION

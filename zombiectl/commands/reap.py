@@ -14,18 +14,18 @@ reaped 6 zombies
 from __future__ import annotations
 
 import json
-import signal
 import sys
-from types import FrameType
 
 import click
 
-from zombiectl.commands.common import PID, Seconds, console_for_stderr, console_for_stdout
-from zombiectl.errors import BadUsage, Interrupted
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+from zombiectl.commands.common import (
+    PID,
+    Seconds,
+    console_for_stderr,
+    console_for_stdout,
+    sigterm_raises,
+)
+from zombiectl.errors import BadUsage, Interrupted, signum_of
 
 
 @click.command(
@@ -43,7 +43,8 @@ Never signalled: PID 1, kernel threads, zombiectl itself and its ancestors (your
 shell, tmux, sshd). Signals go through a pidfd, after checking that the parent is
 still the one planned, so a reused pid is never signalled.
 Exit: 0 every targeted zombie is gone, 1 some remain or were refused, 2 no consent
-(not a terminal and no --yes), 3 no such process, 4 permission denied, 130 interrupted.
+(not a terminal and no --yes), 3 no such process, 4 permission denied, 130 interrupted
+(Ctrl-C), 143 terminated (SIGTERM).
 """,
 )
 @click.option("--pid", "parents", type=PID, multiple=True, help="A parent of zombies (repeatable).")
@@ -147,13 +148,11 @@ def command(
             "pidfds are not available here: signalling by pid after checking the "
             "parent's create time (psutil), which leaves a tiny window for pid reuse"
         )
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        report = execute(plan, use_pidfd=use_pidfd, log=log)
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted: no further signal was sent") from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        with sigterm_raises():
+            report = execute(plan, use_pidfd=use_pidfd, log=log)
+    except KeyboardInterrupt as interrupt:
+        raise Interrupted("interrupted: no further signal was sent", signum_of(interrupt)) from None
     if as_json:
         emit(report.as_dict())
     else:

@@ -8,6 +8,7 @@ t=2.00s pid 48211 (leaky-server): children 5, zombies 3 (+0 new, -2 reaped)  sta
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -15,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from zombiectl.commands.common import PID, Count, Seconds, console_for_stdout
-from zombiectl.errors import EXIT_OK
+from zombiectl.commands.common import PID, Count, Seconds, console_for_stdout, sigterm_raises
+from zombiectl.errors import EXIT_OK, Interrupted, signum_of
 from zombiectl.proc.table import require_process
 from zombiectl.stdout import write
 from zombiectl.watching.tracker import Gone, Sample, Tracker, run_watch, sample_pid, sample_system
@@ -64,7 +65,8 @@ def command(
 ) -> int:
     """Live view of zombies: PID's children (or descendants), or the whole system by parent.
 
-    Ends on Ctrl-C, after --count samples, or when the watched PID exits.
+    Ends on Ctrl-C (exit 0), after --count samples, or when the watched PID exits;
+    SIGTERM ends it as terminated (143), the live view restored first.
     """
     if tree and pid is None:
         raise click.UsageError("--tree needs --pid")
@@ -78,17 +80,30 @@ def command(
     console = console_for_stdout()
     live = console.is_terminal and not as_json
     try:
-        if live:
-            _watch_live(take, interval, count, console)
-        else:
-            emit = _json_emit if as_json else _plain_emit
-            run_watch(take, emit, interval, count)
+        with sigterm_raises():
+            _watch(take, interval, count, live, as_json, console)
     except Gone:
         sys.stdout.flush()
         click.echo(f"zombiectl: pid {pid} exited; watch ends", err=True)
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt as interrupt:
+        if signum_of(interrupt) == signal.SIGTERM:
+            raise Interrupted("terminated by SIGTERM", signal.SIGTERM) from None
+        # Ctrl-C is how a live view is meant to end: exit 0.
     return EXIT_OK
+
+
+def _watch(
+    take: Callable[[float], Sample],
+    interval: float,
+    count: int | None,
+    live: bool,
+    as_json: bool,
+    console: Console,
+) -> None:
+    if live:
+        _watch_live(take, interval, count, console)
+    else:
+        run_watch(take, _json_emit if as_json else _plain_emit, interval, count)
 
 
 def _taker(tracker: Tracker, pid: int | None, tree: bool) -> Callable[[float], Sample]:
