@@ -36,7 +36,7 @@ def _c_binary() -> str:
     from zombiectl.demo.cbuild import build
 
     try:
-        return str(build("echo_server"))
+        return str(build("echo_server").path)
     except Exception as err:  # no compiler: the needs_cc tests are skipped
         pytest.skip(f"cannot build the C server: {err}")
 
