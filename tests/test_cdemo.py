@@ -9,6 +9,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,22 @@ def test_makefile_builds_by_hand_and_the_program_leaks(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         reap_adopted()
+
+
+@pytest.mark.needs_cc
+@no_cc
+def test_a_build_removes_what_killed_builds_left_and_nothing_newer(cache_home: Path) -> None:
+    cache = cache_home / "zombiectl"
+    cache.mkdir(parents=True, mode=0o700)
+    old_dir, old_tmp = cache / ".build-0123456789abcdef", cache / ".fork_no_wait-x.1234.tmp"
+    fresh_dir = cache / ".build-fedcba9876543210"
+    for d in (old_dir, fresh_dir):
+        d.mkdir(mode=0o700)
+        (d / "fork_no_wait-x").write_bytes(b"half a binary")
+    old_tmp.write_bytes(b"half a copy")
+    an_hour_ago = time.time() - 3600
+    for path in (old_dir, old_tmp):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    binary = cdemo.build("fork_no_wait")
+    binary.close()
+    assert sorted(p.name for p in cache.iterdir()) == sorted([fresh_dir.name, binary.path.name])

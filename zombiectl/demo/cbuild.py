@@ -30,6 +30,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,7 @@ INSTALL_HINT = (
 DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 FILE_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 LOOSE = stat.S_IWGRP | stat.S_IWOTH
+STALE_AFTER = 600.0  # seconds: a build directory this old belongs to a killed run
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,7 @@ def build(name: str) -> Binary:
 def _compile_into(cache: CacheDir, cc: list[str], src: Path, target: str) -> None:
     """Compile in a private directory made inside the checked cache, then copy the
     binary beside it under an exclusive temporary name and rename it into place."""
+    _remove_stale(cache.fd)
     work = f".build-{secrets.token_hex(8)}"
     os.mkdir(work, 0o700, dir_fd=cache.fd)
     wfd = os.open(work, DIR_FLAGS, dir_fd=cache.fd)
@@ -327,6 +330,26 @@ def _copy_fd(src_fd: int, dst_fd: int) -> None:
         view = memoryview(chunk)
         while view:
             view = view[os.write(dst_fd, view) :]
+
+
+def _remove_stale(cache_fd: int) -> None:
+    """Remove what a killed build left (a .build-* directory, a .*.tmp copy), once it is
+    older than any build still running could be."""
+    now = time.time()
+    for name in os.listdir(f"/proc/self/fd/{cache_fd}"):
+        if not (name.startswith(".build-") or (name.startswith(".") and name.endswith(".tmp"))):
+            continue
+        try:
+            st = os.stat(name, dir_fd=cache_fd, follow_symlinks=False)
+            if st.st_uid != os.geteuid() or now - st.st_mtime < STALE_AFTER:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                fd = os.open(name, DIR_FLAGS, dir_fd=cache_fd)
+                _remove_flat_dir(name, fd, cache_fd)
+            else:
+                os.unlink(name, dir_fd=cache_fd)
+        except OSError:
+            continue  # another run removed it first
 
 
 def _remove_flat_dir(name: str, fd: int, parent: int) -> None:
