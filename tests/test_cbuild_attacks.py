@@ -65,15 +65,17 @@ def evil(attacker: tuple[Path, Path]) -> Iterator[tuple[Path, Path]]:
     marker.unlink(missing_ok=True)
 
 
-def predictable_name() -> str:
+def predictable_name(program: str = "fork_no_wait") -> str:
     cc = cbuild.compiler()
     assert cc is not None
-    return cbuild.binary_name("fork_no_wait", cbuild.source_path("fork_no_wait"), cc)
+    return cbuild.binary_name(program, cbuild.source_path(program), cc)
 
 
-def plant(program: Path, where: Path, owner: int = NOBODY, mode: int = 0o755) -> Path:
+def plant(
+    program: Path, where: Path, owner: int = NOBODY, mode: int = 0o755, name: str = "fork_no_wait"
+) -> Path:
     where.mkdir(parents=True, exist_ok=True)
-    target = where / predictable_name()
+    target = where / predictable_name(name)
     shutil.copyfile(program, target)
     os.chown(target, owner, owner)
     os.chmod(target, mode)
@@ -133,6 +135,20 @@ def test_a_planted_binary_in_the_cache_is_rebuilt_never_run(
     assert not marker.exists()
     st = target.lstat()  # replaced by a binary of ours
     assert stat.S_ISREG(st.st_mode) and st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o700
+
+
+def test_demo_server_c_never_runs_a_planted_server(
+    zombiectl, cache_home: Path, evil: tuple[Path, Path]
+) -> None:
+    program, marker = evil
+    target = plant(program, cache_home / "zombiectl", name="echo_server")
+    os.chmod(target.parent, 0o700)
+    res = zombiectl("demo", "server", "--impl", "c", "--clients", "2", "--json")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout.splitlines()[-1])
+    assert summary["impl"] == "c" and summary["echoes_ok"] == 2 and summary["ok"]
+    assert not marker.exists()
+    assert target.lstat().st_uid == 0  # rebuilt over the planted file
 
 
 @pytest.mark.parametrize("mode", [0o770, 0o707, 0o777])

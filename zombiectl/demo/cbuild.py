@@ -197,7 +197,10 @@ def open_binary(cache: CacheDir, name: str) -> Binary | None:
 def compiler() -> list[str] | None:
     cc = os.environ.get("CC")
     if cc:
-        words = shlex.split(cc)
+        try:
+            words = shlex.split(cc)
+        except ValueError:  # an unbalanced quote: no command to run
+            return None
         if words and shutil.which(words[0]):
             return words
         return None
