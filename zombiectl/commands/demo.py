@@ -128,8 +128,8 @@ def _strategy_option(opt: Option) -> click.Option:
     if opt.choices:
         ptype = click.Choice(opt.choices)
     elif opt.type is int:
-        # Every int option states its range: a strategy's Option must give both ends.
-        assert opt.min is not None and opt.max is not None, opt.flag
+        if opt.min is None or opt.max is None:  # every int option states its range
+            raise TypeError(f"{opt.flag}: an int option needs min and max")
         ptype = Count(int(opt.min), int(opt.max))
     elif opt.type is float:
         ptype = Seconds(
@@ -266,8 +266,7 @@ def command(ctx: click.Context, list_only: bool) -> int | None:
 
     Exit status: 0 when every observed count matches its model and nothing is left
     behind, 1 otherwise, 130 when interrupted by Ctrl-C and 143 by SIGTERM (after
-    clean-up), 5 when `demo c`
-    finds no C compiler.
+    clean-up), 5 when `demo c` finds no C compiler.
     """
     if ctx.invoked_subcommand is not None:
         return None
