@@ -122,6 +122,44 @@ def test_signals_are_forwarded_to_cmd(init: str) -> None:
 
 
 @pytest.mark.parametrize("init", ALL_INITS)
+@pytest.mark.parametrize("sig", [signal.SIGPIPE, signal.SIGXFSZ])
+def test_sigpipe_and_sigxfsz_sent_to_the_init_reach_cmd(init: str, sig: signal.Signals) -> None:
+    """`kill -PIPE` or `kill -XFSZ` on the init kills a CMD that keeps the default action:
+    141 and 153, as with tini and dumb-init."""
+    proc = subprocess.Popen(
+        [*init_command(init), "sh", "-c", "echo ready; exec sleep 60"], stdout=subprocess.PIPE
+    )
+    try:
+        # sh and sleep both keep SIGPIPE and SIGXFSZ at their default (killing) action.
+        assert LineReader(proc).line() == "ready"
+        os.kill(proc.pid, sig)
+        assert proc.wait(30) == 128 + sig
+    finally:
+        stop(proc)
+
+
+@pytest.mark.parametrize("init", ALL_INITS)
+def test_a_script_without_a_shebang_runs_under_sh(init: str, tmp_path: Path) -> None:
+    """execvp's ENOEXEC rule: `/bin/sh SCRIPT ARGS...`, and the script's status passes through."""
+    script = tmp_path / "no-shebang"
+    script.write_text('echo "$0|$1|$#"\nexit 7\n')
+    script.chmod(0o755)
+    result = run_under(init, [str(script), "one arg"])
+    assert (result.returncode, result.stdout) == (7, f"{script}|one arg|1\n"), result.stderr
+
+
+@pytest.mark.parametrize("init", ALL_INITS)
+def test_a_script_without_a_shebang_is_found_on_path(init: str, tmp_path: Path) -> None:
+    (tmp_path / "no-shebang").write_text("exit 5\n")
+    (tmp_path / "no-shebang").chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ.get('PATH', os.defpath)}"}
+    result = subprocess.run(
+        [*init_command(init), "no-shebang"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 5, result.stderr
+
+
+@pytest.mark.parametrize("init", ALL_INITS)
 def test_group_signals_reach_cmds_whole_process_group(init: str) -> None:
     proc = subprocess.Popen(
         [*init_command(init, group=True), *RECORD, "--fork"], stdout=subprocess.PIPE
