@@ -17,15 +17,12 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from peers import require_peer
 from proctools import wait_until
 from promstack import (
-    NODE_EXPORTER,
-    PROMETHEUS,
-    PROMTOOL,
     GrowingParent,
     comm_of,
     families,
-    find_binary,
     node_exporter,
     prometheus,
     sample,
@@ -449,15 +446,8 @@ def test_write_errors_map_to_exit_codes() -> None:
 # --------------------------------------------------------------------------- contrib and docs
 
 
-def _need(names: tuple[str, ...]) -> str:
-    path = find_binary(names)
-    if path is None:
-        pytest.skip(f"{names[0]} is not installed (Debian: apt-get install prometheus)")
-    return path
-
-
 def test_rules_file_passes_promtool_check_and_its_unit_tests() -> None:
-    promtool = _need(PROMTOOL)
+    promtool = require_peer("promtool")
     check = subprocess.run(
         [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
     )
@@ -565,8 +555,8 @@ def _scrape_until_readers_agree(ne, write) -> dict[str, list]:
 def test_node_exporter_and_prometheus_see_the_zombies(
     tmp_path, zombie_parent, growing_parent, zombiectl
 ) -> None:
-    ne_bin = _need(NODE_EXPORTER)
-    prom_bin = _need(PROMETHEUS)
+    ne_bin = require_peer("node_exporter")
+    prom_bin = require_peer("prometheus")
     textdir = tmp_path / "textfile"
     textdir.mkdir()
     prom_file = textdir / "zombiectl.prom"

@@ -2,8 +2,8 @@
 expected results: exit status passthrough, death by a signal, signal forwarding (to CMD,
 or to its process group), and a thousand orphans that exit at once all reaped.
 
-Each scenario is parametrised over both inits; tini's case is skipped (with the reason)
-only where the `tini` binary is missing (`.ci/run` installs the Debian package).
+Each scenario is parametrised over the inits; a peer's case is skipped (with the reason)
+only where its binary is missing, and fails instead under CI (tests/peers.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from peers import require_peer
 from proctools import unshare_works
 
 PROGRAMS = Path(__file__).parent / "programs"
@@ -28,14 +28,9 @@ ORPHANS = [sys.executable, str(PROGRAMS / "orphan_burst.py")]
 
 def init_command(name: str, group: bool = False) -> list[str]:
     if name == "tini":
-        tini = shutil.which("tini")
-        if tini is None:
-            pytest.skip("tini is not installed (Debian package `tini`; .ci/run installs it)")
-        return [tini, "-s", *(["-g"] if group else []), "--"]
+        return [require_peer("tini"), "-s", *(["-g"] if group else []), "--"]
     if name == "dumb-init":
-        dumb_init = shutil.which("dumb-init")
-        if dumb_init is None:
-            pytest.skip("dumb-init is not installed (Debian package `dumb-init`)")
+        dumb_init = require_peer("dumb-init")
         # dumb-init signals CMD's whole session unless told --single-child.
         return [dumb_init, *([] if group else ["--single-child"]), "--"]
     return [sys.executable, "-m", "zombiectl", "run", *(["--group"] if group else []), "--"]
