@@ -55,6 +55,15 @@ def test_a_symlink_at_path_is_replaced_not_followed(tmp_path: Path, target_mode:
     assert stat.S_IMODE(target.stat().st_mode) == target_mode
 
 
+def test_a_symlink_at_path_to_a_directory_is_replaced(tmp_path: Path) -> None:
+    (tmp_path / "adir").mkdir()
+    path = tmp_path / "z.prom"
+    path.symlink_to(tmp_path / "adir")
+    textfile.write_atomically(str(path), b"new\n")
+    assert not path.is_symlink() and path.read_bytes() == b"new\n"
+    assert os.listdir(tmp_path / "adir") == []
+
+
 @as_root
 @pytest.mark.parametrize("mode", [0o666, 0o644, 0o600], ids=oct)
 def test_a_foreign_file_at_path_gives_no_mode(tmp_path: Path, mode: int) -> None:

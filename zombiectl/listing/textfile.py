@@ -51,7 +51,11 @@ def check_textfile(path: str) -> None:
         raise _error(exc, path) from None
     if not S_ISDIR(st.st_mode):
         raise BadUsage(f"--textfile directory is not a directory: {directory}")
-    if os.path.isdir(path):
+    try:
+        is_dir = S_ISDIR(os.lstat(path).st_mode)  # a symlink at PATH is replaced, not followed
+    except OSError:
+        is_dir = False
+    if is_dir:
         raise BadUsage(f"--textfile is a directory: {path}")
 
 
