@@ -240,7 +240,10 @@ def parse_args(argv):
         "--max-zombies", type=int, default=256, help="with --reap none; 0: no cap (default 256)"
     )
     ap.add_argument("--timeout", type=float, default=30.0, help="idle seconds per handler")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.max_zombies < 0:
+        ap.error("--max-zombies must be 0 (no cap) or more")
+    return args
 
 
 def main(argv=None):
