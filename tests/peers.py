@@ -33,7 +33,7 @@ class Peer(NamedTuple):
 
 PEERS = {
     "tini": Peer(("tini",), "tini"),
-    "tini-static": Peer(("tini-static",), "tini-static", static=True),
+    "tini-static": Peer(("tini-static",), "tini", static=True),  # Debian ships it in tini
     "dumb-init": Peer(("dumb-init",), "dumb-init"),
     "node_exporter": Peer(
         ("prometheus-node-exporter", "node_exporter"), "prometheus-node-exporter"
@@ -42,6 +42,7 @@ PEERS = {
     "promtool": Peer(("promtool",), "prometheus"),
     "runc": Peer(("runc",), "runc"),
     "busybox-static": Peer(("busybox",), "busybox-static", static=True),
+    "systemd-analyze": Peer(("systemd-analyze",), "systemd"),
 }
 
 _PT_INTERP = 3  # an ELF program header that names a dynamic loader

@@ -491,9 +491,7 @@ def test_shipped_command_lines_work(tmp_path, zombie_parent, command) -> None:
 
 
 def test_systemd_units_verify(tmp_path) -> None:
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze is not installed")
+    analyze = require_peer("systemd-analyze")
     zombiectl_bin = shutil.which("zombiectl", path=str(Path(sys.executable).parent))
     if zombiectl_bin is None:
         pytest.skip("no zombiectl script beside this interpreter")
