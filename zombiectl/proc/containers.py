@@ -337,3 +337,26 @@ def _same_cgroup_as_parent(init: int, hierarchies: dict[str, str]) -> bool:
     if parent is None:
         return False
     return cgroup_path(parse_cgroup(parent)) == cgroup_path(hierarchies)
+
+
+def all_containers() -> list[Container]:
+    """Every PID namespace other than ours with a visible PID 1, ids made unique.
+
+    A namespace's PID 1 is the process whose ``NSpid`` has more than one entry and
+    ends in 1; this reads every process's status, so only `doctor --containers` uses it.
+    """
+    own = read_pidns("self")
+    found: list[Container] = []
+    for name in os.listdir(PROC):
+        if name[0] not in "123456789":
+            continue
+        nspid = parse_nspid(_read(f"{PROC}/{name}/status") or "")
+        if len(nspid) < 2 or nspid[-1] != 1:
+            continue
+        ns = read_pidns(name)
+        if ns is not None and ns == own:
+            continue  # we run inside this namespace: it is the host here
+        found.append(describe(int(name), ns))
+    unique_ids(found)
+    found.sort(key=lambda c: c.init_pid)
+    return found
