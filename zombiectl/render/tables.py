@@ -74,7 +74,11 @@ def listing_table(result: ListResult) -> RenderableType:
         table.add_column("CONTAINER", overflow="fold")
     for g in result.parents:
         row: list[RenderableType] = [
-            str(g.pid), g.name, g.user, str(g.zombies), format_pids(g.zombie_pids)
+            str(g.pid),
+            g.name,
+            g.user,
+            str(g.zombies),
+            format_pids(g.zombie_pids),
         ]
         if with_containers:
             row.append(container_cell(result.container_of(g.pid), g.pid in result.inits))
