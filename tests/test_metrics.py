@@ -48,6 +48,7 @@ METRICS = {
     "zombiectl_zombies",
     "zombiectl_zombie_parents",
     "zombiectl_zombies_by_parent",
+    "zombiectl_zombies_by_container",
     "zombiectl_scan_duration_seconds",
 }
 # The bytes a process name may hold that the exposition format must escape, and more.
@@ -96,7 +97,9 @@ def test_exposition_of_real_zombies_parses_with_the_reference_parser(
     assert series[str(weird.pid)].value == 2
     assert series[str(weird.pid)].labels["parent"] == WEIRD_NAME
     # One label set for every series: what an operator's queries and recording rules rely on.
-    assert {frozenset(s.labels) for s in series.values()} == {frozenset({"ppid", "parent"})}
+    assert {frozenset(s.labels) for s in series.values()} == {
+        frozenset({"ppid", "parent", "container", "init"})
+    }
     assert sample(fams, "zombiectl_zombies") >= 5
     assert sample(fams, "zombiectl_zombie_parents") >= len(series) >= 2
 
