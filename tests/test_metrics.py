@@ -602,7 +602,12 @@ def test_node_exporter_and_prometheus_see_the_zombies(
             assert wait_until(lambda: grower_at(5), 60, 0.2), prom.log_tail()
 
             rules = prom.alerting_rules()
-            assert set(rules) == {"ZombiesHigh", "ZombieParentGrowing", "ZombiectlTextfileStale"}
+            assert set(rules) == {
+                "ZombiesHigh",
+                "ZombieParentGrowing",
+                "ContainerInitNotReaping",
+                "ZombiectlTextfileStale",
+            }
             for rule in rules.values():
                 assert not rule.get("lastError"), rule
 
