@@ -106,20 +106,30 @@ def runc_container(tmp: Path, suffix: str, args: list[str]) -> Iterator[RuncCont
     pidfile = tmp / f"{name}.pid"
     init_pid = None
     try:
-        subprocess.run(
-            ["runc", "run", "-d", "--pid-file", str(pidfile), "--bundle", str(bundle), name],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=TIMEOUT,
-            check=True,
-        )
-        init_pid = int(pidfile.read_text())
+        init_pid = run_detached(bundle, name, pidfile)
         yield RuncContainer(name, init_pid)
     finally:
-        _runc("delete", "-f", name)
+        # Kill first and reap the init (our child once adopted): `runc delete -f` waits
+        # for the container's processes, and a zombie of ours would hold it up.
+        _runc("kill", name, "KILL")
         if init_pid is not None:
             _reap(init_pid)
+        _runc("delete", "-f", name)
+
+
+def run_detached(bundle: Path, name: str, pidfile: Path) -> int:
+    """`runc run -d`; its init's host pid. Its log (not a pipe: see above) is in the error."""
+    log = pidfile.with_suffix(".log")
+    with open(log, "wb") as out:
+        rc = subprocess.run(
+            ["runc", "run", "-d", "--pid-file", str(pidfile), "--bundle", str(bundle), name],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            timeout=TIMEOUT,
+        ).returncode
+    assert rc == 0, f"runc run {name} failed: {log.read_text(errors='replace')}"
+    return int(pidfile.read_text())
 
 
 def _reap(pid: int) -> None:
