@@ -30,7 +30,7 @@ from containers import (
     wait_zombies,
 )
 from proctools import wait_until, zombie_children
-from promstack import families, sample
+from promstack import NODE_EXPORTER, families, find_binary, node_exporter, sample
 
 from zombiectl.doctor.containers import audit_containers
 from zombiectl.proc.containers import Attributor, all_containers
@@ -242,6 +242,37 @@ def test_metrics_carry_container_and_init(host: Host, zombiectl) -> None:
     series = [line.rsplit(" ", 1)[0] for line in res.stdout.splitlines()
               if line and not line.startswith("#")]  # fmt: skip
     assert len(series) == len(set(series)), "a repeated series makes node_exporter drop the file"
+
+
+def test_node_exporter_serves_the_container_series_and_rejects_a_repeated_one(
+    host: Host, tmp_path: Path, zombiectl
+) -> None:
+    """node_exporter rejects a series a textfile repeats (an error on every scrape; some
+    versions fail the whole scrape): zombiectl's file never repeats one."""
+    binary = find_binary(NODE_EXPORTER)
+    assert binary is not None, "node_exporter is not installed (Debian: prometheus-node-exporter)"
+    textdir = tmp_path / "textfile"
+    textdir.mkdir()
+    prom = textdir / "zombiectl.prom"
+    log = tmp_path / "node_exporter.log"
+    res = zombiectl("list", "--textfile", str(prom), "--top", "1000")
+    assert res.returncode == 0, res.stderr
+    with node_exporter(binary, textdir, log) as ne:
+        fams = families(ne.get("/metrics"))
+        assert sample(fams, "node_textfile_scrape_error") == 0
+        assert sample(fams, "zombiectl_zombies_by_container", container=LEAKY) == LEAKY_ZOMBIES
+        assert (
+            sample(fams, "zombiectl_zombies_by_parent", ppid=str(host.leaky.init_pid),
+                   container=LEAKY, init="true") == LEAKY_ZOMBIES
+        )  # fmt: skip
+        assert "collected before" not in log.read_text()
+        # The same file with one series twice: node_exporter reports it.
+        lines = prom.read_text().splitlines()
+        (dup,) = [ln for ln in lines if ln.startswith("zombiectl_zombies_by_container{") and
+                  f'"{LEAKY}"' in ln]  # fmt: skip
+        prom.write_text("\n".join([*lines, dup]) + "\n")
+        ne.get("/metrics")
+        assert wait_until(lambda: "collected before" in log.read_text(), TIMEOUT), ne.log_tail()
 
 
 # --------------------------------------------------------------------------- watch
