@@ -113,3 +113,10 @@ def test_as_dict_has_the_contract_fields() -> None:
         "init_pid": 9,
         "cgroup": "/i\nd",
     }
+
+
+def test_paths_relative_to_a_cgroup_namespace_still_classify() -> None:
+    """Read from inside a container (a DaemonSet), other cgroups show as "/../..."."""
+    path = f"/../../kubepods-besteffort-pod{POD.replace('-', '_')}.slice/cri-containerd-{CID}.scope"
+    assert classify(path) == (CID, "kubernetes", POD)
+    assert classify(f"/../docker-{DOCKER}.scope") == (DOCKER, "docker", None)
