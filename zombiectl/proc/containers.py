@@ -124,7 +124,8 @@ def classify(path: str) -> tuple[str, str | None, str | None]:
     Full ids, never shortened. A path no layout knows gives its last element and
     runtime None.
     """
-    elements = [e for e in path.split("/") if e]
+    # ".." leads up out of the reader's cgroup namespace: not part of the layout.
+    elements = [e for e in path.split("/") if e and e != ".."]
     # Podman and systemd put the payload one level down (".../libpod-ID.scope/container").
     while len(elements) > 1 and elements[-1] in ("container", "init.scope", "payload"):
         elements.pop()
