@@ -465,7 +465,7 @@ def test_rules_file_passes_promtool_check_and_its_unit_tests() -> None:
         [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "3 rules found" in check.stdout
+    assert "4 rules found" in check.stdout
     tests = subprocess.run(
         [promtool, "test", "rules", "zombiectl-rules.test.yml"],
         capture_output=True,
