@@ -202,7 +202,7 @@ def unique_ids(containers: list[Container]) -> None:
 # --------------------------------------------------------------------------- reader
 
 
-def _read(path: str, limit: int = 65536) -> str | None:
+def _read(path: str, limit: int = 16384) -> str | None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -261,29 +261,51 @@ class Attributor:
             known = self._by_key.get(f"pidns:{ns}")
             if known is not None:
                 return known
-            init = self._init_in_ns(pid, ns)
-            return None if init is None else self._make(init, ns)
-        init = self._init_by_nspid(pid)
+        status = _read(f"{PROC}/{pid}/status")
+        if status is None:
+            return None
+        found = self._init_of(pid, status, ns)
+        if found is None:
+            return None
+        init, init_status = found
+        if ns is None:
+            known = self._by_key.get(f"init:{init}")
+            if known is not None:
+                return known
+        c = describe(init, ns, init_status)
+        self._by_key[c.key] = c
+        return c
+
+    def _init_of(self, pid: int, status: str, ns: int | None) -> tuple[int, str] | None:
+        """(host pid, status text) of PID 1 of pid's namespace, walking up the parents.
+
+        pid's own status is already read; with ns known, an ancestor counts only when it
+        is in ns (a nested namespace's PID 1 is not ours). A process entered later
+        (`docker exec`, `nsenter`) has its parent outside: then ns is searched.
+        """
+        seen = set()
+        cur, text = pid, status
+        while True:
+            seen.add(cur)
+            nspid = parse_nspid(text)
+            if ns is None and len(nspid) <= 1:
+                return None  # reached our own namespace without meeting an init
+            if nspid and nspid[-1] == 1 and (cur == pid or ns is None or read_pidns(cur) == ns):
+                return cur, text
+            parent = parse_ppid(text)
+            if not parent or parent in seen:
+                break
+            cur = parent
+            parent_text = _read(f"{PROC}/{cur}/status")
+            if parent_text is None:
+                break
+            text = parent_text
+        if ns is None:
+            return None
+        init = self._search_init(ns)
         if init is None:
             return None
-        known = self._by_key.get(f"init:{init}")
-        return known if known is not None else self._make(init, None)
-
-    def _init_in_ns(self, pid: int, ns: int) -> int | None:
-        """Host pid of PID 1 of namespace ns: up the parents, else (entered later) a search."""
-        seen = set()
-        cur: int | None = pid
-        while cur is not None and cur > 0 and cur not in seen:
-            seen.add(cur)
-            status = _read(f"{PROC}/{cur}/status")
-            if status is None:
-                break
-            nspid = parse_nspid(status)
-            if nspid and nspid[-1] == 1 and read_pidns(cur) == ns:
-                return cur
-            cur = parse_ppid(status)
-        # A process entered later (`docker exec`, `nsenter`) has its parent outside.
-        return self._search_init(ns)
+        return init, _read(f"{PROC}/{init}/status") or ""
 
     def _search_init(self, ns: int) -> int | None:
         for name in os.listdir(PROC):
@@ -294,50 +316,32 @@ class Attributor:
                 return int(name)
         return None
 
-    def _init_by_nspid(self, pid: int) -> int | None:
-        seen = set()
-        cur: int | None = pid
-        while cur is not None and cur > 0 and cur not in seen:
-            seen.add(cur)
-            status = _read(f"{PROC}/{cur}/status")
-            if status is None:
-                return None
-            nspid = parse_nspid(status)
-            if len(nspid) <= 1:
-                return None  # reached our own namespace without meeting an init
-            if nspid[-1] == 1:
-                return cur
-            cur = parse_ppid(status)
-        return None
 
-    def _make(self, init: int, ns: int | None) -> Container:
-        c = describe(init, ns)
-        self._by_key[c.key] = c
-        return c
+def describe(init: int, ns: int | None, status: str | None = None) -> Container:
+    """The container whose PID 1 is host pid init: id from its cgroup, else its key.
 
-
-def describe(init: int, ns: int | None) -> Container:
-    """The container whose PID 1 is host pid init: id from its cgroup, else its key."""
+    status: init's /proc status text when already read (it gives the parent).
+    """
     own = _read(f"{PROC}/{init}/cgroup") or ""
     hierarchies = parse_cgroup(own)
     path = cgroup_path(hierarchies)
     key = f"pidns:{ns}" if ns is not None else f"init:{init}"
-    if path is None or _same_cgroup_as_parent(init, hierarchies):
+    if status is None:
+        status = _read(f"{PROC}/{init}/status") or ""
+    if path is None or _same_cgroup_as_parent(parse_ppid(status), path):
         return Container(key, None, None, ns, init, path or "/")
     cid, runtime, pod = classify(path)
     return Container(cid, runtime, pod, ns, init, path)
 
 
-def _same_cgroup_as_parent(init: int, hierarchies: dict[str, str]) -> bool:
-    """True when init only inherited its parent's cgroup (no cgroup of its own)."""
-    status = _read(f"{PROC}/{init}/status")
-    ppid = parse_ppid(status) if status else None
+def _same_cgroup_as_parent(ppid: int | None, path: str) -> bool:
+    """True when the init only inherited its parent's cgroup (no cgroup of its own)."""
     if not ppid:
         return False
     parent = _read(f"{PROC}/{ppid}/cgroup")
     if parent is None:
         return False
-    return cgroup_path(parse_cgroup(parent)) == cgroup_path(hierarchies)
+    return cgroup_path(parse_cgroup(parent)) == path
 
 
 def all_containers() -> list[Container]:
@@ -351,13 +355,14 @@ def all_containers() -> list[Container]:
     for name in os.listdir(PROC):
         if name[0] not in "123456789":
             continue
-        nspid = parse_nspid(_read(f"{PROC}/{name}/status") or "")
+        status = _read(f"{PROC}/{name}/status") or ""
+        nspid = parse_nspid(status)
         if len(nspid) < 2 or nspid[-1] != 1:
             continue
         ns = read_pidns(name)
         if ns is not None and ns == own:
             continue  # we run inside this namespace: it is the host here
-        found.append(describe(int(name), ns))
+        found.append(describe(int(name), ns, status))
     unique_ids(found)
     found.sort(key=lambda c: c.init_pid)
     return found
