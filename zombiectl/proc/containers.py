@@ -26,7 +26,10 @@ Stdlib only and no dataclasses: `list --json` imports this on its fast path.
 from __future__ import annotations
 
 import os
-import re
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
 
 PROC = "/proc"
 # The v1 hierarchies tried, in this order, when the unified (0::) path is "/".
@@ -34,15 +37,27 @@ V1_ORDER = ("name=systemd", "pids", "memory", "cpu")
 
 _HEX64 = r"[0-9a-f]{64}"
 _ID = r"[0-9A-Za-z][0-9A-Za-z_.-]*"
-# (runtime, pattern on one path element, group holding the id). First match wins.
+# (runtime, pattern on one path element whose group 1 is the id). First match wins.
 _ELEMENT_LAYOUTS = (
-    ("docker", re.compile(rf"^docker-({_HEX64})\.scope$")),
-    ("containerd", re.compile(rf"^cri-containerd-({_ID})\.scope$")),
-    ("cri-o", re.compile(rf"^crio-(?!conmon-)({_ID}?)(?:\.scope)?$")),
-    ("podman", re.compile(rf"^libpod-(?!conmon-)({_ID}?)(?:\.scope)?$")),
+    ("docker", rf"^docker-({_HEX64})\.scope$"),
+    ("containerd", rf"^cri-containerd-({_ID})\.scope$"),
+    ("cri-o", rf"^crio-(?!conmon-)({_ID}?)(?:\.scope)?$"),
+    ("podman", rf"^libpod-(?!conmon-)({_ID}?)(?:\.scope)?$"),
 )
-_K8S_CONTAINER = re.compile(rf"^(?:cri-containerd-|docker-|crio-)?({_ID}?)(?:\.scope)?$")
-_POD = re.compile(r"(?:^|-)pod([0-9a-fA-F_-]+?)(?:\.slice)?$")
+_K8S_CONTAINER = rf"^(?:cri-containerd-|docker-|crio-)?({_ID}?)(?:\.scope)?$"
+_POD = r"(?:^|-)pod([0-9a-fA-F_-]+?)(?:\.slice)?$"
+_compiled: dict[str, re.Pattern[str]] = {}
+
+
+def _re(pattern: str) -> re.Pattern[str]:
+    """The compiled pattern. `re` is imported on first use, not with the module: the
+    textfile fast path imports this module and most hosts never classify a path."""
+    compiled = _compiled.get(pattern)
+    if compiled is None:
+        import re
+
+        compiled = _compiled[pattern] = re.compile(pattern)
+    return compiled
 
 
 class Container:
@@ -135,7 +150,7 @@ def classify(path: str) -> tuple[str, str | None, str | None]:
         return _classify_kubernetes(elements)
     for runtime, pattern in _ELEMENT_LAYOUTS:
         for element in reversed(elements):
-            m = pattern.match(element)
+            m = _re(pattern).match(element)
             if m and m.group(1):
                 return m.group(1), runtime, None
     if len(elements) >= 2 and elements[-2] == "docker":
@@ -151,11 +166,11 @@ def classify(path: str) -> tuple[str, str | None, str | None]:
 def _classify_kubernetes(elements: list[str]) -> tuple[str, str | None, str | None]:
     pod = None
     for element in elements:
-        m = _POD.search(element)
+        m = _re(_POD).search(element)
         if m:
             # The systemd driver writes the uid's "-" as "_".
             pod = m.group(1).replace("_", "-")
-    m = _K8S_CONTAINER.match(elements[-1])
+    m = _re(_K8S_CONTAINER).match(elements[-1])
     cid = m.group(1) if m and m.group(1) else elements[-1]
     return cid, "kubernetes", pod
 
