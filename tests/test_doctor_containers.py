@@ -76,3 +76,17 @@ def test_no_container_no_wait() -> None:
     slept: list[float] = []
     report = audit_containers(5.0, sleep=slept.append, find=list)
     assert (report.audits, slept, report.bad) == ([], [], False)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0.01", "601", "abc", "١"])
+def test_bad_timeout_is_one_line_and_exit_2(value, zombiectl) -> None:
+    res = zombiectl("doctor", "--containers", "--timeout", value)
+    assert res.returncode == 2
+    assert res.stdout == ""
+    assert "Traceback" not in res.stderr and "--timeout" in res.stderr
+
+
+def test_help_shows_containers_and_timeout(zombiectl) -> None:
+    res = zombiectl("doctor", "--help")
+    assert res.returncode == 0
+    assert "--containers" in res.stdout and "--timeout S" in res.stdout

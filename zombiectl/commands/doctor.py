@@ -72,6 +72,18 @@ def render(report: Report) -> object:
     return Group(*parts)  # type: ignore[arg-type]
 
 
+def _seconds(value: str | None, param: click.Parameter) -> float | None:
+    """--timeout through the shared validator: finite, 0.05 to 600 seconds."""
+    from zombiectl.validate import InvalidValue, seconds
+
+    if value is None:
+        return None
+    try:
+        return seconds(value, minimum=0.05, maximum=600)
+    except InvalidValue as err:
+        raise click.BadParameter(str(err), param=param) from None
+
+
 @click.command(
     "doctor",
     epilog="""\b
@@ -85,7 +97,8 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: probes and findings.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.05, max=600),
+    type=str,
+    callback=lambda ctx, param, value: _seconds(value, param),
     default=None,
     metavar="S",
     help=f"How long to wait for the probe's orphan to be reaped [default: {DEFAULT_TIMEOUT:g}]; "
