@@ -16,9 +16,12 @@ The parsers are pure functions on file contents; `Attributor` reads the files, a
 for the pids it is asked about (`list` asks only about parents that hold zombies).
 
     >>> a = Attributor()
-    >>> a.container_of(4242).as_dict()
-    {'id': 'zombiectl-test-sleep', 'runtime': 'runc', 'pod': None, 'pidns': 4026532180,
-     'init_pid': 4242, 'cgroup': '/zombiectl-test-sleep'}
+    >>> a.container_of(3246).as_dict()   # PID 1 of a runc container
+    {'id': 'zombiectl-test-leaky', 'runtime': 'runc', 'pod': None, 'pidns': 4026532180,
+     'init_pid': 3246, 'cgroup': '/zombiectl-test-leaky'}
+    >>> a.container_of(3279).as_dict()   # PID 1 of `unshare --pid --fork`
+    {'id': 'pidns:4026532323', 'runtime': None, 'pod': None, 'pidns': 4026532323,
+     'init_pid': 3279, 'cgroup': '/process_api/37feea4ef854c33b3f487a7fca7292a6'}
 
 Stdlib only and no dataclasses: `list --json` imports this on its fast path.
 """
