@@ -120,3 +120,10 @@ def test_paths_relative_to_a_cgroup_namespace_still_classify() -> None:
     path = f"/../../kubepods-besteffort-pod{POD.replace('-', '_')}.slice/cri-containerd-{CID}.scope"
     assert classify(path) == (CID, "kubernetes", POD)
     assert classify(f"/../docker-{DOCKER}.scope") == (DOCKER, "docker", None)
+
+
+def test_a_host_process_can_have_a_non_root_v1_path() -> None:
+    """Why a namespace's init is compared with its parent's cgroup: on this hybrid host
+    even processes outside any container have a memory path that is not "/"."""
+    h = parse_cgroup((DATA / "host-hybrid.txt").read_text())
+    assert cgroup_path(h) == "/process_api/37feea4ef854c33b3f487a7fca7292a6"
