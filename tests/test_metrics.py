@@ -45,6 +45,7 @@ METRICS = {
     "zombiectl_zombies",
     "zombiectl_zombie_parents",
     "zombiectl_zombies_by_parent",
+    "zombiectl_zombies_by_container",
     "zombiectl_scan_duration_seconds",
 }
 # The bytes a process name may hold that the exposition format must escape, and more.
@@ -93,7 +94,9 @@ def test_exposition_of_real_zombies_parses_with_the_reference_parser(
     assert series[str(weird.pid)].value == 2
     assert series[str(weird.pid)].labels["parent"] == WEIRD_NAME
     # One label set for every series: what an operator's queries and recording rules rely on.
-    assert {frozenset(s.labels) for s in series.values()} == {frozenset({"ppid", "parent"})}
+    assert {frozenset(s.labels) for s in series.values()} == {
+        frozenset({"ppid", "parent", "container", "init"})
+    }
     assert sample(fams, "zombiectl_zombies") >= 5
     assert sample(fams, "zombiectl_zombie_parents") >= len(series) >= 2
 
@@ -452,7 +455,7 @@ def test_rules_file_passes_promtool_check_and_its_unit_tests() -> None:
         [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "3 rules found" in check.stdout
+    assert "4 rules found" in check.stdout
     tests = subprocess.run(
         [promtool, "test", "rules", "zombiectl-rules.test.yml"],
         capture_output=True,
@@ -587,7 +590,12 @@ def test_node_exporter_and_prometheus_see_the_zombies(
             assert wait_until(lambda: grower_at(5), 60, 0.2), prom.log_tail()
 
             rules = prom.alerting_rules()
-            assert set(rules) == {"ZombiesHigh", "ZombieParentGrowing", "ZombiectlTextfileStale"}
+            assert set(rules) == {
+                "ZombiesHigh",
+                "ZombieParentGrowing",
+                "ContainerInitNotReaping",
+                "ZombiectlTextfileStale",
+            }
             for rule in rules.values():
                 assert not rule.get("lastError"), rule
 
