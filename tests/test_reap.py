@@ -341,7 +341,9 @@ def test_terminal_asks_and_no_means_nothing(parent, tmp_path) -> None:
     p = parent("record", 2, log=tmp_path / "signals")
     rc, text = _run_on_pty(["reap", "--pid", str(p.pid)], b"n\n")
     assert "Signal 1 parent?" in text and "SIGCHLD" in text
-    assert rc == 1 and "nothing was signalled" in text
+    assert rc == 2, text  # "n" is no consent, like no terminal and no --yes
+    assert "zombiectl: not confirmed: nothing was signalled" in text
+    assert "Traceback" not in text
     assert p.user_signals() == []
 
 
@@ -647,6 +649,7 @@ class FakeParent:
         delay: float = 0.01,
         adopter_delay: float | None = 0.2,
         deny: bool = False,
+        stopped: bool = False,
     ) -> None:
         self.clock = clock
         self.zombies = zombies
@@ -656,6 +659,7 @@ class FakeParent:
         self.delay = delay
         self.adopter_delay = adopter_delay
         self.deny = deny
+        self.is_stopped = stopped  # a stopped process acts on nothing but SIGKILL
         self.sent: list[tuple[float, str]] = []
         self.pending: list[tuple[float, str]] = []
 
@@ -684,6 +688,8 @@ class FakeParent:
         name = signal.Signals(sig).name
         self.sent.append((self.clock.now, name))
         at = self.clock.now + self.delay
+        if self.is_stopped and name != "SIGKILL":
+            return SendResult(SendStatus.SENT, "fake")  # pending until SIGCONT
         if name == "SIGCHLD" and self.on_chld != "none":
             self.pending.append(
                 (at, {"all": "reap-all", "one": "reap-one", "exit": "die"}[self.on_chld])
@@ -694,6 +700,9 @@ class FakeParent:
 
     def adopter(self) -> str | None:
         return "1 (init)"
+
+    def stopped(self) -> str | None:
+        return "stopped (state T)" if self.is_stopped and self.alive else None
 
     def names(self) -> list[str]:
         return [n for _, n in self.sent]
@@ -777,6 +786,49 @@ def test_ladder_denied_sends_nothing_more() -> None:
     view = FakeParent(clock, 2, deny=True)
     out = ladder(view, clock, timeout=2.0, kill_parent=True, force=True).run()
     assert out.result == DENIED and out.actions == [] and clock.now == 0.0
+
+
+def test_ladder_stopped_parent_reports_sigterm_pending() -> None:
+    clock = FakeClock()
+    view = FakeParent(clock, 3, on_chld="all", stopped=True)
+    out = ladder(view, clock, timeout=1.0, kill_parent=True).run()
+    assert view.names() == ["SIGCHLD", "SIGTERM"] and out.result == REMAINING
+    assert "outlived" not in out.reason
+    assert "stopped (state T): SIGTERM is pending and will end it when it is continued" in (
+        out.reason
+    )
+    assert "--force sends SIGKILL" in out.reason and view.alive
+
+    clock = FakeClock()
+    view = FakeParent(clock, 3, stopped=True)
+    out = ladder(view, clock, timeout=1.0, kill_parent=True, force=True).run()
+    assert view.names() == ["SIGCHLD", "SIGTERM", "SIGKILL"] and out.result == REAPED
+
+
+def test_ladder_stopped_parent_without_kill_parent_says_sigchld_is_pending() -> None:
+    clock = FakeClock()
+    view = FakeParent(clock, 2, on_chld="all", stopped=True)
+    out = ladder(view, clock, timeout=1.0).run()
+    assert out.result == REMAINING and view.names() == ["SIGCHLD"]
+    assert "SIGCHLD stays pending until it is continued (SIGCONT)" in out.reason
+
+
+@pytest.mark.parametrize("kill_parent", [False, True])
+def test_ladder_never_ends_a_namespace_init(kill_parent: bool) -> None:
+    clock = FakeClock()
+    view = FakeParent(clock, 3)
+    why = safety.NAMESPACE_INIT
+    out = ladder(
+        view, clock, timeout=1.0, kill_parent=kill_parent, force=kill_parent, end_refused=why
+    ).run()
+    assert view.names() == ["SIGCHLD"] and view.alive
+    assert out.result == ("refused" if kill_parent else REMAINING)
+    assert why in out.reason and "docker run --init" in out.reason
+
+    clock = FakeClock()  # the nudge is allowed, and may be all it takes
+    view = FakeParent(clock, 3, on_chld="all")
+    out = ladder(view, clock, kill_parent=True, force=True, end_refused=why).run()
+    assert out.result == REAPED and view.names() == ["SIGCHLD"]
 
 
 def test_ladder_no_zombies_sends_nothing() -> None:
