@@ -169,10 +169,18 @@ def _zombie_children(pid: int, reader: Reader) -> dict[int, float]:
     return out
 
 
-def confirm_parent(
-    zpid: int, reader: Reader = read_identity
-) -> tuple[int, ProcIdentity | None, str]:
-    """(ppid, the parent's identity or None, why not) for zombie zpid.
+@dataclass(frozen=True)
+class ZombieParent:
+    """What `confirm_parent` found: the zombie's ppid, and that parent's identity or why not."""
+
+    ppid: int
+    parent: ProcIdentity | None
+    why: str = ""
+    zombie_start: float | None = None
+
+
+def confirm_parent(zpid: int, reader: Reader = read_identity) -> ZombieParent:
+    """The parent of zombie zpid, identified by pid and start time, or why it is not.
 
     The zombie is read, then its parent, then the zombie again. If the zombie still
     names the same ppid, the parent read in between was its parent: a parent hands its
@@ -184,25 +192,23 @@ def confirm_parent(
     for _ in range(PARENT_TRIES):
         first = reader(zpid)
         if first is None or not first.is_zombie:
-            return ppid, None, f"zombie {zpid} was reaped while planning"
+            return ZombieParent(ppid, None, f"zombie {zpid} was reaped while planning")
         ppid = first.ppid
         parent = reader(ppid) if ppid > 0 else None
         again = reader(zpid)
         if again is None or not again.is_zombie or again.starttime != first.starttime:
-            return ppid, None, f"zombie {zpid} was reaped while planning"
+            return ZombieParent(ppid, None, f"zombie {zpid} was reaped while planning")
         if again.ppid != ppid:
             continue  # adopted meanwhile: its new parent is the one to act on
         if parent is not None and parent.starttime > first.starttime:
-            return (
-                ppid,
-                None,
-                (
-                    f"pid {ppid} started after zombie {zpid}, so it is not its parent "
-                    "(the pid was reused?): nothing is sent to it; run again"
-                ),
+            why = (
+                f"pid {ppid} started after zombie {zpid}, so it is not its parent "
+                "(the pid was reused?): nothing is sent to it; run again"
             )
-        return ppid, parent, ""
-    return ppid, None, f"zombie {zpid} kept changing parent while planning; run again"
+            return ZombieParent(ppid, None, why, first.starttime)
+        return ZombieParent(ppid, parent, "", first.starttime)
+    why = f"zombie {zpid} kept changing parent while planning; run again"
+    return ZombieParent(ppid, None, why)
 
 
 def make_plan(
@@ -228,7 +234,8 @@ def make_plan(
         require_process(pid)
         order.append(pid)
     # A --zombie's parent is identified once, by pid and start time (confirm_parent).
-    confirmed: dict[int, tuple[ProcIdentity | None, str]] = {}
+    confirmed: dict[int, ZombieParent] = {}
+    seen: dict[int, dict[int, float | None]] = {}  # parent -> zombie -> start time
     for zpid in zombies:
         info = require_process(zpid)
         if not info.is_zombie:
@@ -236,39 +243,45 @@ def make_plan(
                 f"pid {zpid} ({info.name}) is not a zombie (state {info.state}); "
                 "--zombie takes a zombie's pid, --pid its parent's"
             )
-        ppid, ident, why = confirm_parent(zpid, reader)
-        confirmed.setdefault(ppid, (ident, why))
-        order.append(ppid)
-    found: dict[int, list[int]] = {}
+        found = confirm_parent(zpid, reader)
+        confirmed.setdefault(found.ppid, found)
+        seen.setdefault(found.ppid, {})[zpid] = found.zombie_start
+        order.append(found.ppid)
     if all_parents:
         for group in scan().zombies_by_parent():
-            found[group.pid] = list(group.zombie_pids)
+            seen.setdefault(group.pid, {}).update(dict.fromkeys(group.zombie_pids))
             order.append(group.pid)
     plans: dict[int, ParentPlan] = {}
     for pid in order:
         if pid not in plans:  # each parent once, however it was named
-            plans[pid] = _plan_for(pid, confirmed.get(pid), found.get(pid, []), reader)
+            plans[pid] = _plan_for(pid, confirmed.get(pid), seen.get(pid, {}), reader)
     ordered = sorted(plans.values(), key=lambda p: (-p.zombies, p.pid))
     return Plan(ordered, timeout=timeout, kill_parent=kill_parent, force=force)
 
 
 def _plan_for(
     pid: int,
-    confirmed: tuple[ProcIdentity | None, str] | None,
-    seen: list[int],
+    confirmed: ZombieParent | None,
+    seen: Mapping[int, float | None],
     reader: Reader,
 ) -> ParentPlan:
-    """The plan for one parent: its identity (read now, or as confirmed) and its zombies."""
-    unknown: dict[int, float | None] = dict.fromkeys(seen)  # seen by a scan, start not read
+    """The plan for one parent: its identity (read now, or as confirmed) and its zombies.
+
+    `seen`: the zombies already known to be its (named, or found by a scan), kept when
+    the parent cannot be acted on, so that the report counts them.
+    """
     if pid == 0:
-        return _plan_parent(0, None, unknown)
-    ident, why = confirmed if confirmed is not None else (reader(pid), "")
+        return _plan_parent(0, None, seen)
+    if confirmed is not None:
+        ident, why = confirmed.parent, confirmed.why
+    else:
+        ident, why = reader(pid), ""
     if ident is None:
-        return _plan_parent(pid, None, unknown, why)
+        return _plan_parent(pid, None, seen, why)
     try:
         kids = _zombie_children(pid, reader)
     except NoSuchProcess:
-        return _plan_parent(pid, None, unknown)
+        return _plan_parent(pid, None, seen)
     return _plan_parent(pid, ident, dict(kids))
 
 
