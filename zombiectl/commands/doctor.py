@@ -37,39 +37,8 @@ import sys
 import click
 
 from zombiectl.commands.common import console_for_stdout
-from zombiectl.doctor.probes import DEFAULT_TIMEOUT, Report, diagnose
+from zombiectl.doctor.probes import DEFAULT_TIMEOUT, diagnose
 from zombiectl.errors import NotSupported
-
-MARKS = {"ok": ("ok", "green"), "warn": ("warn", "yellow"), "bad": ("BAD", "bold red"),
-         "info": ("info", "cyan")}  # fmt: skip
-
-
-def render(report: Report) -> object:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
-    table.add_column("CHECK")
-    table.add_column("", no_wrap=True)
-    table.add_column("FINDING", overflow="fold")
-    advice = False
-    for f in report.findings:
-        word, style = MARKS.get(f.status, (f.status, ""))
-        table.add_row(f.check, Text(word, style=style), f.summary)
-        advice = advice or bool(f.advice)
-    parts: list[object] = [table]
-    if advice:
-        tips = Table(box=None, show_header=False, pad_edge=False, show_edge=False)
-        tips.add_column(no_wrap=True)
-        tips.add_column(overflow="fold")
-        for f in report.findings:
-            if f.advice:
-                tips.add_row(f"- {f.check}:", f.advice)
-        parts.extend([Text("\nAdvice", style="bold"), tips])
-    else:
-        parts.append(Text("\nNothing to fix: orphans are reaped promptly here.", style="green"))
-    return Group(*parts)  # type: ignore[arg-type]
 
 
 @click.command(
@@ -79,6 +48,10 @@ Examples:
   zombiectl doctor                        is anyone reaping orphans here, and how fast?
   zombiectl doctor --json                 the same findings as one JSON object
   zombiectl run -- zombiectl doctor       what it looks like under a reaping init
+  HEALTHCHECK CMD zombiectl doctor        in a Dockerfile: unhealthy when PID 1 does not reap
+\b
+Exit: 0 nothing bad (warnings included), 1 a finding is bad: orphans not reaped within
+--timeout, a PID 1 that does not reap, or pids in use above 90% of the tightest limit.
 """,
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: probes and findings.")
@@ -104,6 +77,8 @@ def command(as_json: bool, timeout: float, no_probe: bool) -> int:
     report = diagnose(timeout=timeout, probe=not no_probe)
     if as_json:
         sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
-        return 0
-    console_for_stdout().print(render(report))
-    return 0
+    else:
+        from zombiectl.render.doctor import render
+
+        console_for_stdout().print(render(report))
+    return report.exit_code()
