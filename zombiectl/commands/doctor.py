@@ -19,8 +19,10 @@ Advice
 - orphans:  orphans stay zombies between its polls, and a fast forker can fill the pid
             table; for prompt reaping use `zombiectl run --` (or tini, dumb-init) as the
             entry point, or your runtime's init option (`docker run --init`)
-- zombies:  `zombiectl list` shows who leaks; `zombiectl reap --pid PARENT` clears them
-            safely
+- zombies:  `zombiectl reap --pid 93442 --pid 305642` nudges the leakers with SIGCHLD,
+            after a plan; `zombiectl list` shows who leaks
+$ echo $?
+0
 
 Under a reaping init the same probe reads:
 
