@@ -118,10 +118,17 @@ def namespace_pids(pid: int) -> tuple[int, ...] | None:
     return None if text is None else parse_nspid(text)
 
 
-def pidfd_namespace_pids(fd: int) -> tuple[int, ...] | None:
-    """The same, read through a pidfd: about the very process the descriptor names."""
+def pidfd_namespace_pids(fd: int, pid: int | None = None) -> tuple[int, ...] | None:
+    """The same, read through a pidfd: about the very process the descriptor names.
+
+    Older kernels show no `NSpid:` for a pidfd; there, pid's status file stands in
+    (given pid, already re-checked by start time).
+    """
     text = _read_text(f"/proc/self/fdinfo/{fd}")
-    return None if text is None else parse_nspid(text)
+    nspids = None if text is None else parse_nspid(text)
+    if nspids is None and pid is not None:
+        return namespace_pids(pid)
+    return nspids
 
 
 def is_namespace_init(nspids: Sequence[int] | None) -> bool:
@@ -278,6 +285,12 @@ def _send_pidfd(
     nspid_reader: Callable[[int], tuple[int, ...] | None] | None,
 ) -> SendResult:
     via = "pidfd"
+
+    def nspids(fd: int) -> tuple[int, ...] | None:
+        if nspid_reader is not None:
+            return nspid_reader(fd)
+        return pidfd_namespace_pids(fd, target.pid)
+
     try:
         fd = (opener or os.pidfd_open)(target.pid)
     except ProcessLookupError:
@@ -288,7 +301,7 @@ def _send_pidfd(
         stale = check.stale(target)
         if stale is not None:
             return SendResult(stale.status, via, stale.detail)
-        refused = _ending_refused(sig, (nspid_reader or pidfd_namespace_pids)(fd), via)
+        refused = _ending_refused(sig, nspids(fd), via)
         if refused is not None:
             return refused
         try:
