@@ -290,3 +290,25 @@ def test_bad_timeout_is_usage_error(zombiectl: Run) -> None:
     result = zombiectl("doctor", "--timeout", "0")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_text_rendering_takes_names_as_data() -> None:
+    import io
+
+    from rich.console import Console
+
+    from zombiectl.render.doctor import render
+
+    report = doctor.diagnose(probe=False)
+    hostile = "[/]\x1b[2J[bold red]x"
+    findings = [
+        Finding("zombies", "warn", f"1 zombie(s) now; biggest leakers: {hostile} (9): 1", hostile),
+        Finding("pids", "bad", "99% of pids"),
+    ]
+    out = io.StringIO()
+    Console(file=out, width=200, color_system=None).print(
+        render(dataclasses.replace(report, findings=findings))
+    )
+    text = out.getvalue()
+    assert "\x1b" not in text and text.count("[/]\\x1b[2J[bold red]x") == 2
+    assert text.rstrip().splitlines()[-1] == "bad: pids (exit 1)"

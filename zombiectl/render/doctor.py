@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from zombiectl.doctor.probes import Report
+from zombiectl.untrusted import display
 
 MARKS = {"ok": ("ok", "green"), "warn": ("warn", "yellow"), "bad": ("BAD", "bold red"),
          "info": ("info", "cyan")}  # fmt: skip
@@ -19,8 +20,8 @@ def findings_table(report: Report) -> Table:
     table.add_column("FINDING", overflow="fold")
     for f in report.findings:
         word, style = MARKS.get(f.status, (f.status, ""))
-        # Summaries quote process names: Text, so they are never read as markup.
-        table.add_row(f.check, Text(word, style=style), Text(f.summary))
+        # Summaries quote process names and command lines: never markup, no raw control.
+        table.add_row(f.check, Text(word, style=style), Text(display(f.summary)))
     return table
 
 
@@ -30,7 +31,7 @@ def advice_table(report: Report) -> Table:
     tips.add_column(overflow="fold")
     for f in report.findings:
         if f.advice:
-            tips.add_row(f"- {f.check}:", Text(f.advice))
+            tips.add_row(f"- {f.check}:", Text(display(f.advice)))
     return tips
 
 
