@@ -170,7 +170,7 @@ def _zombie_children(pid: int, reader: Reader) -> dict[int, float]:
 
 
 @dataclass(frozen=True)
-class ZombieParent:
+class ParentOfZombie:
     """What `confirm_parent` found: the zombie's ppid, and that parent's identity or why not."""
 
     ppid: int
@@ -179,7 +179,7 @@ class ZombieParent:
     zombie_start: float | None = None
 
 
-def confirm_parent(zpid: int, reader: Reader = read_identity) -> ZombieParent:
+def confirm_parent(zpid: int, reader: Reader = read_identity) -> ParentOfZombie:
     """The parent of zombie zpid, identified by pid and start time, or why it is not.
 
     The zombie is read, then its parent, then the zombie again. If the zombie still
@@ -192,12 +192,12 @@ def confirm_parent(zpid: int, reader: Reader = read_identity) -> ZombieParent:
     for _ in range(PARENT_TRIES):
         first = reader(zpid)
         if first is None or not first.is_zombie:
-            return ZombieParent(ppid, None, f"zombie {zpid} was reaped while planning")
+            return ParentOfZombie(ppid, None, f"zombie {zpid} was reaped while planning")
         ppid = first.ppid
         parent = reader(ppid) if ppid > 0 else None
         again = reader(zpid)
         if again is None or not again.is_zombie or again.starttime != first.starttime:
-            return ZombieParent(ppid, None, f"zombie {zpid} was reaped while planning")
+            return ParentOfZombie(ppid, None, f"zombie {zpid} was reaped while planning")
         if again.ppid != ppid:
             continue  # adopted meanwhile: its new parent is the one to act on
         if parent is not None and parent.starttime > first.starttime:
@@ -205,10 +205,10 @@ def confirm_parent(zpid: int, reader: Reader = read_identity) -> ZombieParent:
                 f"pid {ppid} started after zombie {zpid}, so it is not its parent "
                 "(the pid was reused?): nothing is sent to it; run again"
             )
-            return ZombieParent(ppid, None, why, first.starttime)
-        return ZombieParent(ppid, parent, "", first.starttime)
+            return ParentOfZombie(ppid, None, why, first.starttime)
+        return ParentOfZombie(ppid, parent, "", first.starttime)
     why = f"zombie {zpid} kept changing parent while planning; run again"
-    return ZombieParent(ppid, None, why)
+    return ParentOfZombie(ppid, None, why)
 
 
 def make_plan(
@@ -234,7 +234,7 @@ def make_plan(
         require_process(pid)
         order.append(pid)
     # A --zombie's parent is identified once, by pid and start time (confirm_parent).
-    confirmed: dict[int, ZombieParent] = {}
+    confirmed: dict[int, ParentOfZombie] = {}
     seen: dict[int, dict[int, float | None]] = {}  # parent -> zombie -> start time
     for zpid in zombies:
         info = require_process(zpid)
@@ -261,7 +261,7 @@ def make_plan(
 
 def _plan_for(
     pid: int,
-    confirmed: ZombieParent | None,
+    confirmed: ParentOfZombie | None,
     seen: Mapping[int, float | None],
     reader: Reader,
 ) -> ParentPlan:
