@@ -79,9 +79,7 @@ def mode_of(config: pytest.Config) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", f"{MARKER}: the zombie leak check does not report this test"
-    )
+    config.addinivalue_line("markers", f"{MARKER}: the zombie leak check does not report this test")
     mode = mode_of(config)
     if mode == "off" or _is_xdist_controller(config):
         return
