@@ -67,10 +67,7 @@ def read_tree(root: int) -> list[Proc]:
     while frontier:
         nxt: list[int] = []
         for parent in frontier:
-            try:
-                kids = child_pids(parent)
-            except (NoSuchProcess, PermissionDenied):
-                continue  # exited while we read its siblings
+            kids = _children(parent)
             for pid in kids:
                 proc = read_stat(pid) if pid not in seen else None
                 # A pid listed as a child may have been reaped and reused since.
@@ -82,6 +79,45 @@ def read_tree(root: int) -> list[Proc]:
                     nxt.append(pid)
         frontier = nxt
     return out
+
+
+def _children(pid: int) -> list[int]:
+    """pid's children from each thread's ``children`` file ([] once pid has gone).
+
+    The same source as `table.child_pids`, read with bare os calls: this runs once per
+    live descendant after every test. Where the kernel lacks the file, child_pids scans.
+    """
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    out: list[int] = []
+    for tid in tids:
+        try:
+            fd = os.open(f"/proc/{pid}/task/{tid}/children", os.O_RDONLY)
+        except FileNotFoundError:
+            if os.path.exists(f"/proc/{pid}/task/{tid}"):
+                return _children_by_scan(pid)  # kernel without CONFIG_PROC_CHILDREN
+            continue  # that thread just exited
+        except OSError:
+            continue
+        try:
+            data = b""
+            while chunk := os.read(fd, 65536):
+                data += chunk
+        except OSError:
+            data = b""
+        finally:
+            os.close(fd)
+        out.extend(map(int, data.split()))
+    return out
+
+
+def _children_by_scan(pid: int) -> list[int]:
+    try:
+        return child_pids(pid)
+    except (NoSuchProcess, PermissionDenied):
+        return []
 
 
 # --------------------------------------------------------------------------- describe
