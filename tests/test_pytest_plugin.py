@@ -10,12 +10,17 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 from proctools import reap_adopted
 
 from zombiectl.proc.table import descendants_of
+from zombiectl.testing.guard import Ledger, Owner
+from zombiectl.testing.tree import collect, read_tree
 
 # Every way of leaking the plugin must catch, and two ways of cleaning up it must not blame.
 LEAKS = r"""
@@ -302,3 +307,119 @@ def test_zombies_flag_does_not_swallow_a_path(pytester: pytest.Pytester) -> None
     pytester.makepyfile(test_a="def test_a(): pass", test_b="def test_b(): pass")
     result = run(pytester, "--zombies", "test_a.py")
     result.assert_outcomes(passed=1)
+
+
+def test_without_proc_the_check_is_off_with_one_warning(
+    pytester: pytest.Pytester, pids_dir: Path
+) -> None:
+    pytester.makeconftest(
+        """
+        import zombiectl.testing.pytest_plugin as plugin
+
+        plugin.have_proc = lambda: False  # as on a platform without /proc
+        """
+    )
+    pytester.makepyfile(
+        test_one="""
+        import os, subprocess
+        from pathlib import Path
+
+        def test_popen():
+            p = subprocess.Popen(["sleep", "60"])
+            (Path(os.environ["ZOMBIE_PIDS"]) / "test_popen").write_text(str(p.pid))
+        """
+    )
+    result = run(pytester, "--zombies")
+    pids = written_pids(pids_dir)
+    left = mine(pids)
+    clear(pids)
+    assert left == pids["test_popen"]
+    assert result.ret == pytest.ExitCode.OK
+    assert result.stdout.str().count("zombie leak check disabled: this platform has no /proc") == 1
+
+
+# --------------------------------------------------------------------------- the ledger
+
+
+PARENT_OF_POOL = """
+import multiprocessing, sys, time
+pool = multiprocessing.get_context("fork").Pool(2)
+pool.map(abs, [1, 2])
+print(" ".join(str(w.pid) for w in pool._pool), flush=True)
+time.sleep(600)
+"""
+
+
+def test_collect_frees_a_pool_whose_parent_side_is_alive() -> None:
+    """Parent and workers frozen before any dies: no worker is replaced, nothing is left."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT_OF_POOL], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        workers = [int(x) for x in parent.stdout.readline().split()]
+        me = os.getpid()
+        family = [p for p in read_tree(me) if p.pid in {parent.pid, *workers}]
+        assert len(family) == 3
+        left = collect({family[0].key}, me)
+        assert left == []
+        assert [p for p in read_tree(me) if p.ppid in {parent.pid, *workers}] == []
+    finally:
+        parent.kill()
+        parent.wait()
+        if parent.stdout:
+            parent.stdout.close()
+
+
+def test_a_reused_pid_is_never_blamed_or_killed() -> None:
+    proc = subprocess.Popen(["sleep", "60"])
+    try:
+        ledger = Ledger(grace=0)
+        now = next(p for p in read_tree(ledger.me) if p.pid == proc.pid)
+        test, other = Owner("test", "t::a"), Owner("test", "t::b")
+        # What an earlier process with the same pid would have left in the ledger.
+        ledger.owner_of = {(now.pid, now.starttime - 1): test}
+        ledger.parent_of = {(now.pid, now.starttime - 1): now.ppid}
+        assert ledger.check(test, other) is None
+        assert proc.poll() is None
+        assert ledger.owner_of[now.key] == other
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_process_reaped_by_its_owner_within_the_grace_period_is_not_blamed() -> None:
+    test = Owner("test", "t::a")
+    ledger = Ledger(grace=30)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    waiter = threading.Thread(target=proc.wait)
+    try:
+        ledger.claim(test)
+        assert proc.stdin is not None
+        proc.stdin.close()  # it exits now, and its owner (the thread) reaps it
+        waiter.start()
+        assert ledger.check(test, test) is None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if waiter.is_alive():
+            waiter.join()
+        proc.wait()
+
+
+def test_a_leak_names_pid_name_state_parent_and_cmdline() -> None:
+    test = Owner("test", "t::a")
+    ledger = Ledger()
+    proc = subprocess.Popen(["sleep", "60"])
+    try:
+        leak = ledger.check(test, test)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert leak is not None
+    text = leak.text(ledger.grace)
+    assert text.startswith("t::a left 1 process behind (checked after teardown, 0.5 s grace")
+    assert f"pid {proc.pid} (sleep): still running, state S, parent {os.getpid()} (" in text
+    assert text.splitlines()[1].endswith("cmdline: sleep 60")

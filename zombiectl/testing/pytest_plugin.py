@@ -14,16 +14,24 @@ anywhere in the tree, or a process still running after a 0.5 s grace period) is 
 in the report, then collected: the running killed, the dead reaped. What a session-,
 package-, module- or class-scoped fixture starts in its setup is that fixture's, checked
 when it is torn down. ``@pytest.mark.zombies_allowed`` exempts a test (what it leaves is
-still collected, quietly). See `guard` for ownership and orphans, `tree.collect` for the
-order of collection. Under pytest-xdist each worker guards itself; the controller, which
-runs no test, does nothing.
+still collected, quietly). See `guard` for ownership and orphans.
 
-A real failure (``pytest --zombies``)::
+Order of collection (`tree.collect`): a ``multiprocessing.Pool`` replaces a worker that
+dies for as long as the Pool's parent side (its handler thread) lives, so killing workers
+first only makes new ones. So the parent side goes first: a Pool living in pytest itself
+is terminated through its own ``terminate()``; then every leftover process is frozen with
+SIGSTOP, parents before children, so no parent can react to a child's death; only then
+does each get SIGKILL, and pytest reaps those that are its children (by pid, never
+``waitpid(-1)``, so that a Popen the test keeps still gets its own status).
 
-    ERROR at teardown of test_spawn ___
-    test_leak.py::test_spawn left 1 process behind (checked after teardown, 0.5 s grace
-    for exiting processes):
-      pid 73012 (sleep): still running, state S, parent 72990 (pytest), cmdline: sleep 60
+Under pytest-xdist each worker guards itself (and is its own subreaper); the controller,
+which runs no test, does nothing. Without /proc the check is off, with one warning.
+
+A real failure (``pytest --zombies``, a test that starts ``sleep 60`` and never waits)::
+
+    __________________ ERROR at teardown of test_starts_a_worker ___________________
+    test_worker.py::test_starts_a_worker left 1 process behind (checked after teardown, 0.5 s grace for exiting processes):
+      pid 16811 (sleep): still running, state S, parent 16801 (pytest), cmdline: sleep 60
       collected: running ones killed, zombies reaped
 """
 
@@ -83,13 +91,18 @@ def pytest_configure(config: pytest.Config) -> None:
     mode = mode_of(config)
     if mode == "off" or _is_xdist_controller(config):
         return
-    if not os.path.exists("/proc/self/stat"):
+    if not have_proc():
         config.issue_config_time_warning(
             ZombieLeakWarning("zombie leak check disabled: this platform has no /proc"),
             stacklevel=2,
         )
         return
     config.pluginmanager.register(LeakGuard(mode), "zombiectl-leak-guard")
+
+
+def have_proc() -> bool:
+    """True where /proc can be read; elsewhere the check is off (with one warning)."""
+    return os.path.exists("/proc/self/stat")
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
