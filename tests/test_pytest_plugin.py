@@ -120,6 +120,20 @@ def test_orphaned_zombie(zombie_holder):
     p.stdin.close()
     p.stdout.close()
 
+def test_orphan_exits():
+    # Like `zombiectl doctor`'s probe: a grandchild orphaned, adopted by pytest, then
+    # exiting within the test. pytest did not start it: reaped, blamed on no one.
+    mid = subprocess.Popen([sys.executable, "-c",
+        "import os, sys\npid = os.fork()\nif pid == 0:\n    sys.stdin.read()\n    os._exit(0)\nprint(pid, flush=True)"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    grandchild = int(mid.stdout.readline())
+    mid.wait()
+    mid.stdout.close()
+    mid.stdin.close()  # the grandchild reads EOF and exits
+    while open(f"/proc/{grandchild}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+        time.sleep(0.005)
+    note("test_orphan_exits", grandchild)
+
 def test_plain():
     subprocess.run(["true"], check=True)
 """
@@ -131,7 +145,13 @@ LEAKING = {
     "test_daemon": "still running",
     "test_orphan_running": "still running",
 }
-CLEAN = ["test_cleaned_in_teardown", "test_plain", "test_allowed", "test_orphaned_zombie"]
+CLEAN = [
+    "test_cleaned_in_teardown",
+    "test_plain",
+    "test_allowed",
+    "test_orphaned_zombie",
+    "test_orphan_exits",
+]
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ fixture is checked after its finaliser. What its owner left is reported, then co
 (see `tree.collect`), so the next test starts clean and is not blamed for it.
 
 Orphans: the session is a child subreaper, so an orphaned descendant comes to pytest, not
-to init. A zombie that was seen before under another parent is such an orphan: it is
-reaped at once and blamed on no one (init would have reaped it). A running process that
-became an orphan belongs from then on to the test during which that happened. The kernel
-keeps no trace of a zombie's first parent, so an orphan that is adopted and exits within
-one test is counted as a zombie child of the test, like one it forked and never waited for.
+to init. A zombie child of pytest that was seen before under another parent, or that
+pytest did not start itself (see `forks`), is such an orphan: it is reaped at the next
+read and blamed on no one (init would have reaped it). A running process that became an
+orphan belongs from then on to the test during which that happened, and is blamed on it
+if still running when the test ends.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from zombiectl.testing import forks
 from zombiectl.testing.tree import Key, Proc, collect, describe, read_tree
 
 # A process still running when its owner is checked gets this long to exit on its own.
@@ -88,14 +89,29 @@ class Ledger:
         orphaned zombies. Returns the tree as read."""
         tree = read_tree(self.me)
         by_pid = {p.pid: p for p in tree}
+        held: set[int] | None = None
         for proc in tree:
             known = self.owner_of.get(proc.key)
-            if known is None:
-                self._note(proc, self._inherited(proc, by_pid, owner))
-            elif proc.ppid != self.parent_of[proc.key]:
-                self._adopted(proc, owner)
+            if known is not None:
+                if proc.ppid != self.parent_of[proc.key]:
+                    self._adopted(proc, owner)
+                continue
+            if proc.is_zombie and proc.ppid == self.me and proc.pid not in forks.forked():
+                if held is None:
+                    held = forks.held_by_python()
+                if proc.pid not in held:
+                    self._reap_orphan(proc)
+                    continue
+            self._note(proc, self._inherited(proc, by_pid, owner))
         self._forget_gone(tree)
         return tree
+
+    def _reap_orphan(self, proc: Proc) -> None:
+        """A zombie child pytest never started: an orphan that exited after adoption."""
+        try:
+            os.waitpid(proc.pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
 
     def _inherited(self, proc: Proc, by_pid: dict[int, Proc], owner: Owner) -> Owner:
         parent = by_pid.get(proc.ppid)
@@ -109,14 +125,13 @@ class Ledger:
         """proc was orphaned and adopted by the session since the last read."""
         self.parent_of[proc.key] = proc.ppid
         if proc.is_zombie:
-            try:
-                os.waitpid(proc.pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
+            self._reap_orphan(proc)
         elif self.owner_of[proc.key] is not NOBODY:
             self.owner_of[proc.key] = owner
 
     def _forget_gone(self, tree: list[Proc]) -> None:
+        if forks.forked():
+            forks.forget_all_but({p.pid for p in tree})
         if len(self.owner_of) > len(tree):
             alive = {p.key for p in tree}
             for key in [k for k in self.owner_of if k not in alive]:

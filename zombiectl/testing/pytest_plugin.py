@@ -120,13 +120,16 @@ class LeakGuard:
         self.mode = mode
         self.ledger: Ledger | None = None
         self.was_subreaper = False
+        self.recording = False
         self.test: Owner | None = None
         self.fixture_leaks: list[str] = []
 
     def pytest_configure(self, config: pytest.Config) -> None:
         from zombiectl.proc.prctl import is_child_subreaper, set_child_subreaper
+        from zombiectl.testing import forks
         from zombiectl.testing.guard import Ledger
 
+        self.recording = forks.start()
         self.was_subreaper = is_child_subreaper()
         if not self.was_subreaper:
             set_child_subreaper(True)
@@ -141,6 +144,10 @@ class LeakGuard:
             from zombiectl.proc.prctl import set_child_subreaper
 
             set_child_subreaper(False)
+        if self.recording:
+            from zombiectl.testing import forks
+
+            forks.stop()
 
     def pytest_report_header(self, config: pytest.Config) -> str:
         return f"zombiectl: zombie leak check on ({self.mode}), pytest is a child subreaper"
