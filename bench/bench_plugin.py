@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import time
@@ -60,10 +61,13 @@ def suite_seconds(mode: str) -> tuple[float, int]:
     ).stdout
     elapsed = time.perf_counter() - started
     last = out.strip().splitlines()[-1]
-    if "passed" not in last or "failed" in last or "error" in last:
-        failures = [x for x in out.splitlines() if x.startswith(("FAILED", "ERROR"))]
-        raise SystemExit(f"suite run failed ({mode}): {last}\n" + "\n".join(failures))
-    return elapsed, int(last.split()[0])
+    counts = dict((word.strip(","), int(n)) for n, word in re.findall(r"(\d+) (\w+)", last))
+    if "passed" not in counts:
+        raise SystemExit(f"suite run failed ({mode}): {last}")
+    for line in out.splitlines():
+        if line.startswith(("FAILED", "ERROR")):  # timed all the same; say so
+            print(f"  note: with zombies={mode}: {line}", flush=True)
+    return elapsed, sum(counts.get(k, 0) for k in ("passed", "failed", "errors", "error"))
 
 
 # Runs the subset in fail mode with Ledger's two entry points timed: the time spent in
@@ -89,7 +93,7 @@ def timed(fn):
 guard.Ledger.check = timed(guard.Ledger.check)
 guard.Ledger.claim = timed(guard.Ledger.claim)
 code = pytest.main(["-q", "-p", "no:cacheprovider", "-o", "zombies=fail", *sys.argv[1:]])
-print(f"SPENT {spent[0]} {spent[1]} {code}")
+print(f"SPENT {spent[0]} {spent[1]} {int(code)}")
 """
 
 
@@ -100,7 +104,7 @@ def plugin_seconds() -> tuple[float, int]:
     ).stdout
     line = next(x for x in out.splitlines() if x.startswith("SPENT "))
     _, seconds, calls, code = line.split()
-    if code != "0":
+    if code not in ("0", "1"):  # 1: a test failed, the timing holds all the same
         raise SystemExit(f"suite run failed under the timer: exit {code}")
     return float(seconds), int(calls)
 
