@@ -443,3 +443,45 @@ def test_a_leak_names_pid_name_state_parent_and_cmdline() -> None:
     assert text.startswith("t::a left 1 process behind (checked after teardown, 0.5 s grace")
     assert f"pid {proc.pid} (sleep): still running, state S, parent {os.getpid()} (" in text
     assert text.splitlines()[1].endswith("cmdline: sleep 60")
+
+
+def test_a_class_fixture_is_blamed_when_its_class_is_done(
+    pytester: pytest.Pytester, pids_dir: Path
+) -> None:
+    pytester.makepyfile(
+        test_cls="""
+        import os, subprocess
+        from pathlib import Path
+        import pytest
+
+        @pytest.fixture(scope="class")
+        def worker():
+            p = subprocess.Popen(["sleep", "60"])
+            (Path(os.environ["ZOMBIE_PIDS"]) / "worker").write_text(str(p.pid))
+            return p
+
+        class TestWithWorker:
+            def test_one(self, worker):
+                assert worker.poll() is None
+
+            def test_two(self, worker):
+                assert worker.poll() is None
+
+        def test_after():
+            pass
+        """
+    )
+    result = run(pytester, "--zombies")
+    pids = written_pids(pids_dir)
+    left = mine(pids)
+    clear(pids)
+    assert left == []
+    errors = teardown_errors(result.stdout.str())
+    assert list(errors) == ["TestWithWorker.test_two"]
+    assert (
+        errors["TestWithWorker.test_two"]
+        .lstrip()
+        .startswith("class-scoped fixture 'worker' left 1 process behind")
+    )
+    assert f"pid {pids['worker'][0]} (sleep): still running" in errors["TestWithWorker.test_two"]
+    result.assert_outcomes(passed=3, errors=1)

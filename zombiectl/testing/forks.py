@@ -67,9 +67,9 @@ def forked() -> set[int]:
     return _known
 
 
-def forget_all_but(alive: set[int]) -> None:
-    """Drop the pids that have left the process tree (they may be reused)."""
-    _known.intersection_update(alive)
+def forget(gone: set[int]) -> None:
+    """Drop pids that have left the process tree (they may be reused)."""
+    _known.difference_update(gone)
 
 
 def held_by_python() -> set[int]:

@@ -87,6 +87,9 @@ class Ledger:
     def claim(self, owner: Owner) -> list[Proc]:
         """Read the tree once; give new processes and fresh orphans an owner; reap
         orphaned zombies. Returns the tree as read."""
+        # Forks recorded before the read: those absent from it have gone for good. (One
+        # recorded only after the read may be a child the read came too early to see.)
+        recorded = set(forks.forked())
         tree = read_tree(self.me)
         by_pid = {p.pid: p for p in tree}
         held: set[int] | None = None
@@ -103,6 +106,7 @@ class Ledger:
                     self._reap_orphan(proc)
                     continue
             self._note(proc, self._inherited(proc, by_pid, owner))
+        forks.forget(recorded.difference(by_pid))
         self._forget_gone(tree)
         return tree
 
@@ -130,8 +134,6 @@ class Ledger:
             self.owner_of[proc.key] = owner
 
     def _forget_gone(self, tree: list[Proc]) -> None:
-        if forks.forked():
-            forks.forget_all_but({p.pid for p in tree})
         if len(self.owner_of) > len(tree):
             alive = {p.key for p in tree}
             for key in [k for k in self.owner_of if k not in alive]:
