@@ -19,7 +19,16 @@ from zombiectl.commands.common import PID, console_for_stdout
 from zombiectl.errors import EXIT_OK
 from zombiectl.proc.table import require_process
 from zombiectl.stdout import write
-from zombiectl.watching.tracker import Gone, Sample, Tracker, run_watch, sample_pid, sample_system
+from zombiectl.watching.tracker import (
+    Exited,
+    Gone,
+    Sample,
+    Tracker,
+    after_exit,
+    run_watch,
+    sample_pid,
+    sample_system,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -66,37 +75,57 @@ def command(
         count = 1
     if pid is not None:
         require_process(pid)
-    tracker = Tracker(pid, time.monotonic())
+    tracker = Tracker(pid, time.monotonic(), tree=tree)
     take = _taker(tracker, pid, tree)
 
     console = console_for_stdout()
     live = console.is_terminal and not as_json
     try:
         if live:
-            _watch_live(take, interval, count, console)
+            _watch_live(take, interval, count, console, lambda: _exited(tracker, pid))
         else:
             emit = _json_emit if as_json else _plain_emit
             run_watch(take, emit, interval, count)
     except Gone:
-        sys.stdout.flush()
-        click.echo(f"zombiectl: pid {pid} exited; watch ends", err=True)
+        _say_exited(_exited(tracker, pid), None if live else as_json)
     except KeyboardInterrupt:
         pass
     return EXIT_OK
 
 
+def _exited(tracker: Tracker, pid: int | None) -> Exited:
+    assert pid is not None
+    return after_exit(pid, tracker.name, tracker.zombies)
+
+
+def _say_exited(exited: Exited, as_json: bool | None) -> None:
+    """The last word when the watched process exits (the live view has shown it already):
+    a plain line on stdout unless JSON, and on stderr in any case."""
+    from zombiectl.render.watch import exit_line
+
+    sys.stdout.flush()
+    if as_json is False:
+        write(exit_line(exited) + "\n")
+    click.echo(f"zombiectl: {exit_line(exited)}; watch ends", err=True)
+
+
 def _taker(tracker: Tracker, pid: int | None, tree: bool) -> Callable[[float], Sample]:
+    from zombiectl.watching.limits import ages, headroom
+
     if pid is None:
 
         def take(now: float) -> Sample:
             procs, parents = sample_system()
-            return tracker.update(procs, now, parents=parents)
+            born = ages(tracker.unknown_ages(procs))
+            return tracker.update(procs, now, parents=parents, ages=born, headroom=headroom(None))
 
     else:
 
         def take(now: float) -> Sample:
             procs, name = sample_pid(pid, tree, tracker.zombies)
-            return tracker.update(procs, now, name=name)
+            born = ages(tracker.unknown_ages(procs))
+            limit = headroom(pid)
+            return tracker.update(procs, now, name=name, ages=born, headroom=limit)
 
     return take
 
@@ -114,16 +143,30 @@ def _json_emit(sample: Sample) -> None:
 
 
 def _watch_live(
-    take: Callable[[float], Sample], interval: float, count: int | None, console: Console
+    take: Callable[[float], Sample],
+    interval: float,
+    count: int | None,
+    console: Console,
+    on_gone: Callable[[], Exited],
 ) -> None:
+    """The live view; when the watched process exits, its final frame says so, then
+    Gone goes on up."""
     from rich.live import Live
 
-    from zombiectl.render.watch import live_view
+    from zombiectl.render.watch import exit_view, live_view
 
-    rows = max(5, console.size.height - 8)
+    rows = max(5, console.size.height - 10)
+    last: list[Sample] = []
     with Live(console=console, auto_refresh=False, transient=False) as live:
 
         def emit(sample: Sample) -> None:
+            last[:] = [sample]
             live.update(live_view(sample, interval, rows), refresh=True)
 
-        run_watch(take, emit, interval, count)
+        try:
+            run_watch(take, emit, interval, count)
+        except Gone:
+            exited = on_gone()
+            final = live_view(last[0], interval, rows) if last else None
+            live.update(exit_view(exited, final), refresh=True)
+            raise

@@ -61,7 +61,7 @@ LEGEND = (
 
 
 def _seconds(v: float) -> str:
-    return "0" if v == 0 else f"{v:g} s"
+    return "0" if v == 0 else f"{v} s"
 
 
 def settings_text(settings: dict[str, Any]) -> str:
