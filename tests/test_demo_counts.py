@@ -59,8 +59,22 @@ def test_forkserver_helpers_are_named_not_counted(zombiectl) -> None:
 def _server_run() -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
-            sys.executable, "-m", "zombiectl", "demo", "server", "--reap", "none",
-            "--clients", "6", "--concurrency", "3", "--sample", "0.02", "--hold", "0", "--json",
+            sys.executable,
+            "-m",
+            "zombiectl",
+            "demo",
+            "server",
+            "--reap",
+            "none",
+            "--clients",
+            "6",
+            "--concurrency",
+            "3",
+            "--sample",
+            "0.02",
+            "--hold",
+            "0",
+            "--json",
         ],  # fmt: skip
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -99,7 +113,11 @@ def test_demo_all_piped_is_grouped_and_summed_up(zombiectl) -> None:
     lines = res.stdout.splitlines()
     labels = ["S1", "S2", "S3", "S4", "S5", "forkserver", "sigchld"]
     body = lines[: lines.index("summary:")]
-    heads = [i for i, line in enumerate(body) if re.match(r"^(S\d|forkserver|sigchld)( runs [a-z-]+)?: ", line)]
+    heads = [
+        i
+        for i, line in enumerate(body)
+        if re.match(r"^(S\d|forkserver|sigchld)( runs [a-z-]+)?: ", line)
+    ]
     assert [lines[i].split()[0].rstrip(":") for i in heads] == labels
     # Each block: its header, its samples, its verdict; no other lab's line in between.
     for n, i in enumerate(heads):

@@ -141,7 +141,9 @@ def test_after_exit_counts_adopted_and_reaped(zombie_parent) -> None:
     e = after_exit(parent.pid, "leaky", zombies)
     assert e.zombies == 3 and e.gone == 1
     assert e.adopters == [Adopter(os.getpid(), psutil.Process().name(), 2)]
-    assert exit_line(e).endswith(f"2 adopted by pid {os.getpid()} ({e.adopters[0].name}), 1 already reaped")
+    assert exit_line(e).endswith(
+        f"2 adopted by pid {os.getpid()} ({e.adopters[0].name}), 1 already reaped"
+    )
 
 
 def test_zombie_age_bounds_against_the_real_start_time(zombie_parent) -> None:
@@ -275,7 +277,9 @@ def test_v1_pids_max_of_a_real_process() -> None:
     group = pids_cgroup(77)
     if group is None:
         pytest.skip("cannot create a cgroup-v1 pids group here")
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
     try:
         with open(os.path.join(group, "cgroup.procs"), "w") as f:
             f.write(str(proc.pid))
