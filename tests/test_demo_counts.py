@@ -75,7 +75,7 @@ def _server_run() -> subprocess.Popen[str]:
             "--hold",
             "0",
             "--json",
-        ],  # fmt: skip
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

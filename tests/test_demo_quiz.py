@@ -49,7 +49,7 @@ def test_quiz_piped(answers: str, score: str, said: str) -> None:
     assert said in res.stdout
     assert "How many zombies will be left at the end?" in res.stdout
     assert "os.fork()" in res.stdout or "fork_children" in res.stdout  # the code is shown
-    assert "#" not in "".join(l for l in lines if l.startswith("    "))  # no comment gives it away
+    assert "#" not in "".join(x for x in lines if x.startswith("    "))  # no comment gives it away
 
 
 def test_quiz_json_all() -> None:

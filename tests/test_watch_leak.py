@@ -22,7 +22,7 @@ from rich.console import Console
 from zombiectl.proc.table import ProcInfo, children_of
 from zombiectl.render.watch import exit_line, history_text, live_view, plain_line, zombie_age
 from zombiectl.watching import limits
-from zombiectl.watching.tracker import Exited, Adopter, Tracker, after_exit
+from zombiectl.watching.tracker import Adopter, Exited, Tracker, after_exit
 
 # Forks one child every PACE seconds (each exits at once; none is ever reaped) until its
 # stdin says "stop", then reports "stopped" and exits on "exit" without reaping.
