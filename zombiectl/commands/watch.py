@@ -25,6 +25,7 @@ from zombiectl.watching.tracker import (
     Sample,
     Tracker,
     after_exit,
+    container_of,
     run_watch,
     sample_pid,
     sample_system,
@@ -75,7 +76,12 @@ def command(
         count = 1
     if pid is not None:
         require_process(pid)
-    tracker = Tracker(pid, time.monotonic(), tree=tree)
+    tracker = Tracker(
+        pid,
+        time.monotonic(),
+        tree=tree,
+        container=None if pid is None else container_of(pid),
+    )
     take = _taker(tracker, pid, tree)
 
     console = console_for_stdout()

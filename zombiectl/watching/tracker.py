@@ -66,6 +66,8 @@ class Sample:
             return None
         return self.headroom.left / self.rate_per_min * 60.0
 
+    container: dict[str, object] | None = None  # the watched process's container (None: host)
+
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
             "t": round(self.t, 3),
@@ -85,7 +87,9 @@ class Sample:
                 "used": self.headroom.used,
             }
             out["seconds_left"] = None if self.seconds_left is None else round(self.seconds_left, 1)
-        if self.pid is None:
+        if self.pid is not None:
+            out["container"] = self.container
+        else:
             out["parents"] = [g.as_dict(max_pids=20) for g in self.parents[:20]]
         return out
 
@@ -94,9 +98,15 @@ class Tracker:
     """Follows the set of zombies from one sample to the next."""
 
     def __init__(
-        self, pid: int | None, started: float, history: int = HISTORY, tree: bool = False
+        self,
+        pid: int | None,
+        started: float,
+        history: int = HISTORY,
+        tree: bool = False,
+        container: dict[str, object] | None = None,
     ) -> None:
         self.pid = pid
+        self.container = container
         self.started = started
         self.tree = tree
         self.first_seen: dict[int, float] = {}
@@ -173,6 +183,7 @@ class Tracker:
             preexisting=self.preexisting & frozenset(zombies),
             rate_per_min=self.rate(now),
             headroom=headroom,
+            container=self.container,
         )
 
 
@@ -224,6 +235,14 @@ def sample_pid(
         raise Gone(pid)
     procs = descendants_of(pid, known_zombies) if tree else children_of(pid, known_zombies)
     return procs, me.name
+
+
+def container_of(pid: int) -> dict[str, object] | None:
+    """The container pid is in, as `--json` writes it (None: the host); read once."""
+    from zombiectl.proc.containers import Attributor
+
+    c = Attributor().container_of(pid)
+    return None if c is None else c.as_dict()
 
 
 def sample_system() -> tuple[list[ProcInfo], list[ParentZombies]]:
