@@ -1,11 +1,9 @@
 """`zombiectl demo STRATEGY`: make zombies happen live, with real code, then clean up.
 
 $ zombiectl demo interleaved --gap 0 | cat
-interleaved: a few starts with a gap between them; --gap 0: back to back, start method fork (default)
+interleaved: a few starts with a gap between them; --gap 0: back to back (count 3, lifetime 0.2 s, gap 0; start method fork (default))
 t= 0.00s  alive   0  zombies   0  reaped   0
-t= 0.84s  alive   1  zombies   0  reaped   0
-t= 0.95s  alive   2  zombies   1  reaped   0  Z
-t= 1.06s  alive   0  zombies   3  reaped   0  ZZZ
+t= 0.10s  alive   0  zombies   3  reaped   0  ZZZ
 ✓ interleaved (fork): expected 3, observed 3; max 3, 3 children, leftover 0
   no gap: at each start() the earlier children were still running, so none was reaped
 

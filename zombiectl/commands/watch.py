@@ -1,9 +1,10 @@
 """`zombiectl watch`: a live view of a process's children, or of the whole system.
 
-$ zombiectl watch --pid 48211 --count 3 | cat
-t=0.00s pid 48211 (leaky-server): children 6, zombies 4 (+0 new, -0 reaped)  states S:2 Z:4  zombie pids 48213 48214 48219 48220
-t=1.00s pid 48211 (leaky-server): children 7, zombies 5 (+1 new, -0 reaped)  states S:2 Z:5  zombie pids 48213 48214 48219 48220 48231
-t=2.00s pid 48211 (leaky-server): children 5, zombies 3 (+0 new, -2 reaped)  states S:2 Z:3  zombie pids 48219 48220 48231
+$ zombiectl watch --pid 18974 --interval 0.5 | cut -c1-150
+t=0.03s pid 18974 (python): children 15, zombies 15 (+0 new, -0 reaped)  leak 0.0/min  states Z:15  zombie pids 18992 18991 18990 18987 18986 1898
+t=0.53s pid 18974 (python): children 25, zombies 25 (+10 new, -0 reaped)  leak 1199.6/min, pid_max (32768) reached in ~27m  states Z:25  zombie pid
+t=1.03s pid 18974 (python): children 35, zombies 35 (+10 new, -0 reaped)  leak 1199.9/min, pid_max (32768) reached in ~27m  states Z:35  zombie pid
+pid 18974 exited (it was python); its 40 zombies: 40 adopted by pid 1 (process_api)
 """
 
 from __future__ import annotations

@@ -24,8 +24,6 @@ PROMPT = "How many zombies will be left at the end? "
 def ask(console: Console, n: int, total: int, spec: LabSpec, code: tuple[str, str]) -> None:
     language, text = code
     console.print(Text(f"Question {n}/{total}: {header(spec, None)}", style="bold"))
-    if spec.seen:
-        console.print(Text(f"The post saw: {spec.seen}.", style="dim"))
     settings = settings_text(spec.settings)
     if settings:
         console.print(Text(f"With {settings}:", style="dim"))

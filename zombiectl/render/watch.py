@@ -36,7 +36,9 @@ def states_text(states: dict[str, int]) -> str:
 
 
 def duration(seconds: float) -> str:
-    """A coarse, readable span: 45s, 12m, 3h10m, 4d."""
+    """A coarse, readable span: 1.5s, 45s, 12m, 3h10m, 4d."""
+    if seconds < 10:
+        return f"{seconds:.1f}s"
     if seconds < 60:
         return f"{seconds:.0f}s"
     if seconds < 3600:
