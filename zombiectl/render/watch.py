@@ -59,6 +59,15 @@ def zombie_age(s: Sample, pid: int) -> str:
     return f"≥{seen}" + ("" if upper is None else f" (≤{duration(upper)})")
 
 
+def oldest_age(s: Sample, pids: list[int]) -> str:
+    """The age of a parent's oldest zombie, with the same bounds as `zombie_age`."""
+    known = [pid for pid in pids if pid in s.zombie_age]
+    if not known:
+        return "?"
+    oldest = max(known, key=lambda pid: (s.zombie_max_age.get(pid, 0.0), s.zombie_age[pid]))
+    return zombie_age(s, oldest)
+
+
 def rate_text(s: Sample) -> str:
     """`leak 12.0/min, pid_max in ~3h10m`: the pace, and when the tightest limit is hit."""
     text = f"leak {s.rate_per_min:.1f}/min"
@@ -187,16 +196,20 @@ def _parents_table(s: Sample, rows: int) -> Table | None:
     if not s.parents:
         return None
     table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("PARENT", justify="right")
-    table.add_column("NAME")
-    table.add_column("USER")
-    table.add_column("ZOMBIES", justify="right", style="bold red")
-    table.add_column("OLDEST", justify="right")
-    table.add_column("ZOMBIE PIDS")
+    table.add_column("PARENT", justify="right", width=PID_WIDTH)
+    table.add_column("NAME", width=NAME_WIDTH, no_wrap=True, overflow="ellipsis")
+    table.add_column("USER", width=10, no_wrap=True, overflow="ellipsis")
+    table.add_column("ZOMBIES", justify="right", style="bold red", width=8)
+    table.add_column("OLDEST", justify="right", width=AGE_WIDTH, no_wrap=True)
+    table.add_column("ZOMBIE PIDS", no_wrap=True, overflow="ellipsis")
     for g in s.parents[:rows]:
-        oldest = max(s.zombie_age.get(pid, 0.0) for pid in g.zombie_pids)
         table.add_row(
-            str(g.pid), g.name, g.user, str(g.zombies), _age(oldest), format_pids(g.zombie_pids)
+            str(g.pid),
+            g.name,
+            g.user,
+            str(g.zombies),
+            oldest_age(s, g.zombie_pids),
+            format_pids(g.zombie_pids),
         )
     if len(s.parents) > rows:
         table.add_row("…", f"{len(s.parents) - rows} more parents", "", "", "", "")
