@@ -121,3 +121,41 @@ def test_excerpt_shows_the_deciding_lines_only() -> None:
     assert lang == "python" and "proc.start()" in code and "ctx." not in code and "#" not in code
     lang, code = quiz.excerpt(registry.get("c"))
     assert lang == "c" and "fork()" in code and "report" not in code and "pause()" in code
+
+
+def test_ctrl_c_during_an_experiment_cleans_up_and_exits_130() -> None:
+    import psutil
+    from proctools import wait_until
+
+    args = ["demo", "fork", "--count", "3", "--interval", "30", "--quiz"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zombiectl", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, NO_COLOR="1"),
+    )
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write("3\n")
+        proc.stdin.flush()
+        me = psutil.Process(proc.pid)
+
+        def lab_forked() -> bool:
+            try:
+                return any(len(c.children()) for c in me.children())
+            except psutil.Error:
+                return False
+
+        # The lab parent has forked its first child: the experiment is under way.
+        assert wait_until(lab_forked, 30)
+        proc.send_signal(2)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert out.splitlines()[-1] == "score 0/1"
+    assert "interrupted by SIGINT" in err and "0 left" in err

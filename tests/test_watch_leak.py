@@ -291,3 +291,13 @@ def test_v1_pids_max_of_a_real_process() -> None:
         proc.stdin.close()
         proc.wait()
         os.rmdir(group)
+
+
+def test_whole_system_oldest_has_the_same_bounds() -> None:
+    from zombiectl.render.watch import oldest_age
+
+    tr = Tracker(pid=None, started=0.0)
+    tr.update(procs((10, "Z")), now=0.0, ages={10: 1800.0})
+    s = tr.update(procs((10, "Z"), (11, "Z")), now=1.5, ages={11: 0.2})
+    assert oldest_age(s, [10, 11]) == "≥1.5s (≤30m)"
+    assert oldest_age(s, [11]) == "0.0s"
