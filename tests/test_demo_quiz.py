@@ -159,3 +159,20 @@ def test_ctrl_c_during_an_experiment_cleans_up_and_exits_130() -> None:
     assert proc.returncode == 130, err
     assert out.splitlines()[-1] == "score 0/1"
     assert "interrupted by SIGINT" in err and "0 left" in err
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_every_excerpt_is_whole_code(name: str) -> None:
+    import ast
+
+    lang, code = quiz.excerpt(registry.get(name))
+    assert code.strip() and "ctx." not in code and "rails." not in code
+    if lang == "python":
+        ast.parse(code.replace("return srv", "pass"))  # a body, parsed as a module
+
+
+def test_server_quiz_names_its_reap_mode() -> None:
+    res = run(["demo", "server", "--reap", "none", "--clients", "3", "--quiz"], "3\n")
+    assert res.returncode == 0, res.stderr
+    assert "reap none, clients 3" in res.stdout and "srv.accept()" in res.stdout
+    assert res.stdout.splitlines()[-1] == "score 1/1"

@@ -22,6 +22,8 @@ from zombiectl.demo.strategies.registry import COUNT_MAX, Strategy
 
 # A lab function's lines that only talk to zombiectl (report, hold) decide nothing.
 BOOKKEEPING = ("ctx.",)
+# Nor do the server's safety rails (a cap on handlers, a report of each fork).
+SERVER_RAILS = ("rails.", "handler_started(", "report_started(")
 # In the C program, blocks that only report, check or print decide nothing either.
 C_SKIP_BLOCKS = ("if (pid < 0)", "if (report_fd >= 0)", "#ifdef")
 C_SKIP_LINES = ("printf(", "fflush(", "pids[i] = pid;")
@@ -111,16 +113,48 @@ def _strip_comments(source: str) -> str:
     return str(tokenize.untokenize(tokens))
 
 
-def python_excerpt(fn: Any) -> str:
-    """A lab function's body without comments, docstring or zombiectl's bookkeeping."""
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _drop_bookkeeping(lines: list[str], marks: tuple[str, ...]) -> list[str]:
+    """Drop each line that only serves zombiectl, with the block it opens, if any."""
+    kept: list[str] = []
+    skip_deeper_than: int | None = None
+    for line in lines:
+        depth = _indent(line)
+        if skip_deeper_than is not None:
+            if depth > skip_deeper_than:
+                continue
+            skip_deeper_than = None
+        if any(mark in line for mark in marks):
+            if line.rstrip().endswith((":", "(")):
+                skip_deeper_than = depth
+            continue
+        kept.append(line)
+    return kept
+
+
+def _fill_empty_blocks(lines: list[str]) -> list[str]:
+    """A block left empty: a loop that only reported goes; any other block gets `pass`."""
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if line.rstrip().endswith(":") and (not nxt or _indent(nxt) <= _indent(line)):
+            if line.lstrip().startswith(("for ", "while ")):
+                continue
+            out += [line, " " * (_indent(line) + 4) + "pass"]
+            continue
+        out.append(line)
+    return out
+
+
+def python_excerpt(fn: Any, marks: tuple[str, ...] = BOOKKEEPING) -> str:
+    """A function's body without comments or zombiectl's bookkeeping."""
     lines = inspect.getsource(fn).splitlines()
     body = inspect.cleandoc("\n".join(lines[1:]))  # the def line tells nothing
-    kept = [
-        line.rstrip()
-        for line in _strip_comments(body).splitlines()
-        if line.strip() and not line.strip().startswith(BOOKKEEPING)
-    ]
-    return "\n".join(kept)
+    code = [line.rstrip() for line in _strip_comments(body).splitlines() if line.strip()]
+    return "\n".join(_fill_empty_blocks(_drop_bookkeeping(code, marks)))
 
 
 def c_excerpt(source: str) -> str:
@@ -158,4 +192,8 @@ def excerpt(strategy: Strategy) -> tuple[str, str]:
     if strategy.source_files is not None and strategy.name == "c":
         _name, text = strategy.source_files()[0]
         return "c", c_excerpt(text)
+    if strategy.name == "server":  # the lab only starts the server: its loop decides
+        from zombiectl.demo.server import echo
+
+        return "python", python_excerpt(echo.serve, SERVER_RAILS)
     return "python", python_excerpt(strategy.source[0])

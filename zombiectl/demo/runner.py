@@ -77,9 +77,14 @@ class LabSpec:
 
     @property
     def settings(self) -> dict[str, Any]:
-        """The parameters that shape this run's count (count, interval, lifetime, gap)."""
+        """The parameters that shape this run's count (count, interval, lifetime, gap, and
+        a strategy's own such as the server's --reap)."""
         used = self.strategy.uses
-        return {k: getattr(self.params, k) for k in SETTINGS if k in used}
+        out = {k: getattr(self.params, k) for k in SETTINGS if k in used}
+        for opt in self.strategy.options:
+            if opt.shapes_count:
+                out[opt.dest] = getattr(self.params, opt.dest)
+        return out
 
 
 @dataclass(frozen=True)

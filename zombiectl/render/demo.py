@@ -60,6 +60,9 @@ LEGEND = (
 )
 
 
+TIMES = ("interval", "lifetime", "gap")
+
+
 def _seconds(v: float) -> str:
     return "0" if v == 0 else f"{v} s"
 
@@ -67,7 +70,7 @@ def _seconds(v: float) -> str:
 def settings_text(settings: dict[str, Any]) -> str:
     """`count 3, gap 1 s, lifetime 0.1 s`: what makes two runs of a strategy differ."""
     return ", ".join(
-        f"{k} {v}" if k == "count" else f"{k} {_seconds(float(v))}" for k, v in settings.items()
+        f"{k} {_seconds(float(v))}" if k in TIMES else f"{k} {v}" for k, v in settings.items()
     )
 
 
