@@ -403,7 +403,7 @@ def run_quiz(specs: list[Any], sample: float, as_json: bool) -> int:
         if as_json:
             show.put_json(sys.stdout, result.as_dict())
         else:
-            show.verdict(console, result)
+            show.verdict(console, result, shown_reason=True)
     score = quiz.score_dict(results, len(specs))
     if as_json:
         show.put_json(sys.stdout, score)

@@ -45,7 +45,7 @@ def heard(console: Console, reply: Reply) -> None:
         console.print(Text(reply.problem, style="yellow"))
 
 
-def verdict(console: Console, result: Result) -> None:
+def verdict(console: Console, result: Result, shown_reason: bool = False) -> None:
     expected = "-" if result.expected is None else str(result.expected)
     if result.correct:
         left = "zombie" if result.observed == 1 else "zombies"
@@ -55,7 +55,8 @@ def verdict(console: Console, result: Result) -> None:
         line = Text(f"✗ {guess}; observed {result.observed}", style="bold red")
     line.append(f" (the model: {expected})", style="")
     console.print(line)
-    console.print(Text(f"  {result.reason}"))
+    if not shown_reason:  # the run's own verdict line has already said why
+        console.print(Text(f"  {result.reason}"))
     console.print()
 
 
