@@ -301,3 +301,45 @@ def test_whole_system_oldest_has_the_same_bounds() -> None:
     s = tr.update(procs((10, "Z"), (11, "Z")), now=1.5, ages={11: 0.2})
     assert oldest_age(s, [10, 11]) == "≥1.5s (≤30m)"
     assert oldest_age(s, [11]) == "0.0s"
+
+
+def test_live_view_on_a_terminal_ends_with_the_final_frame() -> None:
+    import pty
+    import select
+    import time
+
+    with leaker(0.02) as parent:
+        assert wait_until(lambda: len(zombie_children(parent.pid)) >= 3)
+        args = ["-m", "zombiectl", "watch", "--pid", str(parent.pid), "--interval", "0.05"]
+        pid, fd = pty.fork()
+        if pid == 0:  # pragma: no cover - the child becomes zombiectl on the terminal
+            try:
+                os.execve(sys.executable, [sys.executable, *args], dict(os.environ, NO_COLOR="1"))
+            finally:
+                os._exit(127)
+        out = b""
+        try:
+            deadline = time.monotonic() + 30
+            while b"ZOMBIE FOR" not in out and time.monotonic() < deadline:
+                if select.select([fd], [], [], 0.5)[0]:
+                    out += os.read(fd, 65536)
+            say(parent, "stop")
+            assert parent.stdout is not None and parent.stdout.readline() == "stopped\n"
+            say(parent, "exit")
+            parent.wait(10)
+            while time.monotonic() < deadline:
+                if select.select([fd], [], [], 0.5)[0]:
+                    try:
+                        data = os.read(fd, 65536)
+                    except OSError:  # EIO: zombiectl has exited and closed the terminal
+                        break
+                    if not data:
+                        break
+                    out += data
+        finally:
+            _, status = os.waitpid(pid, 0)
+            os.close(fd)
+    text = out.decode("utf-8", "replace")
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert "leak " in text and "ZOMBIE FOR" in text
+    assert f"pid {parent.pid} exited" in text and f"adopted by pid {os.getpid()}" in text
