@@ -1,0 +1,125 @@
+"""Watching the tree: kernel events where possible, else samples; known zombies polled.
+
+`Observer.step()` brings the `Tree` up to date: it reads the process events (or, without
+them, samples the tree every `sample_every` seconds through ``/proc/PID/task/*/children``,
+never the whole table), polls only the zombies it knows, backing off for ones that stay,
+and notes orphans re-parented to zombiectl. Reaping is not done here: the session decides
+when (it must count CMD's zombies before it collects them).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from zombiectl.check.tree import Tree
+from zombiectl.errors import NoSuchProcess, PermissionDenied
+from zombiectl.proc import table as proctable
+from zombiectl.proc.events import ProcEvents
+
+ADOPTION_CHECK = 0.05  # seconds between two looks at zombiectl's own children
+
+
+class Observer:
+    def __init__(
+        self,
+        tree: Tree,
+        events: ProcEvents | None,
+        sample_every: float,
+        ignore: set[int],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.tree = tree
+        self.events = events
+        self.sample_every = sample_every
+        self.ignore = ignore  # zombiectl's own helpers (the guard)
+        self.clock = clock
+        self._next_sample = 0.0
+        self._next_adoption = 0.0
+        self._lost = 0
+        self.new_pids: list[int] = []
+
+    @property
+    def resolution(self) -> float | None:
+        """Seconds between samples; None when every fork and exit is seen."""
+        return None if self.events is not None else self.sample_every
+
+    def fileno(self) -> int | None:
+        return self.events.fileno() if self.events is not None else None
+
+    def timeout(self) -> float:
+        """How long the caller may sleep before the next step is due."""
+        now = self.clock()
+        due = [self._next_adoption]
+        if self.events is None:
+            due.append(self._next_sample)
+        due.extend(m.next_poll for m in self.tree.zombies())
+        return max(0.0, min(due) - now)
+
+    def step(self, force_sample: bool = False) -> None:
+        now = self.clock()
+        if self.events is not None:
+            self._apply_events()
+            if self.events.lost != self._lost:  # events were dropped: catch up from /proc
+                self._lost = self.events.lost
+                force_sample = True
+        if force_sample or (self.events is None and now >= self._next_sample):
+            self.sample(now)
+            self._next_sample = now + self.sample_every
+        self.poll_zombies(self.clock())
+        if force_sample or now >= self._next_adoption:
+            self.note_adopted()
+            self._next_adoption = now + ADOPTION_CHECK
+
+    def _apply_events(self) -> None:
+        assert self.events is not None
+        tree = self.tree
+        for ev in self.events.read():
+            if ev.kind == "fork":
+                if ev.pid not in self.ignore and tree.fork(ev.pid, ev.ppid, ev.time):
+                    self.new_pids.append(ev.pid)
+            elif ev.kind == "exit":
+                tree.exit(ev.pid, ev.time, ev.ppid)
+                if ev.pid == tree.root:
+                    tree.root_status = ev.status
+
+    def sample(self, now: float) -> None:
+        """Read the whole tree from /proc: its root's descendants, and zombiectl's adoptees."""
+        tree = self.tree
+        procs = []
+        roots = [tree.root] if tree.me == 0 else [tree.me]
+        for root in roots:
+            try:
+                procs.extend(proctable.descendants_of(root))
+            except (NoSuchProcess, PermissionDenied):
+                continue
+        if tree.me == 0:
+            top = proctable.read_proc(tree.root)
+            if top is not None:
+                procs.append(top)
+        procs = [p for p in procs if p.pid not in self.ignore]
+        known = set(tree.members)
+        tree.seen(procs, now, complete=True)
+        self.new_pids.extend(p.pid for p in procs if p.pid not in known)
+
+    def poll_zombies(self, now: float) -> None:
+        for m in self.tree.due(now):
+            info = proctable.read_proc(m.pid)
+            if info is None or not info.is_zombie:
+                self.tree.gone(m.pid, now, by_me=False)
+            else:
+                if info.ppid != m.ppid and info.ppid == self.tree.me:
+                    self.tree.adopt(m.pid)
+                self.tree.polled(m, now)
+
+    def note_adopted(self) -> None:
+        if self.tree.me == 0:
+            return
+        for pid in proctable.child_pids(self.tree.me):
+            if pid not in self.ignore:
+                self.tree.adopt(pid)
+
+    def take_new_pids(self) -> list[int]:
+        out, self.new_pids = self.new_pids, []
+        return out
