@@ -54,7 +54,9 @@ def _env(mode: str) -> dict[str, str]:
     return env
 
 
-def check(*args: str, mode: str = "events", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def check(
+    *args: str, mode: str = "events", timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "zombiectl", "check", *args],
         capture_output=True,
@@ -219,9 +221,21 @@ def test_zombie_polls_back_off() -> None:
 
 def test_verdict_names_each_failed_criterion() -> None:
     facts = Facts(
-        ["srv"], 5, "run", 134, 1.0, None, zombies_at_end=3, tcp=True, listened=True,
-        clients=10, echoes_ok=7, echoes_failed=3, failures={"refused (connection reset)": 3},
-        crashed_by=signal.SIGABRT, oldest_zombie_ms=2500.0,
+        ["srv"],
+        5,
+        "run",
+        134,
+        1.0,
+        None,
+        zombies_at_end=3,
+        tcp=True,
+        listened=True,
+        clients=10,
+        echoes_ok=7,
+        echoes_failed=3,
+        failures={"refused (connection reset)": 3},
+        crashed_by=signal.SIGABRT,
+        oldest_zombie_ms=2500.0,
     )
     report = grade(facts, Limits(max_zombies=1, max_zombie_age=2.0))
     failed = [c.name for c in report.criteria if c.failed]
@@ -250,8 +264,17 @@ def test_leaky_c_server_fails_with_every_handler_a_zombie(
     port = free_port()
     junit = tmp_path / "zombies.xml"
     proc = start_check(
-        "--tcp", str(port), "--clients", "30", "--settle", "1.5", "--junit-xml", str(junit),
-        "--", *server_cmd("c", c_server, port, "leak"), mode=mode,
+        "--tcp",
+        str(port),
+        "--clients",
+        "30",
+        "--settle",
+        "1.5",
+        "--junit-xml",
+        str(junit),
+        "--",
+        *server_cmd("c", c_server, port, "leak"),
+        mode=mode,
     )
     try:
         lines = read_until(proc, "settling")
@@ -286,8 +309,17 @@ def test_leaky_c_server_fails_with_every_handler_a_zombie(
 def test_fixed_c_server_passes(c_server: Path, mode: str, nothing_left: None) -> None:
     port = free_port()
     report, res = check_json(
-        "--tcp", str(port), "--clients", "40", "--concurrency", "8", "--settle", "0.5",
-        "--", *server_cmd("c", c_server, port, "fixed"), mode=mode,
+        "--tcp",
+        str(port),
+        "--clients",
+        "40",
+        "--concurrency",
+        "8",
+        "--settle",
+        "0.5",
+        "--",
+        *server_cmd("c", c_server, port, "fixed"),
+        mode=mode,
     )
     assert res.returncode == 0, res.stderr
     assert report["verdict"] == "pass" and report["reasons"] == []
@@ -304,8 +336,18 @@ def test_one_wait_per_sigchld_matches_ps(c_server: Path, nothing_left: None) -> 
     """Coalesced SIGCHLDs leave some handlers unreaped: whatever the count, ps agrees."""
     port = free_port()
     proc = start_check(
-        "--tcp", str(port), "--clients", "60", "--concurrency", "20", "--settle", "1",
-        "--max-zombies", "1000", "--", *server_cmd("c", c_server, port, "once"),
+        "--tcp",
+        str(port),
+        "--clients",
+        "60",
+        "--concurrency",
+        "20",
+        "--settle",
+        "1",
+        "--max-zombies",
+        "1000",
+        "--",
+        *server_cmd("c", c_server, port, "once"),
     )
     try:
         server = started_pid(read_until(proc, "settling"))
@@ -330,8 +372,15 @@ def test_one_wait_per_sigchld_matches_ps(c_server: Path, nothing_left: None) -> 
 def test_python_servers(kind: str, mode: str, nothing_left: None) -> None:
     port = free_port()
     report, res = check_json(
-        "--tcp", str(port), "--clients", "12", "--settle", "0.5",
-        "--", *server_cmd("py", None, port, kind), mode=mode,
+        "--tcp",
+        str(port),
+        "--clients",
+        "12",
+        "--settle",
+        "0.5",
+        "--",
+        *server_cmd("py", None, port, kind),
+        mode=mode,
     )
     assert report["echoes_ok"] == 12
     if kind == "leak":
@@ -341,12 +390,20 @@ def test_python_servers(kind: str, mode: str, nothing_left: None) -> None:
         assert res.returncode == 0 and report["zombies_at_end"] == 0, res.stderr
 
 
-def test_server_that_never_listens_fails_after_ready_timeout(tmp_path: Path, nothing_left: None) -> None:
+def test_server_that_never_listens_fails_after_ready_timeout(
+    tmp_path: Path, nothing_left: None
+) -> None:
     port = free_port()
     junit = tmp_path / "j.xml"
     report, res = check_json(
-        "--tcp", str(port), "--ready-timeout", "0.5", "--junit-xml", str(junit),
-        "--", *server_cmd("py", None, port, "never-listen"),
+        "--tcp",
+        str(port),
+        "--ready-timeout",
+        "0.5",
+        "--junit-xml",
+        str(junit),
+        "--",
+        *server_cmd("py", None, port, "never-listen"),
     )
     assert res.returncode == 1
     assert report["reasons"] == ["the server never listened on the port"]
@@ -358,8 +415,14 @@ def test_server_that_never_listens_fails_after_ready_timeout(tmp_path: Path, not
 def test_server_that_crashes_fails_as_crashed(nothing_left: None) -> None:
     port = free_port()
     report, res = check_json(
-        "--tcp", str(port), "--clients", "10", "--concurrency", "1",
-        "--", *server_cmd("py", None, port, "crash"),
+        "--tcp",
+        str(port),
+        "--clients",
+        "10",
+        "--concurrency",
+        "1",
+        "--",
+        *server_cmd("py", None, port, "crash"),
     )
     assert res.returncode == 1
     assert report["exit_status"] == 128 + signal.SIGABRT
@@ -368,11 +431,22 @@ def test_server_that_crashes_fails_as_crashed(nothing_left: None) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_double_forking_server_hands_its_handlers_to_zombiectl(mode: str, nothing_left: None) -> None:
+def test_double_forking_server_hands_its_handlers_to_zombiectl(
+    mode: str, nothing_left: None
+) -> None:
     port = free_port()
     report, res = check_json(
-        "--tcp", str(port), "--clients", "10", "--concurrency", "2", "--settle", "0.5",
-        "--", *server_cmd("py", None, port, "double-fork"), mode=mode,
+        "--tcp",
+        str(port),
+        "--clients",
+        "10",
+        "--concurrency",
+        "2",
+        "--settle",
+        "0.5",
+        "--",
+        *server_cmd("py", None, port, "double-fork"),
+        mode=mode,
     )
     assert res.returncode == 0, res.stderr
     assert report["zombies_at_end"] == 0 and report["echoes_ok"] == 10
@@ -474,8 +548,14 @@ def test_junit_path_through_a_symlink_is_refused(tmp_path: Path) -> None:
 def test_interrupted_check_cleans_up_and_reports(sig: int, code: int, nothing_left: None) -> None:
     port = free_port()
     proc = start_check(
-        "--tcp", str(port), "--clients", "5", "--settle", "60",
-        "--", *server_cmd("py", None, port, "leak"),
+        "--tcp",
+        str(port),
+        "--clients",
+        "5",
+        "--settle",
+        "60",
+        "--",
+        *server_cmd("py", None, port, "leak"),
     )
     try:
         server = started_pid(read_until(proc, "settling"))
@@ -492,9 +572,19 @@ def test_interrupted_check_cleans_up_and_reports(sig: int, code: int, nothing_le
 
 def test_sigkill_of_zombiectl_leaves_nothing_of_the_tree(nothing_left: None) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "zombiectl", "check", "--", sys.executable,
-         str(PROGRAMS / "daemonizes.py")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "zombiectl",
+            "check",
+            "--",
+            sys.executable,
+            str(PROGRAMS / "daemonizes.py"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
         env=_env("events"),
     )
     try:
@@ -509,11 +599,15 @@ def test_sigkill_of_zombiectl_leaves_nothing_of_the_tree(nothing_left: None) -> 
             proc.wait()
     # The guard kills CMD's group and the daemon's own; what is left comes to this
     # session (a subreaper) and is reaped here.
-    assert wait_until(lambda: reap_adopted(timeout=0.1) is not None and not descendants_of(os.getpid()), 10)
+    assert wait_until(
+        lambda: reap_adopted(timeout=0.1) is not None and not descendants_of(os.getpid()), 10
+    )
     assert read_proc(daemon) is None
 
 
 def test_check_ends_escaped_daemons_when_it_ends(nothing_left: None) -> None:
-    report, res = check_json("--duration", "1", "--", sys.executable, str(PROGRAMS / "daemonizes.py"))
+    report, res = check_json(
+        "--duration", "1", "--", sys.executable, str(PROGRAMS / "daemonizes.py")
+    )
     assert res.returncode == 0, res.stderr
     assert report["orphans_adopted"] == 1  # the daemon, re-parented to zombiectl

@@ -40,7 +40,9 @@ def parse_address(hex_addr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Addres
     return ipaddress.ip_address(native)
 
 
-def listeners(text: str) -> Iterable[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int, int]]:
+def listeners(
+    text: str,
+) -> Iterable[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int, int]]:
     """(address, port, inode) of every listening socket in one /proc/net/tcp* file."""
     for line in text.splitlines()[1:]:
         fields = line.split()

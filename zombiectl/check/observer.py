@@ -9,7 +9,6 @@ when (it must count CMD's zombies before it collects them).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 

@@ -31,7 +31,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from zombiectl.check.listening import listening_pid
@@ -69,7 +69,7 @@ class CheckOptions:
     sample: float = 0.1
     sampled: bool = False  # sample even where kernel events are available
     stdout: int | None = None  # CMD's standard output (stderr when --json owns stdout)
-    limits: Limits = Limits()
+    limits: Limits = field(default_factory=Limits)
 
 
 class View(Protocol):
@@ -227,7 +227,9 @@ class Check:
         if found:
             self.view.phase(f"pid {found[0]} listens on {opts.host}:{port}")
         elif not self._stopped() and not self._root_ended():
-            self.view.phase(f"nothing listened on {opts.host}:{port} within {opts.ready_timeout:g} s")
+            self.view.phase(
+                f"nothing listened on {opts.host}:{port} within {opts.ready_timeout:g} s"
+            )
         return bool(found)
 
     def _drive(self, port: int) -> EchoResults:
@@ -312,10 +314,10 @@ class Check:
         if self.status is not None:
             return True
         try:
-            info = os.waitid(os.P_PID, self.cmd, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            dead = os.waitid(os.P_PID, self.cmd, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
             return True
-        return info is not None and info.si_pid == self.cmd
+        return dead is not None and dead.si_pid == self.cmd
 
     def _collect_adopted(self) -> None:
         """Reap the dead orphans zombiectl adopted; CMD's zombies wait until they are counted."""
@@ -500,7 +502,6 @@ class Check:
     def _cmdline_of_root(self) -> list[str]:
         assert self.tree is not None
         return read_argv(self.tree.root)
-
 
 
 # --------------------------------------------------------------------------- helpers

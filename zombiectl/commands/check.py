@@ -43,7 +43,9 @@ class _Seconds(click.ParamType):
     def __init__(self, minimum: float = 0.0, maximum: float = validate.DAY) -> None:
         self.minimum, self.maximum = minimum, maximum
 
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
         try:
             return validate.seconds(value, minimum=self.minimum, maximum=self.maximum)
         except validate.InvalidValue as err:
@@ -56,7 +58,9 @@ class _Whole(click.ParamType):
     def __init__(self, minimum: int, maximum: int) -> None:
         self.minimum, self.maximum = minimum, maximum
 
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
         try:
             return validate.whole(value, minimum=self.minimum, maximum=self.maximum)
         except validate.InvalidValue as err:
@@ -82,45 +86,131 @@ Counts are exact (kernel process events) as root on Linux, else sampled every --
 """,
 )
 @click.option("--pid", type=PID, default=None, help="Check a running process and its descendants.")
-@click.option("--tcp", "port", type=_Whole(1, 65535), default=None, metavar="PORT",
-              help="A server: wait until the tree listens on PORT, then drive clients.")
+@click.option(
+    "--tcp",
+    "port",
+    type=_Whole(1, 65535),
+    default=None,
+    metavar="PORT",
+    help="A server: wait until the tree listens on PORT, then drive clients.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where the clients connect.")
-@click.option("--clients", type=_Whole(0, MAX_CLIENTS), default=20, show_default=True,
-              help=f"TCP connections to make (at most {MAX_CLIENTS}).")
-@click.option("--concurrency", type=_Whole(1, MAX_CONCURRENCY), default=8, show_default=True,
-              metavar="C", help=f"Connections at once (at most {MAX_CONCURRENCY}).")
-@click.option("--payload", default=None, metavar="TEXT",
-              help="What each client sends ({n}: its number). Default: a line with its number.")
-@click.option("--expect", type=click.Choice(EXPECTATIONS), default="echo", show_default=True,
-              help="echo: the same bytes back; any: one byte or more; none: only the connection.")
-@click.option("--client-timeout", type=_Seconds(0.001, 3600), default=5.0, show_default=True,
-              help="Seconds each client waits for its reply (at most 3600).")
-@click.option("--ready-timeout", type=_Seconds(0.0, 3600), default=10.0, show_default=True,
-              help="Seconds to wait for the server to listen (at most 3600).")
-@click.option("--settle", type=_Seconds(0.0, 3600), default=1.0, show_default=True,
-              help="Seconds after the clients before zombies are counted (at most 3600).")
-@click.option("--grace", type=_Seconds(0.0, 3600), default=2.0, show_default=True,
-              help="Seconds between SIGTERM and SIGKILL when the check ends CMD (at most 3600).")
-@click.option("--duration", type=_Seconds(0.0, validate.DAY), default=None,
-              help="Count at this deadline, then end CMD (required with --pid without --tcp; at most 86400).")
-@click.option("--max-zombies", type=_Whole(0, MAX_ZOMBIES), default=0, show_default=True,
-              help="Fail when more zombies than this are left at the end.")
-@click.option("--max-zombie-age", type=_Seconds(0.0, validate.DAY), default=None,
-              help="Fail when a zombie lived longer than this (default: off; at most 86400).")
-@click.option("--require-exit-zero", is_flag=True, help="Fail when CMD exits with a non-zero status.")
-@click.option("--sample", type=_Seconds(0.01, 60), default=0.1, show_default=True,
-              help="Seconds between samples where kernel events are unavailable (0.01 to 60).")
+@click.option(
+    "--clients",
+    type=_Whole(0, MAX_CLIENTS),
+    default=20,
+    show_default=True,
+    help=f"TCP connections to make (at most {MAX_CLIENTS}).",
+)
+@click.option(
+    "--concurrency",
+    type=_Whole(1, MAX_CONCURRENCY),
+    default=8,
+    show_default=True,
+    metavar="C",
+    help=f"Connections at once (at most {MAX_CONCURRENCY}).",
+)
+@click.option(
+    "--payload",
+    default=None,
+    metavar="TEXT",
+    help="What each client sends ({n}: its number). Default: a line with its number.",
+)
+@click.option(
+    "--expect",
+    type=click.Choice(EXPECTATIONS),
+    default="echo",
+    show_default=True,
+    help="echo: the same bytes back; any: one byte or more; none: only the connection.",
+)
+@click.option(
+    "--client-timeout",
+    type=_Seconds(0.001, 3600),
+    default=5.0,
+    show_default=True,
+    help="Seconds each client waits for its reply (at most 3600).",
+)
+@click.option(
+    "--ready-timeout",
+    type=_Seconds(0.0, 3600),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for the server to listen (at most 3600).",
+)
+@click.option(
+    "--settle",
+    type=_Seconds(0.0, 3600),
+    default=1.0,
+    show_default=True,
+    help="Seconds after the clients before zombies are counted (at most 3600).",
+)
+@click.option(
+    "--grace",
+    type=_Seconds(0.0, 3600),
+    default=2.0,
+    show_default=True,
+    help="Seconds between SIGTERM and SIGKILL when the check ends CMD (at most 3600).",
+)
+@click.option(
+    "--duration",
+    type=_Seconds(0.0, validate.DAY),
+    default=None,
+    help="Count at this deadline, then end CMD (required with --pid without --tcp; at most 86400).",
+)
+@click.option(
+    "--max-zombies",
+    type=_Whole(0, MAX_ZOMBIES),
+    default=0,
+    show_default=True,
+    help="Fail when more zombies than this are left at the end.",
+)
+@click.option(
+    "--max-zombie-age",
+    type=_Seconds(0.0, validate.DAY),
+    default=None,
+    help="Fail when a zombie lived longer than this (default: off; at most 86400).",
+)
+@click.option(
+    "--require-exit-zero", is_flag=True, help="Fail when CMD exits with a non-zero status."
+)
+@click.option(
+    "--sample",
+    type=_Seconds(0.01, 60),
+    default=0.1,
+    show_default=True,
+    help="Seconds between samples where kernel events are unavailable (0.01 to 60).",
+)
 @click.option("--sampled", is_flag=True, hidden=True, envvar=SAMPLED_ENV)
 @click.option("--json", "as_json", is_flag=True, help="The report as one JSON object on stdout.")
-@click.option("--junit-xml", "junit", default=None, metavar="PATH",
-              help="Also write the report as JUnit XML (one testcase per criterion).")
+@click.option(
+    "--junit-xml",
+    "junit",
+    default=None,
+    metavar="PATH",
+    help="Also write the report as JUnit XML (one testcase per criterion).",
+)
 @click.argument("cmd", nargs=-1, metavar="-- CMD [ARG]...")
 def command(
-    pid: int | None, port: int | None, host: str, clients: int, concurrency: int,
-    payload: str | None, expect: str, client_timeout: float, ready_timeout: float,
-    settle: float, grace: float, duration: float | None, max_zombies: int,
-    max_zombie_age: float | None, require_exit_zero: bool, sample: float, sampled: bool,
-    as_json: bool, junit: str | None, cmd: tuple[str, ...],
+    pid: int | None,
+    port: int | None,
+    host: str,
+    clients: int,
+    concurrency: int,
+    payload: str | None,
+    expect: str,
+    client_timeout: float,
+    ready_timeout: float,
+    settle: float,
+    grace: float,
+    duration: float | None,
+    max_zombies: int,
+    max_zombie_age: float | None,
+    require_exit_zero: bool,
+    sample: float,
+    sampled: bool,
+    as_json: bool,
+    junit: str | None,
+    cmd: tuple[str, ...],
 ) -> int:
     """Run CMD under observation (or check --pid P) and grade its zombie hygiene.
 
@@ -132,10 +222,21 @@ def command(
     if pid is not None and port is None and duration is None:
         raise BadUsage("--pid needs --duration (or --tcp)")
     opts = CheckOptions(
-        argv=list(cmd) if cmd else None, pid=pid, tcp=port, host=host, clients=clients,
-        concurrency=concurrency, payload=payload.encode() if payload is not None else None,
-        expect=expect, client_timeout=client_timeout, ready_timeout=ready_timeout,
-        settle=settle, grace=grace, duration=duration, sample=sample, sampled=sampled,
+        argv=list(cmd) if cmd else None,
+        pid=pid,
+        tcp=port,
+        host=host,
+        clients=clients,
+        concurrency=concurrency,
+        payload=payload.encode() if payload is not None else None,
+        expect=expect,
+        client_timeout=client_timeout,
+        ready_timeout=ready_timeout,
+        settle=settle,
+        grace=grace,
+        duration=duration,
+        sample=sample,
+        sampled=sampled,
         stdout=2 if as_json else None,
         limits=Limits(max_zombies, max_zombie_age, require_exit_zero),
     )

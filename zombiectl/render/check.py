@@ -140,7 +140,9 @@ def summary_lines(report: Report) -> list[str]:
         lines.append("  (--pid: nothing was adopted, signalled or ended)")
     lines.append(f"  orphans adopted       {f.orphans_adopted}")
     if f.tcp:
-        lines.append(f"  clients               {f.clients} ({f.echoes_ok} ok, {f.echoes_failed} failed)")
+        lines.append(
+            f"  clients               {f.clients} ({f.echoes_ok} ok, {f.echoes_failed} failed)"
+        )
     lines.append(
         "  zombie lifetime ms    "
         + ", ".join(f"{k} {'-' if v is None else f'{v:.1f}'}" for k, v in life.items())
@@ -159,7 +161,9 @@ def leaker_lines(report: Report) -> list[str]:
         return []
     out = ["leaking parents:"]
     for lk in report.facts.leakers:
-        out.append(f"  pid {lk.pid} {display(lk.name)}: {lk.zombies} zombie(s)  {display(lk.cmdline)}")
+        out.append(
+            f"  pid {lk.pid} {display(lk.name)}: {lk.zombies} zombie(s)  {display(lk.cmdline)}"
+        )
     return out
 
 
