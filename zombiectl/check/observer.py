@@ -17,7 +17,9 @@ from zombiectl.errors import NoSuchProcess, PermissionDenied
 from zombiectl.proc import table as proctable
 from zombiectl.proc.events import ProcEvents
 
-ADOPTION_CHECK = 0.05  # seconds between two looks at zombiectl's own children
+# Seconds between two looks at zombiectl's own children. An orphan that dies is seen at
+# once through its exit event (its parent is zombiectl); this look is for live ones.
+ADOPTION_CHECK = 0.25
 
 
 class Observer:
@@ -38,6 +40,7 @@ class Observer:
         self._next_adoption = 0.0
         self._lost = 0
         self.new_pids: list[int] = []
+        self.mine_exited = False  # a child of zombiectl exited: collect it now
 
     @property
     def resolution(self) -> float | None:
@@ -70,6 +73,7 @@ class Observer:
         if force_sample or now >= self._next_adoption:
             self.note_adopted()
             self._next_adoption = now + ADOPTION_CHECK
+            self.mine_exited = True
 
     def _apply_events(self) -> None:
         assert self.events is not None
@@ -80,6 +84,9 @@ class Observer:
                     self.new_pids.append(ev.pid)
             elif ev.kind == "exit":
                 tree.exit(ev.pid, ev.time, ev.ppid)
+                if ev.ppid == tree.me and ev.pid in tree.members:
+                    tree.adopt(ev.pid)
+                    self.mine_exited = True
                 if ev.pid == tree.root:
                     tree.root_status = ev.status
 

@@ -101,6 +101,7 @@ class Check:
         self.guarded: set[int] = set()
         self.parents: dict[int, tuple[str, str]] = {}
         self.zombies_before = 0
+        self.client_seconds: float | None = None
         self._end_parents: list[int] = []
         self._next_regroup = 0.0
         self._old: dict[int, Any] = {}
@@ -250,9 +251,11 @@ class Check:
             )
 
         self.view.phase(f"{opts.clients} clients, {opts.concurrency} at a time")
+        t0 = time.monotonic()
         thread = threading.Thread(target=clients, name="clients", daemon=True)
         thread.start()
         self.wait(lambda: not thread.is_alive(), None, stop_on_root=False)
+        self.client_seconds = time.monotonic() - t0
         if thread.is_alive():  # interrupted: ending CMD makes every client fail at once
             self._end_cmd()
             thread.join(opts.client_timeout + 1.0)
@@ -295,7 +298,8 @@ class Check:
             self._guard_group(pgid_of(pid))
         self._regroup()
         self._note_parents()
-        if self.opts.argv is not None:
+        if self.opts.argv is not None and self.observer.mine_exited:
+            self.observer.mine_exited = False
             self._collect_adopted()
         now = time.monotonic()
         if now - self._last_ui >= UI_EVERY:
@@ -459,6 +463,7 @@ class Check:
             clients=(results.ok + results.failed) if results else 0,
             echoes_ok=results.ok if results else 0,
             echoes_failed=results.failed if results else 0,
+            client_seconds=self.client_seconds,
             failures=dict(results.reasons) if results else {},
             crashed_by=self._crash_signal(),
             ended_by_check=self.signalled,

@@ -46,6 +46,7 @@ class Facts:
     clients: int = 0
     echoes_ok: int = 0
     echoes_failed: int = 0
+    client_seconds: float | None = None  # how long the client phase took
     failures: dict[str, int] = field(default_factory=dict)
     crashed_by: int | None = None  # a signal that ended CMD which the check did not send
     ended_by_check: bool = False  # the check signalled CMD to end it (--tcp, --duration)

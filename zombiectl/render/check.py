@@ -72,6 +72,7 @@ def as_dict(report: Report) -> dict[str, Any]:
         "collected_by_parent": f.collected_by_parent,
         "collected_by_zombiectl": f.collected_by_zombiectl,
         "interrupted": f.interrupted_by is not None,
+        "client_seconds": None if f.client_seconds is None else round(f.client_seconds, 3),
     }
 
 
