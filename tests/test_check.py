@@ -611,3 +611,24 @@ def test_check_ends_escaped_daemons_when_it_ends(nothing_left: None) -> None:
     )
     assert res.returncode == 0, res.stderr
     assert report["orphans_adopted"] == 1  # the daemon, re-parented to zombiectl
+
+
+@pytest.mark.needs_cc
+def test_readme_student_server_fails_as_shown(tmp_path: Path, nothing_left: None) -> None:
+    """The instructors' section: its leaky C server, compiled as printed, fails the check."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("### For instructors") :]
+    source = section.split("```c\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "echo_server.c").write_text(source)
+    exe = tmp_path / "echo_server"
+    subprocess.run(
+        ["gcc", "-w", "-o", str(exe), str(tmp_path / "echo_server.c")],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    report, res = check_json(
+        "--tcp", str(port), "--clients", "10", "--settle", "0.5", "--", str(exe), str(port)
+    )
+    assert res.returncode == 1 and report["zombies_at_end"] == 10 and report["echoes_ok"] == 10
+    assert "--junit-xml" in section and "zombies at the end    100" in section

@@ -131,7 +131,8 @@ def summary_lines(report: Report) -> list[str]:
     f = report.facts
     life = lifetime_ms(report)
     lines = [
-        f"zombiectl check: {display(' '.join(f.command))} (pid {f.pid})",
+        f"zombiectl check: {display(' '.join(f.command))}"
+        + (f" (pid {f.pid})" if f.pid else " (not started)"),
         f"  children started      {f.children}",
         f"  most zombies at once  {f.max_zombies}",
         f"  zombies at the end    {f.zombies_at_end}",
