@@ -632,3 +632,25 @@ def test_readme_student_server_fails_as_shown(tmp_path: Path, nothing_left: None
     )
     assert res.returncode == 1 and report["zombies_at_end"] == 10 and report["echoes_ok"] == 10
     assert "--junit-xml" in section and "zombies at the end    100" in section
+
+
+@pytest.mark.parametrize(
+    ("family", "bind", "host", "found"),
+    [
+        (socket.AF_INET, "127.0.0.1", "127.0.0.1", True),
+        (socket.AF_INET, "0.0.0.0", "127.0.0.1", True),
+        (socket.AF_INET6, "::", "127.0.0.1", True),  # dual stack
+        (socket.AF_INET6, "::1", "::1", True),
+        (socket.AF_INET, "127.0.0.2", "127.0.0.1", False),
+        (socket.AF_INET, "127.0.0.1", "localhost", True),
+    ],
+)
+def test_listening_socket_is_found_by_inode(family: int, bind: str, host: str, found: bool) -> None:
+    from zombiectl.check.listening import listening_pid
+
+    with socket.socket(family) as s:
+        s.bind((bind, 0))
+        port = s.getsockname()[1]
+        assert listening_pid([os.getpid()], host, port) is None  # bound, not listening yet
+        s.listen()
+        assert (listening_pid([os.getpid()], host, port) == os.getpid()) is found

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import struct
 from collections.abc import Iterable
 
@@ -69,11 +70,26 @@ def accepts(listen: ipaddress.IPv4Address | ipaddress.IPv6Address, host: str) ->
     return listen == want
 
 
+def resolve(host: str) -> list[str]:
+    """host's addresses ("localhost" -> 127.0.0.1 and ::1); host itself if it is one."""
+    try:
+        ipaddress.ip_address(host)
+        return [host]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return [host]
+    return sorted({str(info[4][0]) for info in infos})
+
+
 def listening_pid(pids: Iterable[int], host: str, port: int) -> int | None:
     """The first pid among `pids` that owns a socket listening on host:port, else None."""
     pids = list(pids)
     if not pids:
         return None
+    hosts = resolve(host)
     wanted: set[int] = set()
     for name in ("tcp", "tcp6"):
         try:
@@ -81,7 +97,11 @@ def listening_pid(pids: Iterable[int], host: str, port: int) -> int | None:
                 text = f.read()
         except OSError:
             continue
-        wanted |= {ino for addr, p, ino in listeners(text) if p == port and accepts(addr, host)}
+        wanted |= {
+            ino
+            for addr, p, ino in listeners(text)
+            if p == port and any(accepts(addr, h) for h in hosts)
+        }
     if not wanted:
         return None
     for pid in pids:
