@@ -473,12 +473,13 @@ def test_script_that_exits_holding_zombies(mode: str, tmp_path: Path, nothing_le
     assert plain.returncode == 0 and "verdict: pass" in plain.stdout
 
 
+@pytest.mark.parametrize("mode", MODES)
 def test_pid_mode_counts_zombies_before_and_ends_nothing(
-    zombie_parent: Callable[..., object],
+    zombie_parent: Callable[..., object], mode: str
 ) -> None:
     parent = zombie_parent(4, alive=1)
     pid = parent.pid  # type: ignore[attr-defined]
-    report, res = check_json("--pid", str(pid), "--duration", "0.3")
+    report, res = check_json("--pid", str(pid), "--duration", "0.3", mode=mode)
     assert res.returncode == 1
     assert report["zombies_before"] == 4 and report["zombies_at_end"] == 4
     assert report["exit_status"] is None and report["children"] == 0
@@ -654,3 +655,16 @@ def test_listening_socket_is_found_by_inode(family: int, bind: str, host: str, f
         assert listening_pid([os.getpid()], host, port) is None  # bound, not listening yet
         s.listen()
         assert (listening_pid([os.getpid()], host, port) == os.getpid()) is found
+
+
+def test_pid_mode_drives_a_running_server_and_leaves_it_running(nothing_left: None) -> None:
+    port = free_port()
+    server = subprocess.Popen(server_cmd("py", None, port, "leak"), stdin=subprocess.DEVNULL)
+    try:
+        report, res = check_json("--pid", str(server.pid), "--tcp", str(port), "--clients", "5")
+        assert res.returncode == 1, res.stderr
+        assert report["zombies_at_end"] == 5 == ps_zombies_of(server.pid)
+        assert report["exit_status"] is None and server.poll() is None
+    finally:
+        server.kill()
+        server.wait()

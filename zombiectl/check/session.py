@@ -180,16 +180,19 @@ class Check:
 
     def _attach(self, pid: int) -> None:
         proctable.require_process(pid)
-        self._new_tree(pid, 0)
-        assert self.tree is not None
         kids = proctable.descendants_of(pid)
-        self.tree.seen(kids, time.monotonic(), complete=False, before=True)
         self.zombies_before = sum(1 for k in kids if k.is_zombie and k.ppid == pid)
+        self._new_tree(pid, 0, kids)
         self.view.phase(f"checking pid {pid}: nothing will be adopted, signalled or ended")
 
-    def _new_tree(self, root: int, me: int) -> None:
-        """me: zombiectl's pid when the tree hangs under it (-- CMD), else 0 (--pid)."""
+    def _new_tree(self, root: int, me: int, before: list[proctable.ProcInfo] | None = None) -> None:
+        """me: zombiectl's pid when the tree hangs under it (-- CMD), else 0 (--pid).
+
+        `before`: the root's descendants already there, which the check did not see start.
+        """
         self.tree = Tree(root, me, time.monotonic())
+        if before:
+            self.tree.seen(before, time.monotonic(), complete=False, before=True)
         ignore = {self.guard.pid} if self.guard is not None else set()
         self.observer = Observer(self.tree, self.events, self.opts.sample, ignore)
         self._guard_group(root)
