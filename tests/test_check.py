@@ -25,7 +25,7 @@ from proctools import reap_adopted, wait_until
 from zombiectl.check.tree import Tree
 from zombiectl.check.verdict import Facts, Limits, grade, percentile
 from zombiectl.proc import events as pev
-from zombiectl.proc.table import ProcInfo, descendants_of, read_proc
+from zombiectl.proc.table import ProcInfo, children_of, descendants_of, read_proc
 
 PROGRAMS = Path(__file__).parent / "programs"
 EVENTS = pev.available()
@@ -142,6 +142,15 @@ def server_cmd(impl: str, c_server: Path | None, port: int, mode: str) -> list[s
         assert c_server is not None
         return [str(c_server), str(port), mode]
     return [sys.executable, str(PROGRAMS / "forking_echo.py"), str(port), mode]
+
+
+def handlers_settled(server: int) -> bool:
+    """Every child of server has exited, and its zombie count holds still for 0.2 s."""
+    kids = children_of(server)
+    if any(not k.is_zombie for k in kids):
+        return False
+    time.sleep(0.2)
+    return len(kids) == ps_zombies_of(server)
 
 
 @pytest.fixture
@@ -269,7 +278,7 @@ def test_leaky_c_server_fails_with_every_handler_a_zombie(
         "--clients",
         "30",
         "--settle",
-        "1.5",
+        "3",
         "--junit-xml",
         str(junit),
         "--",
@@ -279,6 +288,7 @@ def test_leaky_c_server_fails_with_every_handler_a_zombie(
     try:
         lines = read_until(proc, "settling")
         server = started_pid(lines)
+        assert wait_until(lambda: handlers_settled(server), 20)
         seen_by_ps = ps_zombies_of(server)  # while the check settles, before it ends CMD
         out, err = proc.communicate(timeout=60)
     finally:
@@ -343,7 +353,7 @@ def test_one_wait_per_sigchld_matches_ps(c_server: Path, nothing_left: None) -> 
         "--concurrency",
         "20",
         "--settle",
-        "1",
+        "3",
         "--max-zombies",
         "1000",
         "--",
@@ -351,9 +361,9 @@ def test_one_wait_per_sigchld_matches_ps(c_server: Path, nothing_left: None) -> 
     )
     try:
         server = started_pid(read_until(proc, "settling"))
-        # ps is read after zombiectl's count is taken would race: read both at the settle's
-        # end by waiting until the zombie count is stable (nothing exits any more).
-        assert wait_until(lambda: ps_zombies_of(server) == ps_zombies_of(server), 5)
+        # The clients are done, but handlers may still be exiting: ps is read once every
+        # handler has exited and the server has taken its SIGCHLDs (the count holds still).
+        assert wait_until(lambda: handlers_settled(server), 20)
         seen_by_ps = ps_zombies_of(server)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -668,3 +678,60 @@ def test_pid_mode_drives_a_running_server_and_leaves_it_running(nothing_left: No
     finally:
         server.kill()
         server.wait()
+
+
+SILENT_SERVER = """
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+held = []
+while True:
+    held.append(s.accept()[0])  # accepts, never replies, never closes
+"""
+
+
+@pytest.mark.parametrize(("expect", "code", "ok"), [("echo", 1, 0), ("any", 1, 0), ("none", 0, 3)])
+def test_expectations_against_a_server_that_never_replies(
+    expect: str, code: int, ok: int, nothing_left: None
+) -> None:
+    port = free_port()
+    report, res = check_json(
+        "--tcp",
+        str(port),
+        "--clients",
+        "3",
+        "--client-timeout",
+        "0.3",
+        "--expect",
+        expect,
+        "--settle",
+        "0",
+        "--",
+        sys.executable,
+        "-c",
+        SILENT_SERVER,
+        str(port),
+    )
+    assert res.returncode == code, res.stderr
+    assert report["echoes_ok"] == ok and report["echoes_failed"] == 3 - ok
+    if ok == 0:
+        assert report["reasons"] == ["3 of 3 replies failed (3 timed out)"]
+
+
+def test_payload_template_is_echoed(nothing_left: None) -> None:
+    port = free_port()
+    report, res = check_json(
+        "--tcp",
+        str(port),
+        "--clients",
+        "4",
+        "--payload",
+        "ping {n}\n",
+        "--settle",
+        "0",
+        "--",
+        *server_cmd("py", None, port, "fixed"),
+    )
+    assert res.returncode == 0 and report["echoes_ok"] == 4, res.stderr
