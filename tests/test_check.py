@@ -549,7 +549,7 @@ def test_junit_path_through_a_symlink_is_refused(tmp_path: Path) -> None:
     link = tmp_path / "link.xml"
     link.symlink_to(target)
     res = check("--junit-xml", str(link), "--", "true")
-    assert res.returncode == 4 and target.read_text() == "keep"
+    assert res.returncode == 2 and target.read_text() == "keep"
 
 
 # --------------------------------------------------------------------------- endings
@@ -735,3 +735,26 @@ def test_payload_template_is_echoed(nothing_left: None) -> None:
         *server_cmd("py", None, port, "fixed"),
     )
     assert res.returncode == 0 and report["echoes_ok"] == 4, res.stderr
+
+
+def test_interrupted_check_is_not_a_pass(nothing_left: None) -> None:
+    proc = start_check("--", "sleep", "100")
+    try:
+        read_until(proc, "as pid")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    report = json.loads(out)
+    assert proc.returncode == 130
+    assert report["verdict"] == "fail"
+    assert report["reasons"] == ["the check was interrupted by SIGINT before it finished"]
+
+
+def test_unwritable_junit_path_is_refused_before_the_check(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    res = check("--junit-xml", str(tmp_path / "no" / "j.xml"), "--", "touch", str(marker))
+    assert res.returncode == 2 and not marker.exists()
+    assert res.stderr.count("\n") == 1

@@ -155,6 +155,9 @@ def _listening(f: Facts) -> Criterion:
 def _process(f: Facts, lim: Limits) -> Criterion:
     if f.not_started:
         return Criterion(CRITERIA[4], failure=f.not_started)
+    if f.interrupted_by is not None:
+        why = f"the check was interrupted by {_signame(f.interrupted_by)} before it finished"
+        return Criterion(CRITERIA[4], failure=why)
     if f.crashed_by is not None:
         why = f"the command crashed: killed by {_signame(f.crashed_by)}"
         return Criterion(CRITERIA[4], failure=why)

@@ -9,6 +9,7 @@ verdict: fail
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import stat
@@ -240,9 +241,15 @@ def command(
         stdout=2 if as_json else None,
         limits=Limits(max_zombies, max_zombie_age, require_exit_zero),
     )
-    report = _run(opts, as_json)
-    if junit is not None:
-        _write_junit(junit, report)
+    # Opened first: a path that cannot be written is an error before the check, not after.
+    junit_fd = _open_junit(junit) if junit is not None else None
+    try:
+        report = _run(opts, as_json)
+        if junit_fd is not None:
+            _write_junit(junit_fd, report)
+    finally:
+        if junit_fd is not None:
+            os.close(junit_fd)
     return _exit_code(report)
 
 
@@ -271,23 +278,28 @@ def _stderr_write(text: str) -> None:
         pass
 
 
-def _write_junit(path: str, report: Report) -> None:
+def _open_junit(path: str) -> int:
     """Create or truncate PATH, never through a symlink, and only if it is a regular file."""
-    from zombiectl.render.check import junit_xml
-
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     try:
         fd = os.open(path, flags, 0o644)
     except OSError as err:
-        raise PermissionDenied(f"cannot write {path}: {err.strerror}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise BadUsage(f"--junit-xml {path}: not a regular file")
-        data = junit_xml(report)
-        while data:
-            data = data[os.write(fd, data) :]
-    finally:
+        if err.errno in (errno.EACCES, errno.EPERM):
+            raise PermissionDenied(f"--junit-xml {path}: {err.strerror}") from None
+        raise BadUsage(f"--junit-xml {path}: {err.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
+        raise BadUsage(f"--junit-xml {path}: not a regular file")
+    return fd
+
+
+def _write_junit(fd: int, report: Report) -> None:
+    from zombiectl.render.check import junit_xml
+
+    os.ftruncate(fd, 0)
+    data = junit_xml(report)
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 def _exit_code(report: Report) -> int:
