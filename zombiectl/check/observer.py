@@ -59,36 +59,48 @@ class Observer:
         due.extend(m.next_poll for m in self.tree.zombies())
         return max(0.0, min(due) - now)
 
-    def step(self, force_sample: bool = False) -> None:
+    def step(self, force_sample: bool = False) -> bool:
+        """Bring the tree up to date; True if anything about the tree was learnt.
+
+        On a busy machine most events concern other processes: a step that learnt
+        nothing lets the caller skip its own work, which keeps the CPU cost low.
+        """
         now = self.clock()
+        changed = False
         if self.events is not None:
-            self._apply_events()
+            changed = self._apply_events()
             if self.events.lost != self._lost:  # events were dropped: catch up from /proc
                 self._lost = self.events.lost
                 force_sample = True
         if force_sample or (self.events is None and now >= self._next_sample):
             self.sample(now)
             self._next_sample = now + self.sample_every
-        self.poll_zombies(self.clock())
+            changed = True
+        changed = self.poll_zombies(self.clock()) or changed
         if force_sample or now >= self._next_adoption:
             self.note_adopted()
             self._next_adoption = now + ADOPTION_CHECK
-            self.mine_exited = True
+            self.mine_exited = changed = True
+        return changed
 
-    def _apply_events(self) -> None:
+    def _apply_events(self) -> bool:
         assert self.events is not None
         tree = self.tree
+        changed = False
         for ev in self.events.read():
             if ev.kind == "fork":
                 if ev.pid not in self.ignore and tree.fork(ev.pid, ev.ppid, ev.time):
                     self.new_pids.append(ev.pid)
-            elif ev.kind == "exit":
+                    changed = True
+            elif ev.kind == "exit" and ev.pid in tree.members:
+                changed = True
                 tree.exit(ev.pid, ev.time, ev.ppid)
-                if ev.ppid == tree.me and ev.pid in tree.members:
+                if ev.ppid == tree.me:
                     tree.adopt(ev.pid)
                     self.mine_exited = True
                 if ev.pid == tree.root:
                     tree.root_status = ev.status
+        return changed
 
     def sample(self, now: float) -> None:
         """Read the whole tree from /proc: its root's descendants, and zombiectl's adoptees."""
@@ -109,8 +121,9 @@ class Observer:
         tree.seen(procs, now, complete=True)
         self.new_pids.extend(p.pid for p in procs if p.pid not in known)
 
-    def poll_zombies(self, now: float) -> None:
-        for m in self.tree.due(now):
+    def poll_zombies(self, now: float) -> bool:
+        due = self.tree.due(now)
+        for m in due:
             info = proctable.read_proc(m.pid)
             if info is None or not info.is_zombie:
                 self.tree.gone(m.pid, now, by_me=False)
@@ -118,6 +131,7 @@ class Observer:
                 if info.ppid != m.ppid and info.ppid == self.tree.me:
                     self.tree.adopt(m.pid)
                 self.tree.polled(m, now)
+        return bool(due)
 
     def note_adopted(self) -> None:
         if self.tree.me == 0:

@@ -48,6 +48,7 @@ from zombiectl.proc.events import ProcEvents
 CLEANUP_DEADLINE = 10.0
 READY_POLL = 0.02  # seconds between two looks for the listening socket
 UI_EVERY = 0.25  # seconds between two refreshes of the live view
+IDLE_CHECK = 0.05  # seconds between two rounds of the loop's own work when nothing changed
 REGROUP_EVERY = 0.5  # seconds between two reads of the tree's process groups
 
 
@@ -104,6 +105,7 @@ class Check:
         self.client_seconds: float | None = None
         self._end_parents: list[int] = []
         self._next_regroup = 0.0
+        self._next_check = 0.0
         self._old: dict[int, Any] = {}
         self._old_wakeup = -1
         self._wake_r = self._wake_w = -1
@@ -219,9 +221,14 @@ class Check:
         deadline = time.monotonic() + opts.ready_timeout
         self.view.phase(f"waiting for a process of the tree to listen on {opts.host}:{port}")
         found: list[int] = []
+        next_look = [0.0]
 
         def listening() -> bool:
             assert self.tree is not None
+            now = time.monotonic()
+            if now < next_look[0]:
+                return False
+            next_look[0] = now + READY_POLL
             pid = listening_pid(sorted(self.tree.live_pids()), opts.host, port)
             if pid is not None:
                 found.append(pid)
@@ -241,17 +248,20 @@ class Check:
         out: list[EchoResults] = []
 
         def clients() -> None:
-            out.append(
-                drive(
-                    opts.host,
-                    port,
-                    opts.clients,
-                    opts.concurrency,
-                    opts.client_timeout,
-                    opts.payload,
-                    opts.expect,
+            try:
+                out.append(
+                    drive(
+                        opts.host,
+                        port,
+                        opts.clients,
+                        opts.concurrency,
+                        opts.client_timeout,
+                        opts.payload,
+                        opts.expect,
+                    )
                 )
-            )
+            finally:
+                _wake(self._wake_w)  # the loop may be asleep in select
 
         self.view.phase(f"{opts.clients} clients, {opts.concurrency} at a time")
         t0 = time.monotonic()
@@ -279,11 +289,14 @@ class Check:
         if self.observer.fileno() is not None:
             fds.append(self.observer.fileno())  # type: ignore[arg-type]
         while not self._stopped():
-            self.observer.step()
-            self._after_step()
-            if done() or (stop_on_root and self._root_ended()):
-                return
             now = time.monotonic()
+            if self.observer.step() or now >= self._next_check:
+                self._next_check = now + IDLE_CHECK
+                self._after_step()
+                if stop_on_root and self._root_ended():
+                    return
+            if done():
+                return
             if deadline is not None and now >= deadline:
                 return
             timeout = min(self.observer.timeout(), poll, UI_EVERY)
@@ -571,6 +584,13 @@ def _waitpid_retry(pid: int) -> tuple[int, int | None]:
             return pid, None
         except InterruptedError:
             continue
+
+
+def _wake(fd: int) -> None:
+    try:
+        os.write(fd, b"\0")
+    except OSError:
+        pass
 
 
 def _drain(fd: int) -> None:
