@@ -30,7 +30,9 @@ from zombiectl.proc.table import ProcInfo, children_of, descendants_of, read_pro
 PROGRAMS = Path(__file__).parent / "programs"
 EVENTS = pev.available()
 MODES = [
-    pytest.param("events", marks=pytest.mark.skipif(not EVENTS, reason="needs root on Linux")),
+    pytest.param(
+        "events", marks=pytest.mark.skipif(not EVENTS, reason="process events refused here")
+    ),
     "sampled",
 ]
 

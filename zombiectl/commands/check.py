@@ -83,7 +83,8 @@ Examples:
 \b
 Exit status: 0 pass, 1 fail, 2 usage, 3 no such --pid, 127 CMD not found,
 126 CMD cannot run, 130/143 interrupted by SIGINT/SIGTERM (after clean-up).
-Counts are exact (kernel process events) as root on Linux, else sampled every --sample.
+Counts are exact where the kernel's process events are open to us (Linux; root on
+older kernels), else sampled every --sample.
 """,
 )
 @click.option("--pid", type=PID, default=None, help="Check a running process and its descendants.")

@@ -18,8 +18,9 @@ message per fork, exec and exit of every process on the machine, after one
       exit: process_pid, process_tgid, exit_code, exit_signal, parent_pid, parent_tgid
 
 Only processes matter here (a thread's pid differs from its tgid): a thread's fork and
-exit are dropped. Needs CAP_NET_ADMIN in the initial network namespace; `ProcEvents()`
-raises OSError elsewhere, and the caller samples instead. Stdlib only.
+exit are dropped. Older kernels let only CAP_NET_ADMIN subscribe (recent ones, 6.18 here,
+let any user), and only in the initial network namespace; `ProcEvents()` raises OSError
+where it is refused, and the caller samples instead. Stdlib only.
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ class ProcEvents:
 
 
 def available() -> bool:
-    """True when this process may subscribe to the process events (root on Linux)."""
+    """True when this process may subscribe to the process events (Linux; root on old kernels)."""
     try:
         ProcEvents().close()
     except (OSError, AttributeError):
