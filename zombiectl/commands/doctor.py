@@ -19,8 +19,10 @@ Advice
 - orphans:  orphans stay zombies between its polls, and a fast forker can fill the pid
             table; for prompt reaping use `zombiectl run --` (or tini, dumb-init) as the
             entry point, or your runtime's init option (`docker run --init`)
-- zombies:  `zombiectl list` shows who leaks; `zombiectl reap --pid PARENT` clears them
-            safely
+- zombies:  `zombiectl reap --pid 93442 --pid 305642` nudges the leakers with SIGCHLD,
+            after a plan; `zombiectl list` shows who leaks
+$ echo $?
+0
 
 Under a reaping init the same probe reads:
 
@@ -37,39 +39,20 @@ import sys
 import click
 
 from zombiectl.commands.common import console_for_stdout
-from zombiectl.doctor.probes import DEFAULT_TIMEOUT, Report, diagnose
+from zombiectl.doctor.probes import DEFAULT_TIMEOUT, diagnose
 from zombiectl.errors import NotSupported
 
-MARKS = {"ok": ("ok", "green"), "warn": ("warn", "yellow"), "bad": ("BAD", "bold red"),
-         "info": ("info", "cyan")}  # fmt: skip
 
+def _seconds(value: str | None, param: click.Parameter) -> float | None:
+    """--timeout through the shared validator: finite, 0.05 to 600 seconds."""
+    from zombiectl.validate import InvalidValue, seconds
 
-def render(report: Report) -> object:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
-    table.add_column("CHECK")
-    table.add_column("", no_wrap=True)
-    table.add_column("FINDING", overflow="fold")
-    advice = False
-    for f in report.findings:
-        word, style = MARKS.get(f.status, (f.status, ""))
-        table.add_row(f.check, Text(word, style=style), f.summary)
-        advice = advice or bool(f.advice)
-    parts: list[object] = [table]
-    if advice:
-        tips = Table(box=None, show_header=False, pad_edge=False, show_edge=False)
-        tips.add_column(no_wrap=True)
-        tips.add_column(overflow="fold")
-        for f in report.findings:
-            if f.advice:
-                tips.add_row(f"- {f.check}:", f.advice)
-        parts.extend([Text("\nAdvice", style="bold"), tips])
-    else:
-        parts.append(Text("\nNothing to fix: orphans are reaped promptly here.", style="green"))
-    return Group(*parts)  # type: ignore[arg-type]
+    if value is None:
+        return None
+    try:
+        return seconds(value, minimum=0.05, maximum=600)
+    except InvalidValue as err:
+        raise click.BadParameter(str(err), param=param) from None
 
 
 @click.command(
@@ -78,20 +61,32 @@ def render(report: Report) -> object:
 Examples:
   zombiectl doctor                        is anyone reaping orphans here, and how fast?
   zombiectl doctor --json                 the same findings as one JSON object
+  zombiectl doctor --containers           does each container's PID 1 reap orphans?
   zombiectl run -- zombiectl doctor       what it looks like under a reaping init
+  HEALTHCHECK CMD zombiectl doctor        in a Dockerfile: unhealthy when PID 1 does not reap
+\b
+Exit: 0 nothing bad (warnings included), 1 a finding is bad: orphans not reaped within
+--timeout, a PID 1 that does not reap, or pids in use above 90% of the tightest limit.
 """,
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: probes and findings.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.05, max=600),
-    default=DEFAULT_TIMEOUT,
-    show_default=True,
+    type=str,
+    callback=lambda ctx, param, value: _seconds(value, param),
+    default=None,
     metavar="S",
-    help="How long to wait for the probe's orphan to be reaped.",
+    help=f"How long to wait for the probe's orphan to be reaped [default: {DEFAULT_TIMEOUT:g}]; "
+    "with --containers, the time between the two looks at each PID 1 [default: 2].",
 )
 @click.option("--no-probe", is_flag=True, help="Skip the orphan probe (it makes one process).")
-def command(as_json: bool, timeout: float, no_probe: bool) -> int:
+@click.option(
+    "--containers",
+    "containers",
+    is_flag=True,
+    help="Audit every container's PID 1 instead: does it reap? Exit 1 when one does not.",
+)
+def command(as_json: bool, timeout: float | None, no_probe: bool, containers: bool) -> int:
     """Does this machine or container reap orphans? Probes and advice.
 
     Makes one real orphan and times how long its adopter (PID 1 or the nearest child
@@ -101,9 +96,27 @@ def command(as_json: bool, timeout: float, no_probe: bool) -> int:
     """
     if not sys.platform.startswith("linux"):
         raise NotSupported("doctor reads /proc: it needs Linux")
-    report = diagnose(timeout=timeout, probe=not no_probe)
+    if containers:
+        return containers_command(as_json, timeout)
+    report = diagnose(timeout=DEFAULT_TIMEOUT if timeout is None else timeout, probe=not no_probe)
     if as_json:
         sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
-        return 0
-    console_for_stdout().print(render(report))
-    return 0
+    else:
+        from zombiectl.render.doctor import render
+
+        console_for_stdout().print(render(report))
+    return report.exit_code()
+
+
+def containers_command(as_json: bool, timeout: float | None) -> int:
+    from zombiectl.doctor.containers import DEFAULT_CONTAINERS_TIMEOUT, audit_containers
+    from zombiectl.errors import EXIT_CONDITION
+
+    report = audit_containers(DEFAULT_CONTAINERS_TIMEOUT if timeout is None else timeout)
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+    else:
+        from zombiectl.render.containers import containers_view
+
+        console_for_stdout().print(containers_view(report))
+    return EXIT_CONDITION if report.bad else 0
