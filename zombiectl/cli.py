@@ -15,6 +15,7 @@ import click
 from zombiectl import __version__
 from zombiectl.errors import EXIT_INTERRUPTED, EXIT_USAGE, ZombiectlError
 from zombiectl.stdout import reader_left
+from zombiectl.untrusted import display
 
 # name -> (module, one-line help). The order is the order `--help` shows.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -106,8 +107,9 @@ def run_cli(args: list[str]) -> int:
 
 
 def _echo_err(line: str) -> None:
+    # Messages quote names and paths that another user chose: one escaped line.
     try:
-        sys.stderr.write(line + "\n")
+        sys.stderr.write(display(line) + "\n")
         sys.stderr.flush()
     except OSError:
         pass

@@ -49,6 +49,8 @@ def render(report: Report) -> object:
     from rich.table import Table
     from rich.text import Text
 
+    from zombiectl.render.safe import data
+
     table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
     table.add_column("CHECK")
     table.add_column("", no_wrap=True)
@@ -56,7 +58,8 @@ def render(report: Report) -> object:
     advice = False
     for f in report.findings:
         word, style = MARKS.get(f.status, (f.status, ""))
-        table.add_row(f.check, Text(word, style=style), f.summary)
+        # Findings quote process names and command lines: data, not markup.
+        table.add_row(f.check, Text(word, style=style), data(f.summary))
         advice = advice or bool(f.advice)
     parts: list[object] = [table]
     if advice:
@@ -65,7 +68,7 @@ def render(report: Report) -> object:
         tips.add_column(overflow="fold")
         for f in report.findings:
             if f.advice:
-                tips.add_row(f"- {f.check}:", f.advice)
+                tips.add_row(f"- {f.check}:", data(f.advice))
         parts.extend([Text("\nAdvice", style="bold"), tips])
     else:
         parts.append(Text("\nNothing to fix: orphans are reaped promptly here.", style="green"))

@@ -15,7 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from zombiectl.demo.runner import Lab, LabSpec, Sample, Summary
+from zombiectl.render.safe import data
 from zombiectl.stdout import reader_left
+from zombiectl.untrusted import display
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -62,7 +64,8 @@ def summary_line(s: Summary, why: str) -> str:
     if s.interrupted:
         line += " (interrupted)"
     if s.error is not None:
-        line += f"\n  error: {s.error}"
+        # An error quotes what failed (a compiler's message, a path): escaped, one line.
+        line += f"\n  error: {display(s.error)}"
     elif why:
         line += f"\n  {why}"
     return line
@@ -147,7 +150,7 @@ class PlainPrinter(Printer):
         for lab in labs:
             seen = self._notes.get(id(lab), 0)
             for text in lab.notes[seen:]:
-                _put(self.out, f"{lab.spec.name}: note: {text}\n")
+                _put(self.out, f"{lab.spec.name}: note: {display(text)}\n")
             self._notes[id(lab)] = len(lab.notes)
         for s in samples:
             key = (s.alive, s.zombies, s.reaped)
@@ -242,7 +245,7 @@ def single_view(
     if lab is not None:
         phase = "starting" if lab.done_at is None else "holding" if lab.summary is None else "done"
         foot += f"   max so far {lab.max_zombies}   {phase}"
-        parts.extend(Text(f"note: {n}", style="cyan") for n in lab.notes)
+        parts.extend(data(f"note: {n}", style="cyan") for n in lab.notes)
     parts.append(Text(foot, style="dim"))
     return Group(*parts)
 
@@ -272,16 +275,17 @@ def side_by_side_table(
         summary = lab.summary if lab is not None else None
         expected = spec.expected
         observed = str(summary.final_zombies) if summary is not None else ""
-        mark = ""
+        mark = Text("")
         if summary is not None:
-            mark = "[green]✓[/]" if summary.ok else "[bold red]✗[/]"
+            mark = Text("✓", style="green") if summary.ok else Text("✗", style="bold red")
+        zombies = Text(str(s.zombies), style="bold red" if s.zombies else "") if s else Text("")
         table.add_row(
-            spec.name,
-            spec.strategy.name,
-            method_text(spec, default_method),
+            Text(spec.name),
+            Text(spec.strategy.name),
+            Text(method_text(spec, default_method)),
             f"{s.t:.1f}" if s else "",
             str(s.alive) if s else "",
-            f"[bold red]{s.zombies}[/]" if s and s.zombies else ("0" if s else ""),
+            zombies,
             str(lab.max_zombies) if lab is not None and s else "",
             str(s.reaped) if s else "",
             "-" if expected is None else str(expected),

@@ -29,7 +29,7 @@ def _code(console: Console, block: CodeBlock) -> None:
 
 def _para(console: Console, heading: str, text: str) -> None:
     console.print(Text(heading, style="bold"))
-    console.print(text, highlight=False)
+    console.print(Text(text))
     console.print()
 
 
@@ -75,4 +75,4 @@ def render_overview(console: Console, rows: list[OverviewRow]) -> None:
         table.add_row(r.name, r.experiment, r.kind, r.expected, r.title)
     console.print(table)
     console.print()
-    console.print("zombiectl explain NAME shows a strategy's code, its model and the fix.")
+    console.print(Text("zombiectl explain NAME shows a strategy's code, its model and the fix."))

@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from zombiectl.listing.zombies import ListResult
+from zombiectl.render.safe import data
 
 PIDS_SHOWN = 8
 
@@ -54,5 +55,7 @@ def listing_table(result: ListResult) -> RenderableType:
         return footer
     table = parents_table()
     for g in result.parents:
-        table.add_row(str(g.pid), g.name, g.user, str(g.zombies), format_pids(g.zombie_pids))
+        table.add_row(
+            str(g.pid), data(g.name), data(g.user), str(g.zombies), format_pids(g.zombie_pids)
+        )
     return Group(table, footer)

@@ -8,7 +8,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from zombiectl.render.safe import data
 from zombiectl.render.tables import format_pids
+from zombiectl.untrusted import display
 from zombiectl.watching.tracker import Sample
 
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -38,9 +40,10 @@ def _age(seconds: float) -> str:
 
 
 def _title(s: Sample) -> str:
+    """Display text: the watched process's name is escaped, so a plain line stays one line."""
     if s.pid is None:
         return "whole system"
-    return f"pid {s.pid} ({s.name})" if s.name else f"pid {s.pid}"
+    return f"pid {s.pid} ({display(s.name)})" if s.name else f"pid {s.pid}"
 
 
 def plain_line(s: Sample) -> str:
@@ -93,7 +96,7 @@ def _zombies_table(s: Sample, rows: int) -> Table | None:
         info = s.zombie_info.get(pid)
         table.add_row(
             str(pid),
-            info.name if info else "?",
+            data(info.name) if info else "?",
             str(info.ppid) if info else "?",
             _age(s.zombie_age[pid]),
             style="red" if pid in new else None,
@@ -116,7 +119,12 @@ def _parents_table(s: Sample, rows: int) -> Table | None:
     for g in s.parents[:rows]:
         oldest = max(s.zombie_age.get(pid, 0.0) for pid in g.zombie_pids)
         table.add_row(
-            str(g.pid), g.name, g.user, str(g.zombies), _age(oldest), format_pids(g.zombie_pids)
+            str(g.pid),
+            data(g.name),
+            data(g.user),
+            str(g.zombies),
+            _age(oldest),
+            format_pids(g.zombie_pids),
         )
     if len(s.parents) > rows:
         table.add_row("…", f"{len(s.parents) - rows} more parents", "", "", "", "")

@@ -25,6 +25,7 @@ from zombiectl.proc.table import (
     read_proc,
     scan,
 )
+from zombiectl.untrusted import for_json
 
 HISTORY = 120
 
@@ -58,6 +59,8 @@ class Sample:
         }
         if self.pid is None:
             out["parents"] = [g.as_dict(max_pids=20) for g in self.parents[:20]]
+        else:
+            out["name"] = for_json(self.name)
         return out
 
 
