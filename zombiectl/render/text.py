@@ -22,9 +22,10 @@ def escape_label(value: str) -> str:
     """A label value from untrusted text, escaped as the text exposition format requires.
 
     The value is the name as a screen shows it (`display`): labels end up on dashboards
-    and in terminals (`curl`, `promtool`), so no raw control character goes in.
+    and in terminals (`curl`, `promtool`), so no raw control character goes in. That
+    leaves no newline to escape, only backslashes and double quotes.
     """
-    return display(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return display(value).replace("\\", "\\\\").replace('"', '\\"')
 
 
 # (name, HELP). Fixed texts, whatever the options and the data: metadata that changes
