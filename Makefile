@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.installed-runtime
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -11,14 +12,20 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
+# Two stamps: a demo needs only click, psutil and rich; the tests and linters need more.
+$(RUNTIME): pyproject.toml
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --disable-pip-version-check -e .
+	@touch $(RUNTIME)
+
 $(STAMP): pyproject.toml
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --disable-pip-version-check -e '.[test,lint]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUNTIME)
 
-venv: $(STAMP) ## Create .venv and install zombiectl into it
+venv: $(STAMP) ## Create .venv and install zombiectl with the test and lint tools into it
 
-demo: $(STAMP) ## Make zombies happen live: zombiectl demo all
+demo: $(RUNTIME) ## Make zombies happen live: zombiectl demo all (installs only what zombiectl needs)
 	$(VENV)/bin/zombiectl demo all
 
 test: $(STAMP) ## Run the whole test suite

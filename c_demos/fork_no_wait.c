@@ -74,6 +74,11 @@ int main(int argc, char **argv)
     const char *fd_text = getenv("ZOMBIECTL_REPORT_FD");
     char *end;
 
+#ifdef __linux__
+    /* Run from a descriptor (zombiectl executes the file it checked), the kernel would
+     * name this process after the descriptor's number: take the program's own name. */
+    prctl(PR_SET_NAME, "fork_no_wait");
+#endif
     if (argc < 2 || argc > 4) {
         fprintf(stderr, "usage: fork_no_wait COUNT [INTERVAL [LIFETIME]]\n");
         return 2;

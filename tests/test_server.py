@@ -36,9 +36,11 @@ def _c_binary() -> str:
     from zombiectl.demo.cbuild import build
 
     try:
-        return str(build("echo_server"))
+        binary = build("echo_server")
     except Exception as err:  # no compiler: the needs_cc tests are skipped
         pytest.skip(f"cannot build the C server: {err}")
+    binary.close()
+    return str(binary.path)
 
 
 class Server:

@@ -11,6 +11,9 @@ through JSON lines on file descriptor 3 (the event pipe):
     {"event": "report", "fields": {...}}      extra summary fields (echoes_ok, ...)
     {"event": "error", "kind": "fork", "message": "...", "started": 3}
 
+A strategy whose parameters carry ``exec_fd`` (a checked binary, see `zombiectl.demo.cbuild`)
+finds that descriptor at file descriptor 4 (`EXEC_FD`).
+
 The lab parent never exits on its own and never cleans up: after its work it lingers
 (like the post's ``time.sleep(100)``) holding its zombies until zombiectl kills its whole
 process group, reaps everything and counts what is left. It imports neither click, rich
@@ -31,6 +34,9 @@ from types import SimpleNamespace
 from typing import Any
 
 EVENT_FD = 3
+# A strategy that runs a checked binary (`demo c`) gets its descriptor here: the lab
+# executes the file zombiectl checked, never a path that could be swapped meanwhile.
+EXEC_FD = 4
 PR_SET_PDEATHSIG = 1
 # Test hook: ZOMBIECTL_LAB_FAULT=N makes the lab function fail right after its N-th start,
 # so the clean-up of a strategy that raises can be tested with real children running.
@@ -146,6 +152,12 @@ def resolve(entry: str) -> Callable[[LabContext, SimpleNamespace], None]:
 
 def is_fork_failure(err: BaseException) -> bool:
     return isinstance(err, OSError) and err.errno in FORK_ERRNOS
+
+
+def exec_checked(argv: list[str], env: dict[str, str]) -> None:
+    """Replace this process with the checked binary at EXEC_FD (never a path)."""
+    os.set_inheritable(EXEC_FD, False)  # the program itself has no use for it
+    os.execve(EXEC_FD, argv, env)
 
 
 def main(argv: list[str]) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import json
 import os
 import select
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+from zombiectl.demo.labproc import EXEC_FD
 from zombiectl.demo.strategies.registry import Strategy
 from zombiectl.errors import NoSuchProcess, PermissionDenied
 from zombiectl.proc import table as proctable
@@ -330,6 +332,11 @@ class Lab:
         spec = self.spec
         params = dict(vars(spec.params))
         params["start_method"] = spec.start_method
+        exec_fd = params.get("exec_fd")
+        if exec_fd is not None:
+            # Above every descriptor the dup2s below write to, so none of them clobbers it.
+            exec_fd = fcntl.fcntl(exec_fd, fcntl.F_DUPFD_CLOEXEC, EXEC_FD + 1)
+            params["exec_fd"] = EXEC_FD  # where the lab finds it
         config = {"entry": spec.strategy.entry, "params": params, "parent": os.getpid()}
         ev_r, ev_w = os.pipe()
         er_r, er_w = os.pipe()
@@ -341,6 +348,8 @@ class Lab:
                 (os.POSIX_SPAWN_DUP2, er_w, 2),
                 (os.POSIX_SPAWN_DUP2, ev_w, 3),
             ]
+            if exec_fd is not None:  # a checked binary: the lab executes this very file
+                actions.append((os.POSIX_SPAWN_DUP2, exec_fd, EXEC_FD))  # last: see above
             argv = [sys.executable, "-m", "zombiectl.demo.labproc", json.dumps(config)]
             self.pid = os.posix_spawn(
                 sys.executable,
@@ -362,7 +371,7 @@ class Lab:
                 os.close(fd)
             raise
         finally:
-            for fd in (ev_w, er_w, devnull):
+            for fd in [ev_w, er_w, devnull] + ([] if exec_fd is None else [exec_fd]):
                 os.close(fd)
         self.started_at = time.monotonic()
         self.events_fd, self.stderr_fd = ev_r, er_r

@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 from types import SimpleNamespace
 
-from zombiectl.demo.labproc import EVENT_FD, LabContext
+from zombiectl.demo.labproc import EVENT_FD, LabContext, exec_checked
 from zombiectl.demo.strategies.registry import Strategy
 
 
 def prepare(p: SimpleNamespace) -> SimpleNamespace:
+    """In zombiectl: build (or find) the checked binary; the lab gets its descriptor."""
     from zombiectl.demo.cbuild import build
 
-    return SimpleNamespace(**vars(p), binary=str(build("fork_no_wait")))
+    return SimpleNamespace(**vars(p), exec_fd=build("fork_no_wait").fd)
 
 
 def lab(ctx: LabContext, p: SimpleNamespace) -> None:
@@ -20,8 +21,8 @@ def lab(ctx: LabContext, p: SimpleNamespace) -> None:
     # and the parent-death signal, and it reports its children on the same descriptor.
     os.set_inheritable(EVENT_FD, True)
     env = dict(os.environ, ZOMBIECTL_REPORT_FD=str(EVENT_FD))
-    argv = [p.binary, str(p.count), repr(float(p.interval)), repr(float(p.lifetime))]
-    os.execve(p.binary, argv, env)
+    argv = ["fork_no_wait", str(p.count), repr(float(p.interval)), repr(float(p.lifetime))]
+    exec_checked(argv, env)
 
 
 def c_source() -> list[tuple[str, str]]:

@@ -25,7 +25,7 @@ import socket
 import sys
 from types import SimpleNamespace
 
-from zombiectl.demo.labproc import EVENT_FD, LabContext
+from zombiectl.demo.labproc import EVENT_FD, LabContext, exec_checked
 from zombiectl.demo.server import echo
 from zombiectl.demo.strategies.registry import COUNT_MAX, Option, Strategy
 from zombiectl.errors import BadUsage
@@ -70,7 +70,8 @@ def prepare(p: SimpleNamespace) -> SimpleNamespace:
     if p.impl == "c":
         from zombiectl.demo.cbuild import build
 
-        p.binary = str(build("echo_server"))
+        p.exec_fd = build("echo_server").fd  # the lab executes this checked descriptor
+        p.binary = "echo_server"  # argv[0] only
     return p
 
 
@@ -112,7 +113,7 @@ def lab(ctx: LabContext, p: SimpleNamespace) -> None:
     os.environ[echo.REPORT_ENV] = str(EVENT_FD)  # the server reports each handler it forks
     argv = server_argv(p)
     if p.impl == "c":
-        os.execv(argv[0], argv)
+        exec_checked(argv, dict(os.environ))
     rc = echo.main(argv)  # serves forever; returns only if it cannot listen
     sys.stderr.flush()
     os._exit(rc)
