@@ -553,9 +553,11 @@ def test_doctor_under_a_hostile_pid1_that_holds_zombies() -> None:
     assert res.returncode == 0, res.stderr
     runs = {k: (rc, bytes.fromhex(out)) for k, (rc, out) in json.loads(res.stdout).items()}
     rc, out = runs["doctor --no-probe"]
-    text = assert_safe(out, f"PID 1 is {SHOWN['escapes']}", f"{SHOWN['escapes']} (1): 3")
+    text = assert_safe(out, f"PID 1 is {SHOWN['escapes']}")
+    assert text.count(SHOWN["escapes"]) >= 2, text  # PID 1, and PID 1 among the leakers
     assert raw_controls(text) == [] and rc in (0, 1), text
     rc, out = runs["doctor --no-probe --json"]
     report = json.loads(out)
-    assert report["pid1"]["name"] == raw.decode()
-    assert report["zombies"]["parents"][0] == {"pid": 1, "name": raw.decode(), "zombies": 3}
+    assert report["pid1"]["name"] == raw.decode()  # JSON: the exact name
+    (leaker,) = report["zombies"]["parents"]
+    assert (leaker["pid"], leaker["name"], leaker["zombies"]) == (1, raw.decode(), 3)
