@@ -12,14 +12,17 @@
  *   double-fork  the handler forks again and exits; the grandchild serves and is
  *                reaped by init (or the nearest subreaper)
  *
- * Usage: echo_server none|sigchld|ignore|double-fork PORT [HOST [MAX_CHILDREN [TIMEOUT_S]]]
+ * Usage: echo_server none|sigchld|ignore|double-fork PORT
+ *                    [HOST [MAX_CHILDREN [TIMEOUT_S [MAX_ZOMBIES]]]]
  *   PORT 0 picks a free port; the first line on stdout says which:
  *   $ ./echo_server none 0
  *   echo server 4242 listening on 127.0.0.1 port 40321
  *
  * Safety rails a classroom version would not have: at most MAX_CHILDREN (default 64)
- * handlers at once (beyond that a connection is closed instead of forked), and a handler
- * whose client sends nothing for TIMEOUT_S seconds (default 30) gives up. With
+ * handlers at once (beyond that a connection is closed instead of forked); in mode none,
+ * at most MAX_ZOMBIES (default 256; 0: no cap) handlers ever forked, since none is ever
+ * reaped (beyond that every new connection is closed, and the server says so once); and
+ * a handler whose client sends nothing for TIMEOUT_S seconds (default 30) gives up. With
  * ZOMBIECTL_PARENT_PID set, the server and its handlers die with their parent.
  * Port in use: one line on stderr, exit 2.
  */
@@ -42,12 +45,14 @@ enum reap { REAP_NONE, REAP_SIGCHLD, REAP_IGNORE, REAP_DOUBLE_FORK };
 
 static int slots[2];      /* a pipe holding one byte per free handler slot */
 static int report_fd = -1; /* ZOMBIECTL_REPORT_FD: each fork is reported there */
+static int max_zombies;    /* mode none: handlers the server may ever fork; 0: no cap */
+static int held;           /* mode none: handlers forked so far, none of them reaped */
 
 /* the safety rails, below the lab */
-static int take_slot(void);
+static int admit(void);
+static void handler_forked(pid_t pid);
 static void give_slot(void);
 static void handler_started(pid_t server, enum reap reap);
-static void report_started(pid_t pid);
 
 /* ------------------------------------------------------------------ the lab */
 
@@ -101,7 +106,7 @@ static void serve(int srv, enum reap reap, double timeout_s)
             perror("echo server: accept");
             continue;
         }
-        if (!take_slot()) { /* MAX_CHILDREN handlers are busy: refuse, do not fork */
+        if (!admit()) { /* too many handlers, or zombies: refuse, do not fork */
             close(conn);
             continue;
         }
@@ -122,7 +127,7 @@ static void serve(int srv, enum reap reap, double timeout_s)
             close(conn);
             _exit(0);
         }
-        report_started(pid);
+        handler_forked(pid);
         close(conn); /* the handler has its own copy */
         if (reap == REAP_DOUBLE_FORK)
             while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
@@ -145,15 +150,49 @@ static void give_slot(void)
         ;
 }
 
-static void report_started(pid_t pid)
+static void report(const char *line)
+{
+    if (report_fd >= 0 && write(report_fd, line, strlen(line)) < 0)
+        report_fd = -1; /* zombiectl is gone; the parent-death signal ends us */
+}
+
+static void handler_forked(pid_t pid)
 {
     char line[64];
-    int n;
-    if (report_fd < 0)
-        return;
-    n = snprintf(line, sizeof line, "{\"event\": \"started\", \"pid\": %d}\n", (int)pid);
-    if (n > 0 && write(report_fd, line, (size_t)n) < 0)
-        report_fd = -1; /* zombiectl is gone; the parent-death signal ends us */
+    snprintf(line, sizeof line, "{\"event\": \"started\", \"pid\": %d}\n", (int)pid);
+    report(line);
+    if (max_zombies)
+        held++;
+}
+
+/* One line for the user: a note in zombiectl's view, or on stderr when run alone. */
+static void say_full(void)
+{
+    char text[160], line[256];
+    snprintf(text, sizeof text,
+             "echo server: %d handlers forked and never reaped, each a zombie once it exits "
+             "(--max-zombies): closing new connections",
+             held);
+    if (report_fd >= 0) {
+        snprintf(line, sizeof line, "{\"event\": \"note\", \"text\": \"%s\"}\n", text);
+        report(line);
+        if (report_fd >= 0)
+            return;
+    }
+    fprintf(stderr, "%s\n", text);
+}
+
+static int admit(void)
+{
+    static int said_full;
+    if (max_zombies && held >= max_zombies) {
+        if (!said_full) { /* once, not once per connection */
+            said_full = 1;
+            say_full();
+        }
+        return 0;
+    }
+    return take_slot();
 }
 
 static void die_with_parent(pid_t expected_parent)
@@ -175,7 +214,7 @@ static void handler_started(pid_t server, enum reap reap)
 static int usage(void)
 {
     fprintf(stderr, "usage: echo_server none|sigchld|ignore|double-fork PORT "
-                    "[HOST [MAX_CHILDREN [TIMEOUT_S]]]\n");
+                    "[HOST [MAX_CHILDREN [TIMEOUT_S [MAX_ZOMBIES]]]]\n");
     return 2;
 }
 
@@ -188,7 +227,7 @@ int main(int argc, char **argv)
     double timeout_s = 30;
     char *end;
 
-    if (argc < 3 || argc > 6)
+    if (argc < 3 || argc > 7)
         return usage();
     for (int i = 0; i < 4; i++)
         if (strcmp(argv[1], modes[i]) == 0) {
@@ -204,6 +243,11 @@ int main(int argc, char **argv)
         return usage();
     if (argc > 5 && ((timeout_s = strtod(argv[5], &end)) < 0.001 || *end))
         return usage();
+    max_zombies = 256;
+    if (argc > 6 && ((max_zombies = (int)strtol(argv[6], &end, 10)) < 0 || *end || !*argv[6]))
+        return usage();
+    if (reap != REAP_NONE)
+        max_zombies = 0; /* only mode none holds its handlers */
 
     const char *report = getenv("ZOMBIECTL_REPORT_FD");
     if (report)

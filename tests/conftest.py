@@ -77,5 +77,12 @@ def zombiectl() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run_zombiectl
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Delete the test containers a killed earlier session left running."""
+    from containers import delete_leftovers
+
+    delete_leftovers()
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"zombiectl tests: session pid {os.getpid()}, child subreaper: {SUBREAPER}"

@@ -9,7 +9,6 @@ grow on demand (for the growth alert).
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,20 +22,8 @@ from pathlib import Path
 from proctools import kill_tree, reap_adopted, wait_until, zombie_children
 from prometheus_client.parser import text_string_to_metric_families
 
-NODE_EXPORTER = ("prometheus-node-exporter", "node_exporter")
-PROMETHEUS = ("prometheus",)
-PROMTOOL = ("promtool",)
-
 # No proxy for loopback, whatever the environment says.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def find_binary(names: tuple[str, ...]) -> str | None:
-    for name in names:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
 
 
 def free_port() -> int:

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from peers import require_peer
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -84,9 +85,7 @@ def test_readme_system_install_works_in_an_isolated_prefix(tmp_path: Path) -> No
     names = {re.split(r"[=@ ]", ln)[0].lower() for ln in freeze.stdout.splitlines() if ln}
     assert {"click", "psutil", "rich"} <= names and "pytest" not in names
 
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze is not installed")
+    analyze = require_peer("systemd-analyze")
     units = tmp_path / "units"
     units.mkdir()
     (units / SERVICE.name).write_text(

@@ -35,6 +35,7 @@ def test_json_lists_real_zombies_by_parent(zombie_parent, zombiectl) -> None:
             "user": mine[0]["user"],
             "zombies": 4,
             "zombie_pids": parent.zombie_pids,
+            "container": None,  # on the host
         }
     ]
     assert mine[0]["name"].startswith("python")
@@ -124,6 +125,7 @@ def _fast(**changed: object) -> dict[str, object]:
         "as_json": False,
         "top": 20,
         "textfile": None,
+        "by": "parent",
     }
     opts.update(changed)
     return opts
@@ -153,6 +155,8 @@ def test_fast_parser_accepts(args, expected) -> None:
         ["--pid", "-3"],
         ["--format", "xml"],
         ["extra"],
+        ["--by", "pod"],
+        ["--by"],
     ],
 )
 def test_fast_parser_defers_anything_unusual_to_click(args) -> None:
@@ -177,7 +181,10 @@ def test_prometheus_escapes_label_values_and_honours_top() -> None:
     assert len(series) == 2
     # The label holds the name as a screen shows it: the real newline as the two
     # characters \n, each backslash then escaped for the exposition format.
-    assert series[0] == 'zombiectl_zombies_by_parent{ppid="10",parent="we\\"ird\\\\na\\\\nme0"} 1'
+    assert (
+        series[0]
+        == 'zombiectl_zombies_by_parent{ppid="10",parent="we\\"ird\\\\na\\\\nme0",container="",init="false"} 1'
+    )
     assert escape_label('a"b') == 'a\\"b'
 
 

@@ -17,15 +17,12 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from peers import require_peer
 from proctools import wait_until
 from promstack import (
-    NODE_EXPORTER,
-    PROMETHEUS,
-    PROMTOOL,
     GrowingParent,
     comm_of,
     families,
-    find_binary,
     node_exporter,
     prometheus,
     sample,
@@ -49,6 +46,7 @@ METRICS = {
     "zombiectl_zombies",
     "zombiectl_zombie_parents",
     "zombiectl_zombies_by_parent",
+    "zombiectl_zombies_by_container",
     "zombiectl_scan_duration_seconds",
 }
 # The bytes a process name may hold that the exposition format must escape, and more.
@@ -98,7 +96,9 @@ def test_exposition_of_real_zombies_parses_with_the_reference_parser(
     # The label is the name as a screen shows it: the newline as the two characters \n.
     assert series[str(weird.pid)].labels["parent"] == display(WEIRD_NAME) == 'z"q\\x\\ny) é'
     # One label set for every series: what an operator's queries and recording rules rely on.
-    assert {frozenset(s.labels) for s in series.values()} == {frozenset({"ppid", "parent"})}
+    assert {frozenset(s.labels) for s in series.values()} == {
+        frozenset({"ppid", "parent", "container", "init"})
+    }
     assert sample(fams, "zombiectl_zombies") >= 5
     assert sample(fams, "zombiectl_zombie_parents") >= len(series) >= 2
 
@@ -462,20 +462,13 @@ def test_write_errors_map_to_exit_codes() -> None:
 # --------------------------------------------------------------------------- contrib and docs
 
 
-def _need(names: tuple[str, ...]) -> str:
-    path = find_binary(names)
-    if path is None:
-        pytest.skip(f"{names[0]} is not installed (Debian: apt-get install prometheus)")
-    return path
-
-
 def test_rules_file_passes_promtool_check_and_its_unit_tests() -> None:
-    promtool = _need(PROMTOOL)
+    promtool = require_peer("promtool")
     check = subprocess.run(
         [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "3 rules found" in check.stdout
+    assert "4 rules found" in check.stdout
     tests = subprocess.run(
         [promtool, "test", "rules", "zombiectl-rules.test.yml"],
         capture_output=True,
@@ -514,9 +507,7 @@ def test_shipped_command_lines_work(tmp_path, zombie_parent, command) -> None:
 
 
 def test_systemd_units_verify(tmp_path) -> None:
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze is not installed")
+    analyze = require_peer("systemd-analyze")
     zombiectl_bin = shutil.which("zombiectl", path=str(Path(sys.executable).parent))
     if zombiectl_bin is None:
         pytest.skip("no zombiectl script beside this interpreter")
@@ -578,8 +569,8 @@ def _scrape_until_readers_agree(ne, write) -> dict[str, list]:
 def test_node_exporter_and_prometheus_see_the_zombies(
     tmp_path, zombie_parent, growing_parent, zombiectl
 ) -> None:
-    ne_bin = _need(NODE_EXPORTER)
-    prom_bin = _need(PROMETHEUS)
+    ne_bin = require_peer("node_exporter")
+    prom_bin = require_peer("prometheus")
     textdir = tmp_path / "textfile"
     textdir.mkdir()
     prom_file = textdir / "zombiectl.prom"
@@ -612,7 +603,12 @@ def test_node_exporter_and_prometheus_see_the_zombies(
             assert wait_until(lambda: grower_at(5), 60, 0.2), prom.log_tail()
 
             rules = prom.alerting_rules()
-            assert set(rules) == {"ZombiesHigh", "ZombieParentGrowing", "ZombiectlTextfileStale"}
+            assert set(rules) == {
+                "ZombiesHigh",
+                "ZombieParentGrowing",
+                "ContainerInitNotReaping",
+                "ZombiectlTextfileStale",
+            }
             for rule in rules.values():
                 assert not rule.get("lastError"), rule
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 from proctools import reap_adopted, signals_held, wait_until
+from test_run_vs_tini import RECORD, LineReader, stop
 
 from zombiectl.errors import NotSupported
 from zombiectl.init import reaper as initd
@@ -290,3 +291,30 @@ def test_many_short_lived_children_never_hang(zombiectl: Run) -> None:
     assert result.returncode == 0
     assert result.stderr.count("reaped orphan") == 500
     assert time.monotonic() - started < 60
+
+
+def test_a_sigpipe_raised_by_its_own_write_is_not_forwarded() -> None:
+    """With --verbose and stderr a closed pipe, each "forwarding" line makes the kernel
+    raise SIGPIPE in zombiectl itself (si_code SI_USER, its own pid): that one is
+    zombiectl's, and CMD must not receive it."""
+    r, w = os.pipe()
+    os.close(r)  # every write to stderr now fails with EPIPE and raises SIGPIPE
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zombiectl", "run", "--verbose", "--", *RECORD],
+        stdout=subprocess.PIPE,
+        stderr=w,
+    )
+    os.close(w)
+    try:
+        out = LineReader(proc)
+        cmd_pid = out.line().split()[1]
+        # Each forwarded signal is logged first, so a self-raised SIGPIPE is pending
+        # before the next signal is even sent; SIGPIPE (13) sorts before SIGTERM (15).
+        lines = []
+        for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM):
+            os.kill(proc.pid, sig)
+            lines.append(out.line())
+        assert proc.wait(30) == 0
+        assert lines == [f"{s} {cmd_pid}" for s in ("SIGUSR1", "SIGUSR2", "SIGTERM")]
+    finally:
+        stop(proc)

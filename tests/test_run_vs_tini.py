@@ -2,8 +2,8 @@
 expected results: exit status passthrough, death by a signal, signal forwarding (to CMD,
 or to its process group), and a thousand orphans that exit at once all reaped.
 
-Each scenario is parametrised over both inits; tini's case is skipped (with the reason)
-only where the `tini` binary is missing (`.ci/run` installs the Debian package).
+Each scenario is parametrised over the inits; a peer's case is skipped (with the reason)
+only where its binary is missing, and fails instead under CI (tests/peers.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from peers import require_peer
 from proctools import unshare_works
 
 PROGRAMS = Path(__file__).parent / "programs"
@@ -28,14 +28,9 @@ ORPHANS = [sys.executable, str(PROGRAMS / "orphan_burst.py")]
 
 def init_command(name: str, group: bool = False) -> list[str]:
     if name == "tini":
-        tini = shutil.which("tini")
-        if tini is None:
-            pytest.skip("tini is not installed (Debian package `tini`; .ci/run installs it)")
-        return [tini, "-s", *(["-g"] if group else []), "--"]
+        return [require_peer("tini"), "-s", *(["-g"] if group else []), "--"]
     if name == "dumb-init":
-        dumb_init = shutil.which("dumb-init")
-        if dumb_init is None:
-            pytest.skip("dumb-init is not installed (Debian package `dumb-init`)")
+        dumb_init = require_peer("dumb-init")
         # dumb-init signals CMD's whole session unless told --single-child.
         return [dumb_init, *([] if group else ["--single-child"]), "--"]
     return [sys.executable, "-m", "zombiectl", "run", *(["--group"] if group else []), "--"]
@@ -119,6 +114,44 @@ def test_signals_are_forwarded_to_cmd(init: str) -> None:
         assert proc.wait(30) == 0
     finally:
         stop(proc)
+
+
+@pytest.mark.parametrize("init", ALL_INITS)
+@pytest.mark.parametrize("sig", [signal.SIGPIPE, signal.SIGXFSZ])
+def test_sigpipe_and_sigxfsz_sent_to_the_init_reach_cmd(init: str, sig: signal.Signals) -> None:
+    """`kill -PIPE` or `kill -XFSZ` on the init kills a CMD that keeps the default action:
+    141 and 153, as with tini and dumb-init."""
+    proc = subprocess.Popen(
+        [*init_command(init), "sh", "-c", "echo ready; exec sleep 60"], stdout=subprocess.PIPE
+    )
+    try:
+        # sh and sleep both keep SIGPIPE and SIGXFSZ at their default (killing) action.
+        assert LineReader(proc).line() == "ready"
+        os.kill(proc.pid, sig)
+        assert proc.wait(30) == 128 + sig
+    finally:
+        stop(proc)
+
+
+@pytest.mark.parametrize("init", ALL_INITS)
+def test_a_script_without_a_shebang_runs_under_sh(init: str, tmp_path: Path) -> None:
+    """execvp's ENOEXEC rule: `/bin/sh SCRIPT ARGS...`, and the script's status passes through."""
+    script = tmp_path / "no-shebang"
+    script.write_text('echo "$0|$1|$#"\nexit 7\n')
+    script.chmod(0o755)
+    result = run_under(init, [str(script), "one arg"])
+    assert (result.returncode, result.stdout) == (7, f"{script}|one arg|1\n"), result.stderr
+
+
+@pytest.mark.parametrize("init", ALL_INITS)
+def test_a_script_without_a_shebang_is_found_on_path(init: str, tmp_path: Path) -> None:
+    (tmp_path / "no-shebang").write_text("exit 5\n")
+    (tmp_path / "no-shebang").chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ.get('PATH', os.defpath)}"}
+    result = subprocess.run(
+        [*init_command(init), "no-shebang"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 5, result.stderr
 
 
 @pytest.mark.parametrize("init", ALL_INITS)

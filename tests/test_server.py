@@ -47,10 +47,17 @@ class Server:
     """An echo server run on its own, in its own process group, dying with this process."""
 
     def __init__(
-        self, impl: str, reap: str, port: int = 0, max_children: int = 64, timeout: float = 30.0
+        self,
+        impl: str,
+        reap: str,
+        port: int = 0,
+        max_children: int = 64,
+        timeout: float = 30.0,
+        max_zombies: int = 256,
     ) -> None:
         if impl == "c":
             argv = [_c_binary(), reap, str(port), "127.0.0.1", str(max_children), str(timeout)]
+            argv.append(str(max_zombies))
         else:
             argv = [
                 sys.executable,
@@ -60,6 +67,7 @@ class Server:
                 f"--port={port}",
                 f"--max-children={max_children}",
                 f"--timeout={timeout}",
+                f"--max-zombies={max_zombies}",
             ]
         env = dict(os.environ, **{echo.PARENT_ENV: str(os.getpid())})
         self.proc = subprocess.Popen(
@@ -146,6 +154,32 @@ def test_max_children_refuses_connections_beyond_the_cap(server, impl: str) -> N
 
 
 @pytest.mark.parametrize("impl", IMPLS)
+def test_max_zombies_closes_new_connections_once_reached(server, impl: str) -> None:
+    srv = server(impl, "none", max_zombies=3)
+    for i in range(3):
+        assert echo_once("127.0.0.1", srv.port, i, timeout=20) is None
+    assert wait_until(lambda: len(zombie_children(srv.pid)) == 3, 20)
+    for i in range(3, 6):  # the cap holds: closed, not forked
+        refused = echo_once("127.0.0.1", srv.port, i, timeout=20)
+        assert refused is not None and refused.startswith("refused"), refused
+    assert handler_states(srv.pid) == (0, 3)
+    assert srv.proc.poll() is None  # still serving (closing), not dead
+    os.killpg(srv.pid, signal.SIGKILL)
+    srv.proc.wait(30)
+    err = srv.proc.stderr.read() if srv.proc.stderr else ""
+    line = "echo server: 3 handlers forked and never reaped, each a zombie once it exits "
+    # Said once, not once per connection refused.
+    assert err == line + "(--max-zombies): closing new connections\n", err
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_max_zombies_does_not_cap_a_server_that_reaps(server, impl: str) -> None:
+    srv = server(impl, "sigchld", max_zombies=2)
+    res = drive("127.0.0.1", srv.port, clients=6, concurrency=1)
+    assert (res.ok, res.failed) == (6, 0), res.reasons
+
+
+@pytest.mark.parametrize("impl", IMPLS)
 def test_a_silent_client_is_dropped_after_the_handler_timeout(server, impl: str) -> None:
     srv = server(impl, "none", timeout=0.3)
     with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as s:
@@ -185,6 +219,7 @@ def test_non_loopback_host_warns(capsys) -> None:
     assert p.host == "0.0.0.0"
     err = capsys.readouterr().err
     assert "warning" in err and "0.0.0.0" in err and err.count("\n") == 1
+    assert "remote clients can fill the pid table (--max-zombies 256 caps" in err
     strategy.prepare(strategy.params({"host": "localhost"}))  # type: ignore[misc]
     assert capsys.readouterr().err == ""
 
@@ -240,6 +275,8 @@ def test_demo_server_bad_options(zombiectl) -> None:
         ["--reap", "never"],
         ["--clients", "-1"],
         ["--max-children", "0"],
+        ["--max-zombies", "0"],
+        ["--max-zombies", "nan"],
         ["--port", "70000"],
         ["--impl", "rust"],
     ):
@@ -293,6 +330,41 @@ def test_clients_0_serves_by_hand_until_ctrl_c() -> None:
     s = _summary(out)
     assert s["final_zombies"] == 3 and s["leftover"] == 0
     assert wait_until(lambda: _gone(server), 20)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_clients_0_holds_at_most_max_zombies_and_says_so(impl: str) -> None:
+    if impl == "c":
+        _c_binary()  # built (or the test skipped) before the demo starts
+    proc = _popen_demo("--clients", "0", "--reap", "none", "--max-zombies", "3", "--impl", impl)
+    try:
+        server, port = _read_note(proc)
+        answers = [echo_once("127.0.0.1", port, i, timeout=20) for i in range(6)]
+        assert answers[:3] == [None] * 3
+        assert all(a is not None and a.startswith("refused") for a in answers[3:]), answers
+        assert wait_until(lambda: len(zombie_children(server)) == 3, 20)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    notes = [e["text"] for e in _lines(out) if e["event"] == "note"]
+    full = [n for n in notes if "closing new connections" in n]
+    said = "echo server: 3 handlers forked and never reaped, each a zombie once it exits "
+    assert full == [said + "(--max-zombies): closing new connections"], notes
+    s = _summary(out)
+    assert (s["final_zombies"], s["children"], s["leftover"]) == (3, 3, 0)
+    assert wait_until(lambda: _gone(server), 20)
+
+
+def test_a_driven_run_keeps_one_zombie_per_client_past_max_zombies(zombiectl) -> None:
+    args = ["--reap", "none", "--clients", "5", "--max-zombies", "2", "--json", "--hold", "0"]
+    res = zombiectl("demo", "server", *args)
+    assert res.returncode == 0, res.stderr
+    s = _summary(res.stdout)
+    assert (s["final_zombies"], s["expected_final_zombies"], s["echoes_ok"]) == (5, 5, 5)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])

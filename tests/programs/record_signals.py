@@ -16,7 +16,17 @@ import os
 import signal
 import sys
 
-RECORDED = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH")
+RECORDED = (
+    "SIGTERM",
+    "SIGINT",
+    "SIGHUP",
+    "SIGQUIT",
+    "SIGUSR1",
+    "SIGUSR2",
+    "SIGWINCH",
+    "SIGPIPE",
+    "SIGXFSZ",
+)
 child = 0
 
 

@@ -75,26 +75,46 @@ def render(report: Report) -> object:
     return Group(*parts)  # type: ignore[arg-type]
 
 
+def _seconds(value: str | None, param: click.Parameter) -> float | None:
+    """--timeout through the shared validator: finite, 0.05 to 600 seconds."""
+    from zombiectl.validate import InvalidValue, seconds
+
+    if value is None:
+        return None
+    try:
+        return seconds(value, minimum=0.05, maximum=600)
+    except InvalidValue as err:
+        raise click.BadParameter(str(err), param=param) from None
+
+
 @click.command(
     "doctor",
     epilog="""\b
 Examples:
   zombiectl doctor                        is anyone reaping orphans here, and how fast?
   zombiectl doctor --json                 the same findings as one JSON object
+  zombiectl doctor --containers           does each container's PID 1 reap orphans?
   zombiectl run -- zombiectl doctor       what it looks like under a reaping init
 """,
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: probes and findings.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.05, max=600),
-    default=DEFAULT_TIMEOUT,
-    show_default=True,
+    type=str,
+    callback=lambda ctx, param, value: _seconds(value, param),
+    default=None,
     metavar="S",
-    help="How long to wait for the probe's orphan to be reaped.",
+    help=f"How long to wait for the probe's orphan to be reaped [default: {DEFAULT_TIMEOUT:g}]; "
+    "with --containers, the time between the two looks at each PID 1 [default: 2].",
 )
 @click.option("--no-probe", is_flag=True, help="Skip the orphan probe (it makes one process).")
-def command(as_json: bool, timeout: float, no_probe: bool) -> int:
+@click.option(
+    "--containers",
+    "containers",
+    is_flag=True,
+    help="Audit every container's PID 1 instead: does it reap? Exit 1 when one does not.",
+)
+def command(as_json: bool, timeout: float | None, no_probe: bool, containers: bool) -> int:
     """Does this machine or container reap orphans? Probes and advice.
 
     Makes one real orphan and times how long its adopter (PID 1 or the nearest child
@@ -104,9 +124,25 @@ def command(as_json: bool, timeout: float, no_probe: bool) -> int:
     """
     if not sys.platform.startswith("linux"):
         raise NotSupported("doctor reads /proc: it needs Linux")
-    report = diagnose(timeout=timeout, probe=not no_probe)
+    if containers:
+        return containers_command(as_json, timeout)
+    report = diagnose(timeout=DEFAULT_TIMEOUT if timeout is None else timeout, probe=not no_probe)
     if as_json:
         sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
         return 0
     console_for_stdout().print(render(report))
     return 0
+
+
+def containers_command(as_json: bool, timeout: float | None) -> int:
+    from zombiectl.doctor.containers import DEFAULT_CONTAINERS_TIMEOUT, audit_containers
+    from zombiectl.errors import EXIT_CONDITION
+
+    report = audit_containers(DEFAULT_CONTAINERS_TIMEOUT if timeout is None else timeout)
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+    else:
+        from zombiectl.render.containers import containers_view
+
+        console_for_stdout().print(containers_view(report))
+    return EXIT_CONDITION if report.bad else 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import click
 
 from zombiectl.commands.common import PID, console_for_stdout
-from zombiectl.commands.list_fast import FORMATS, emit_machine_readable, resolve_format
+from zombiectl.commands.list_fast import BY, FORMATS, emit_machine_readable, resolve_format
 from zombiectl.errors import EXIT_CONDITION, BadUsage
 from zombiectl.render.text import DEFAULT_TOP
 
@@ -23,6 +23,7 @@ from zombiectl.render.text import DEFAULT_TOP
 Examples:
   zombiectl list                       who leaks zombies, biggest leaker first
   zombiectl list --json                the same as one JSON object
+  zombiectl list --by container         one row per container: which one leaks
   zombiectl list --max 50              exit 1 when more than 50 zombies exist
   zombiectl list --format prometheus   Prometheus text exposition on stdout
   zombiectl list --textfile /var/lib/prometheus/node-exporter/zombiectl.prom
@@ -62,6 +63,13 @@ Examples:
     help="Write the Prometheus format to PATH (a *.prom file) atomically, for "
     "node_exporter's textfile collector, instead of to stdout.",
 )
+@click.option(
+    "--by",
+    type=click.Choice(BY),
+    default="parent",
+    show_default=True,
+    help="One row per parent, or per container (its zombies and its worst parent).",
+)
 def command(
     pid: int | None,
     max_zombies: int | None,
@@ -69,6 +77,7 @@ def command(
     as_json: bool,
     top: int,
     textfile: str | None,
+    by: str,
 ) -> int:
     """One scan of the process table: zombies grouped by parent, biggest leaker first."""
     try:
@@ -76,10 +85,10 @@ def command(
     except BadUsage as err:
         raise click.UsageError(str(err)) from None
     if fmt != "table":
-        return emit_machine_readable(fmt, pid, max_zombies, top, textfile)
+        return emit_machine_readable(fmt, pid, max_zombies, top, textfile, by)
     from zombiectl.listing.zombies import exceeds, list_zombies
     from zombiectl.render.tables import listing_table
 
-    result = list_zombies(pid)
+    result = list_zombies(pid, by=by)
     console_for_stdout().print(listing_table(result))
     return EXIT_CONDITION if exceeds(result, max_zombies) else 0

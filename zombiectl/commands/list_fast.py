@@ -25,7 +25,8 @@ from zombiectl.render.text import DEFAULT_TOP
 from zombiectl.stdout import reader_left
 
 FORMATS = ("table", "json", "prometheus")
-_VALUED = ("--pid", "--max", "--format", "--top", "--textfile")
+_VALUED = ("--pid", "--max", "--format", "--top", "--textfile", "--by")
+BY = ("parent", "container")
 
 
 def _int(value: str, minimum: int) -> int | None:
@@ -45,6 +46,7 @@ def parse_fast(args: list[str]) -> dict[str, object] | None:
         "as_json": False,
         "top": DEFAULT_TOP,
         "textfile": None,
+        "by": "parent",
     }
     it = iter(args)
     for arg in it:
@@ -67,6 +69,8 @@ def parse_fast(args: list[str]) -> dict[str, object] | None:
             if n is None:
                 return None
             opts["max_zombies" if name == "--max" else name[2:]] = n
+        elif name == "--by" and value in BY:
+            opts["by"] = value
         elif name == "--textfile" and value and not value.startswith("-"):
             opts["textfile"] = value
         else:
@@ -87,7 +91,12 @@ def resolve_format(fmt: str | None, as_json: bool, textfile: str | None) -> str:
 
 
 def emit_machine_readable(
-    fmt: str, pid: int | None, max_zombies: int | None, top: int, textfile: str | None = None
+    fmt: str,
+    pid: int | None,
+    max_zombies: int | None,
+    top: int,
+    textfile: str | None = None,
+    by: str = "parent",
 ) -> int:
     from zombiectl.errors import EXIT_CONDITION
     from zombiectl.listing.zombies import exceeds, list_zombies
@@ -97,7 +106,7 @@ def emit_machine_readable(
         from zombiectl.listing.textfile import check_textfile, write_atomically
 
         check_textfile(textfile)  # before the scan: a typo should cost nothing
-    result = list_zombies(pid)
+    result = list_zombies(pid, by=by)
     text = listing_json(result) + "\n" if fmt == "json" else listing_prometheus(result, top)
     # The exposition format is UTF-8 whatever the locale (process names may be anything).
     data = text.encode("utf-8")
@@ -135,6 +144,7 @@ def try_fast_list(args: list[str]) -> int | None:
             opts["max_zombies"],  # type: ignore[arg-type]
             opts["top"],  # type: ignore[arg-type]
             textfile,
+            opts["by"],  # type: ignore[arg-type]
         )
     except ZombiectlError as err:
         from zombiectl.untrusted import display

@@ -19,7 +19,15 @@ from zombiectl.commands.common import PID, console_for_stdout
 from zombiectl.errors import EXIT_OK
 from zombiectl.proc.table import require_process
 from zombiectl.stdout import write
-from zombiectl.watching.tracker import Gone, Sample, Tracker, run_watch, sample_pid, sample_system
+from zombiectl.watching.tracker import (
+    Gone,
+    Sample,
+    Tracker,
+    container_of,
+    run_watch,
+    sample_pid,
+    sample_system,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -66,7 +74,7 @@ def command(
         count = 1
     if pid is not None:
         require_process(pid)
-    tracker = Tracker(pid, time.monotonic())
+    tracker = Tracker(pid, time.monotonic(), container=None if pid is None else container_of(pid))
     take = _taker(tracker, pid, tree)
 
     console = console_for_stdout()

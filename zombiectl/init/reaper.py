@@ -18,23 +18,26 @@ How it works (the same shape as tini and catatonit):
   may raise one pending SIGCHLD), and draining on every wake-up is what makes that safe:
   a child that dies after the drain raises a new pending SIGCHLD, so the next wait wakes.
 - Every other catchable signal (SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
-  SIGWINCH, and the rest that tini forwards) goes to CMD, or to CMD's process group with
-  ``--group``. CMD runs in a process group of its own; when zombiectl owns the terminal's
-  foreground, CMD's group is given the foreground, so Ctrl-C reaches CMD once, from the
-  terminal, and not a second time through zombiectl.
+  SIGWINCH, SIGPIPE and SIGXFSZ when another process sent them, and the rest that tini
+  forwards) goes to CMD, or to CMD's process group with ``--group``. CMD runs in a
+  process group of its own; when zombiectl owns the terminal's foreground, CMD's group
+  is given the foreground, so Ctrl-C reaches CMD once, from the terminal, and not a
+  second time through zombiectl.
 - It exits with CMD's status, 128+N when signal N killed CMD. Descendants still alive
   then are left to the next reaper up (as tini does), or with ``--kill-descendants``
   sent SIGTERM and, after ``--grace`` seconds, SIGKILL; or with ``--wait-descendants``
   waited for.
 
 Start-up time is part of the job (an init starts with every container), so this module
-imports only ``os``, ``signal``, ``sys`` and ``ctypes`` (for ``prctl``) on the way to CMD,
-and starts CMD with ``fork`` + ``execv`` (its own PATH search: ``os.execvp`` would
-import ``warnings``) rather than importing ``subprocess``.
+imports only ``errno``, ``os``, ``signal``, ``sys`` and ``ctypes`` (for ``prctl``) on the
+way to CMD, and starts CMD with ``fork`` + ``execv`` (its own PATH search, with execvp's
+rule that a script without ``#!`` runs under /bin/sh: ``os.execvp`` would import
+``warnings``) rather than importing ``subprocess``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -46,9 +49,10 @@ EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
 DEFAULT_GRACE = 5.0
 
-# Signals the kernel sends us for our own faults, which must keep their default action;
-# SIGPIPE/SIGXFSZ, which our own writes raise (and which Python ignores); and the two
-# job-control signals that would stop us when we write to a terminal we no longer own.
+# Signals the kernel sends us for our own faults, which must keep their default action,
+# and the two job-control signals that would stop us when we write to a terminal we no
+# longer own. SIGPIPE and SIGXFSZ are taken like the rest, but forwarded only when another
+# process sent them (see `sent_by_another`): our own writes raise them too.
 _NOT_FORWARDED = {
     signal.SIGKILL,
     signal.SIGSTOP,
@@ -59,14 +63,20 @@ _NOT_FORWARDED = {
     signal.SIGABRT,
     signal.SIGTRAP,
     signal.SIGSYS,
-    signal.SIGPIPE,
-    signal.SIGXFSZ,
     signal.SIGTTIN,
     signal.SIGTTOU,
 }
 # Dispositions CMD must get back: Python ignores SIGPIPE and SIGXFSZ, and we ignore
 # SIGTTIN/SIGTTOU; an ignored disposition would otherwise survive exec.
 _RESET_IN_CHILD = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGTTIN, signal.SIGTTOU)
+
+# Raised by the kernel in the writer itself when a write hits a closed pipe or the file
+# size limit; sent to us with `kill`, they are meant for CMD, as tini and dumb-init treat them.
+_FORWARDED_IF_SENT = (signal.SIGPIPE, signal.SIGXFSZ)
+# si_code values (<asm-generic/siginfo.h>) of a signal a process sent: kill, sigqueue, tgkill.
+_SI_USER, _SI_QUEUE, _SI_TKILL = 0, -1, -6
+# A script without `#!` fails to exec with ENOEXEC; execvp then runs it with this shell.
+_BSHELL = "/bin/sh"
 
 LEAVE, KILL, WAIT = "leave", "kill", "wait"
 
@@ -75,9 +85,7 @@ class ExecFailed(ZombiectlError):
     """CMD could not be started: 127 when it was not found, 126 when it could not run."""
 
     def __init__(self, cmd: str, err: OSError) -> None:
-        import errno as errno_mod
-
-        if err.errno == errno_mod.ENOENT:
+        if err.errno == errno.ENOENT:
             self.exit_code = EXIT_NOT_FOUND
             reason = "command not found"
         else:
@@ -196,17 +204,38 @@ def _execvp(argv: list[str]) -> None:  # pragma: no cover - runs in the child
     if not file:
         raise FileNotFoundError(2, "No such file or directory", file)
     if "/" in file:
-        os.execv(file, argv)
+        _execv(file, argv)
     path = os.environ.get("PATH") or os.defpath
     first_error: OSError | None = None
     for directory in path.split(os.pathsep):
         try:
-            os.execv(os.path.join(directory or ".", file), argv)
+            _execv(os.path.join(directory or ".", file), argv)
         except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError as err:
             first_error = first_error or err
     raise first_error or FileNotFoundError(2, "No such file or directory", file)
+
+
+def _execv(path: str, argv: list[str]) -> None:  # pragma: no cover - runs in the child
+    """execv, and execvp's ENOEXEC rule: a file the kernel cannot run (an executable
+    script without `#!`) is run by /bin/sh as `/bin/sh PATH ARGS...`, as glibc does."""
+    try:
+        os.execv(path, argv)
+    except OSError as err:
+        if err.errno != errno.ENOEXEC:
+            raise
+    os.execv(_BSHELL, [_BSHELL, path, *argv[1:]])
+
+
+def sent_by_another(info: signal.struct_siginfo) -> bool:
+    """Whether another process sent this signal (kill, sigqueue, tgkill).
+
+    The kernel raises SIGPIPE and SIGXFSZ in a writer with si_code SI_USER and the
+    writer's own pid, so a SIGPIPE from our own write to a closed stderr is ours, not
+    CMD's. A sender outside our PID namespace shows as pid 0 and is another process.
+    """
+    return info.si_code in (_SI_USER, _SI_QUEUE, _SI_TKILL) and info.si_pid != os.getpid()
 
 
 class Init:
@@ -269,6 +298,8 @@ class Init:
             return
         if self.main_status is not None and not self.outlive_main:
             return  # CMD is gone and we are about to leave
+        if info.si_signo in _FORWARDED_IF_SENT and not sent_by_another(info):
+            return  # raised by our own write (a closed stderr, a file size limit)
         if self.verbose:
             _log(f"forwarding {_signame(info.si_signo)}")
         self.forward(info.si_signo)

@@ -7,7 +7,9 @@ from rich.table import Table
 from rich.text import Text
 
 from zombiectl.listing.zombies import ListResult
+from zombiectl.proc.containers import Container
 from zombiectl.render.safe import data
+from zombiectl.untrusted import display
 
 PIDS_SHOWN = 8
 
@@ -49,13 +51,62 @@ def parents_table() -> Table:
     return table
 
 
+def container_cell(c: Container | None, init: bool = False) -> Text:
+    """A container's id (the host: "-"), marked when the parent is that container's PID 1."""
+    if c is None:
+        return Text("-", style="dim")
+    text = Text(display(c.id))
+    if init:
+        text.append(" (init)", style="bold")
+    return text
+
+
 def listing_table(result: ListResult) -> RenderableType:
     footer = Text(listing_footer(result), style="dim")
     if not result.parents:
         return footer
+    if result.by == "container":
+        return Group(containers_table(result), footer)
     table = parents_table()
+    # The column appears when some parent is in a container: on a host without any,
+    # it would only repeat "-".
+    with_containers = any(c is not None for c in result.containers.values())
+    if with_containers:
+        table.add_column("CONTAINER", overflow="fold")
     for g in result.parents:
-        table.add_row(
-            str(g.pid), data(g.name), data(g.user), str(g.zombies), format_pids(g.zombie_pids)
-        )
+        row: list[RenderableType] = [
+            str(g.pid),
+            data(g.name),
+            data(g.user),
+            str(g.zombies),
+            format_pids(g.zombie_pids),
+        ]
+        if with_containers:
+            row.append(container_cell(result.container_of(g.pid), g.pid in result.inits))
+        table.add_row(*row)
     return Group(table, footer)
+
+
+def containers_table(result: ListResult) -> Table:
+    """`list --by container`: one row per container, its zombies and its worst parent."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("CONTAINER", overflow="fold")
+    table.add_column("RUNTIME")
+    table.add_column("INIT", justify="right")
+    table.add_column("ZOMBIES", justify="right", style="bold red")
+    table.add_column("PARENTS", justify="right")
+    table.add_column("WORST PARENT", overflow="fold")
+    for row in result.by_container():
+        c = row.container
+        worst = Text(f"{row.worst.pid} ")
+        worst.append(display(row.worst.name))
+        worst.append(f" ({row.worst.zombies})")
+        table.add_row(
+            Text("host") if c is None else container_cell(c),
+            Text("-" if c is None or c.runtime is None else c.runtime),
+            "-" if c is None else str(c.init_pid),
+            str(row.zombies),
+            str(row.parents),
+            worst,
+        )
+    return table

@@ -41,10 +41,27 @@ _PARENTS = (
 )
 _BY_PARENT = (
     "zombiectl_zombies_by_parent",
-    "Zombies of one parent (ppid, parent: its name), for the parents with the most "
-    "(--top, default 20). A series ends when its parent has no zombie left or leaves the top.",
+    "Zombies of one parent (ppid, parent: its name, container: its container's id or empty "
+    "on the host, init: true when the parent is a PID namespace's PID 1), for the parents "
+    "with the most (--top, default 20). A series ends when its parent has no zombie left "
+    "or leaves the top.",
+)
+_BY_CONTAINER = (
+    "zombiectl_zombies_by_container",
+    "Zombies held by the processes of one container (container: its id), for the containers "
+    "with the most (--top, default 20); the host has no series.",
 )
 _DURATION = ("zombiectl_scan_duration_seconds", "Seconds taken to scan the process table.")
+
+
+def container_counts(result: ListResult) -> list[tuple[str, int]]:
+    """(container id, zombies) for every container, most first; one entry per id."""
+    counts: dict[str, int] = {}
+    for g in result.parents:
+        c = result.container_of(g.pid)
+        if c is not None:
+            counts[c.id] = counts.get(c.id, 0) + g.zombies
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def _gauge(lines: list[str], metric: tuple[str, str]) -> None:
@@ -55,9 +72,10 @@ def _gauge(lines: list[str], metric: tuple[str, str]) -> None:
 def listing_prometheus(result: ListResult, top: int = DEFAULT_TOP) -> str:
     """The text exposition format, for node_exporter's textfile collector or a scraper.
 
-    Every zombiectl_zombies_by_parent series has the same two labels, ppid and parent;
-    at most `top` of them, biggest leaker first, so one host adds a bounded number
-    of series however many parents leak.
+    Every zombiectl_zombies_by_parent series has the same four labels, ppid, parent,
+    container and init; at most `top` of them, biggest leaker first, so one host adds a
+    bounded number of series however many parents leak. Label sets are unique within
+    the file: node_exporter drops a whole textfile that repeats a series.
     """
     lines: list[str] = []
     _gauge(lines, _PROCESSES)
@@ -68,10 +86,16 @@ def listing_prometheus(result: ListResult, top: int = DEFAULT_TOP) -> str:
     lines.append(f"zombiectl_zombie_parents {len(result.parents)}")
     _gauge(lines, _BY_PARENT)
     for g in result.parents[: max(top, 0)]:
+        c = result.container_of(g.pid)
+        container = "" if c is None else escape_label(c.id)
+        init = "true" if g.pid in result.inits else "false"
         lines.append(
-            f'zombiectl_zombies_by_parent{{ppid="{g.pid}",parent="{escape_label(g.name)}"}} '
-            f"{g.zombies}"
+            f'zombiectl_zombies_by_parent{{ppid="{g.pid}",parent="{escape_label(g.name)}",'
+            f'container="{container}",init="{init}"}} {g.zombies}'
         )
+    _gauge(lines, _BY_CONTAINER)
+    for cid, zombies in container_counts(result)[: max(top, 0)]:
+        lines.append(f'zombiectl_zombies_by_container{{container="{escape_label(cid)}"}} {zombies}')
     _gauge(lines, _DURATION)
     lines.append(f"zombiectl_scan_duration_seconds {result.scan_seconds:.6f}")
     return "\n".join(lines) + "\n"

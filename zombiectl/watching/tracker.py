@@ -45,6 +45,7 @@ class Sample:
     zombie_info: dict[int, ProcInfo] = field(default_factory=dict)
     parents: list[ParentZombies] = field(default_factory=list)  # whole-system view only
     name: str = ""  # the watched process's name
+    container: dict[str, object] | None = None  # the watched process's container (None: host)
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -57,18 +58,26 @@ class Sample:
             "new_zombies": self.new_zombies,
             "reaped": self.reaped,
         }
-        if self.pid is None:
-            out["parents"] = [g.as_dict(max_pids=20) for g in self.parents[:20]]
-        else:
+        if self.pid is not None:
             out["name"] = for_json(self.name)
+            out["container"] = self.container
+        else:
+            out["parents"] = [g.as_dict(max_pids=20) for g in self.parents[:20]]
         return out
 
 
 class Tracker:
     """Follows the set of zombies from one sample to the next."""
 
-    def __init__(self, pid: int | None, started: float, history: int = HISTORY) -> None:
+    def __init__(
+        self,
+        pid: int | None,
+        started: float,
+        history: int = HISTORY,
+        container: dict[str, object] | None = None,
+    ) -> None:
         self.pid = pid
+        self.container = container
         self.started = started
         self.first_seen: dict[int, float] = {}
         self.zombies: dict[int, ProcInfo] = {}  # as of the last sample
@@ -107,6 +116,7 @@ class Tracker:
             zombie_info=zombies,
             parents=parents or [],
             name=name,
+            container=self.container,
         )
 
 
@@ -123,6 +133,14 @@ def sample_pid(
         raise Gone(pid)
     procs = descendants_of(pid, known_zombies) if tree else children_of(pid, known_zombies)
     return procs, me.name
+
+
+def container_of(pid: int) -> dict[str, object] | None:
+    """The container pid is in, as `--json` writes it (None: the host); read once."""
+    from zombiectl.proc.containers import Attributor
+
+    c = Attributor().container_of(pid)
+    return None if c is None else c.as_dict()
 
 
 def sample_system() -> tuple[list[ProcInfo], list[ParentZombies]]:

@@ -17,10 +17,14 @@ Run on its own (``zombiectl demo server`` runs it for you and drives the clients
     echo server 4242 listening on 127.0.0.1 port 40321
     $ nc 127.0.0.1 40321        # in another terminal; then: ps --ppid 4242
 
-Two safety rails that a classroom version would not have, kept apart from the lab code:
-at most ``--max-children`` handlers run at once (beyond that a connection is closed
-instead of forked: no client can fork-bomb the host), and a handler whose client sends
-nothing for ``--timeout`` seconds gives up.
+Safety rails that a classroom version would not have, kept apart from the lab code: at
+most ``--max-children`` handlers run at once (beyond that a connection is closed instead
+of forked: no client can fork-bomb the host); with ``--reap none``, at most
+``--max-zombies`` handlers are ever forked, since each one stays in the process table
+(running, then a zombie) for as long as the server runs: beyond that every new
+connection is closed, and the server says so once, so no client can fill the pid table
+by connecting again and again; and a handler whose client sends nothing for
+``--timeout`` seconds gives up.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import errno
+import json
 import os
 import signal
 import socket
@@ -83,7 +88,7 @@ def handle(conn, timeout):
         pass
 
 
-def serve(srv, reap, slots, timeout):
+def serve(srv, reap, rails, timeout):
     if reap == "sigchld":
         signal.signal(signal.SIGCHLD, reap_children)
     elif reap == "ignore":
@@ -93,7 +98,7 @@ def serve(srv, reap, slots, timeout):
         # A SIGCHLD interrupts accept() with EINTR; Python runs reap_children and then
         # calls accept() again by itself (PEP 475). C has to loop on EINTR by hand.
         conn, _addr = srv.accept()
-        if not slots.take():  # --max-children handlers are busy: refuse, do not fork
+        if not rails.admit():  # too many handlers, or zombies: refuse, do not fork
             conn.close()
             continue
         pid = os.fork()
@@ -103,16 +108,47 @@ def serve(srv, reap, slots, timeout):
                 os._exit(0)  # the middle child exits at once; its child serves
             handler_started(server, reap)
             handle(conn, timeout)
-            slots.give()
+            rails.release()
             conn.close()
             os._exit(0)
-        report_started(pid)
+        rails.forked(pid)
         conn.close()  # the handler has its own copy
         if reap == "double-fork":
             os.waitpid(pid, 0)  # the middle child: it has already exited, or is about to
 
 
 # --------------------------------------------------------------------------- safety rails
+
+
+class Rails:
+    """What the server may fork: a free --max-children slot, and, with --reap none, fewer
+    than --max-zombies handlers forked so far (none of them is ever reaped: each stays
+    in the process table, running and then a zombie). 0: no zombie cap."""
+
+    def __init__(self, max_children, max_zombies, reap):
+        self.slots = Slots(max_children)
+        self.max_zombies = max_zombies if reap == "none" else 0
+        self.held = 0
+        self.said_full = False
+
+    def admit(self):
+        if self.max_zombies and self.held >= self.max_zombies:
+            if not self.said_full:  # once, not once per connection
+                self.said_full = True
+                say(
+                    f"{self.held} handlers forked and never reaped, each a zombie once it "
+                    "exits (--max-zombies): closing new connections"
+                )
+            return False
+        return self.slots.take()
+
+    def forked(self, pid):
+        report_started(pid)
+        if self.max_zombies:
+            self.held += 1
+
+    def release(self):  # in the handler, before it closes its connection
+        self.slots.give()
 
 
 class Slots:
@@ -144,6 +180,19 @@ def report_started(pid):
             os.write(_report_fd, b'{"event": "started", "pid": %d}\n' % pid)
         except OSError:
             pass  # zombiectl is gone; the parent-death signal ends us
+
+
+def say(text):
+    """One line for the user: a note in zombiectl's view, or on stderr when run alone."""
+    if _report_fd is not None:
+        line = json.dumps({"event": "note", "text": f"echo server: {text}"}) + "\n"
+        try:
+            os.write(_report_fd, line.encode())
+            return
+        except OSError:
+            pass
+    sys.stderr.write(f"echo server: {text}\n")
+    sys.stderr.flush()
 
 
 _libc = None
@@ -187,8 +236,14 @@ def parse_args(argv):
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
     ap.add_argument("--max-children", type=int, default=64)
+    ap.add_argument(
+        "--max-zombies", type=int, default=256, help="with --reap none; 0: no cap (default 256)"
+    )
     ap.add_argument("--timeout", type=float, default=30.0, help="idle seconds per handler")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.max_zombies < 0:
+        ap.error("--max-zombies must be 0 (no cap) or more")
+    return args
 
 
 def main(argv=None):
@@ -213,7 +268,7 @@ def main(argv=None):
         return 2
     port = srv.getsockname()[1]
     print(f"echo server {os.getpid()} listening on {args.host} port {port}", flush=True)
-    serve(srv, args.reap, Slots(args.max_children), args.timeout)
+    serve(srv, args.reap, Rails(args.max_children, args.max_zombies, args.reap), args.timeout)
     return 0
 
 

@@ -61,10 +61,7 @@ def prepare(p: SimpleNamespace) -> SimpleNamespace:
             f"--host {p.host!r}: not an IPv4 address or a name that resolves to one"
         ) from None
     if not ipaddress.ip_address(p.host).is_loopback:
-        sys.stderr.write(
-            f"zombiectl: warning: the server listens on {p.host}, not on loopback: "
-            "other hosts can connect to it\n"
-        )
+        sys.stderr.write(remote_warning(p) + "\n")
     if p.port:
         check_port_free(p.host, p.port)
     if p.impl == "c":
@@ -73,6 +70,19 @@ def prepare(p: SimpleNamespace) -> SimpleNamespace:
         p.exec_fd = build("echo_server").fd  # the lab executes this checked descriptor
         p.binary = "echo_server"  # argv[0] only
     return p
+
+
+def remote_warning(p: SimpleNamespace) -> str:
+    text = (
+        f"zombiectl: warning: the server listens on {p.host}, not on loopback: other hosts "
+        "can connect to it"
+    )
+    if p.reap != "none":
+        return text
+    return (
+        f"{text}, and with --reap none each connection leaves a zombie: remote clients can "
+        f"fill the pid table (--max-zombies {p.max_zombies} caps the zombies they add)"
+    )
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -91,14 +101,26 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def server_argv(p: SimpleNamespace) -> list[str]:
+    # A driven run's own clients leave one zombie each (its model); --max-zombies bounds
+    # what anyone else adds, and is the whole bound with --clients 0.
+    max_zombies = p.clients + p.max_zombies
     if p.impl == "c":
-        return [p.binary, p.reap, str(p.port), p.host, str(p.max_children), str(p.handler_timeout)]
+        return [
+            p.binary,
+            p.reap,
+            str(p.port),
+            p.host,
+            str(p.max_children),
+            str(p.handler_timeout),
+            str(max_zombies),
+        ]
     return [
         f"--reap={p.reap}",
         f"--host={p.host}",
         f"--port={p.port}",
         f"--max-children={p.max_children}",
         f"--timeout={p.handler_timeout}",
+        f"--max-zombies={max_zombies}",
     ]
 
 
@@ -214,6 +236,17 @@ STRATEGY = Strategy(
             metavar="N",
         ),
         Option(
+            "--max-zombies",
+            256,
+            "With --reap none: at most this many zombies besides one per driven client "
+            "(with --clients 0: at most this many); beyond it the server closes new "
+            "connections.",
+            type=int,
+            min=1,
+            max=COUNT_MAX,
+            metavar="N",
+        ),
+        Option(
             "--handler-timeout",
             30.0,
             "A handler whose client sends nothing for this long gives up.",
@@ -248,9 +281,10 @@ STRATEGY = Strategy(
         "as the server runs. A long-lived server that forks per connection slowly fills "
         "the process table: when it holds pid_max (or the user's process limit) entries, "
         "fork() fails with EAGAIN: the Python server dies of the exception, the C one "
-        "can only close each new connection. (slots, handler_started and "
-        "report_started are not part of the lab: they cap the handlers at --max-children, "
-        "tie each handler's life to zombiectl's, and report each fork to the live table.)"
+        "can only close each new connection. (rails and handler_started are not part of "
+        "the lab: they cap the handlers at --max-children and, with --clients 0, the "
+        "zombies at --max-zombies, tie each handler's life to zombiectl's, and report "
+        "each fork to the live table.)"
     ),
     fix=(
         "sigchld: install a SIGCHLD handler that loops os.waitpid(-1, os.WNOHANG) until it "

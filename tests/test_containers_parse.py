@@ -1,0 +1,129 @@
+"""Container attribution's parsers, on real /proc/PID/cgroup contents of each layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from zombiectl.proc.containers import (
+    Container,
+    cgroup_path,
+    classify,
+    parse_cgroup,
+    parse_ns_link,
+    parse_nspid,
+    unique_ids,
+)
+
+DATA = Path(__file__).parent / "data" / "cgroup"
+DOCKER = "4c01db0b339c3e7e25f1ff7e9b8e6a3c5f6d6a3e1c8e0f4b9b2a4c1e7d3f5a6b"
+CID = "9b8f2c1d0e3a4b5c6d7e8f9012345678901234567890abcdef1234567890abcd"
+POD = "6f1d7c8a-3b2e-4e5f-9a0b-1c2d3e4f5a6b"
+
+
+def layout(name: str) -> tuple[str, str | None, str | None]:
+    path = cgroup_path(parse_cgroup((DATA / f"{name}.txt").read_text()))
+    assert path is not None
+    return classify(path)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected"),
+    [
+        ("docker-systemd-v2", (DOCKER, "docker", None)),
+        ("docker-cgroupfs-v1", (DOCKER, "docker", None)),
+        ("containerd-v2", (CID, "containerd", None)),
+        ("crio-v2", (CID, "cri-o", None)),
+        ("podman-v2", (CID, "podman", None)),
+        ("podman-v1", (CID, "podman", None)),
+        ("kubernetes-containerd-systemd-v2", (CID, "kubernetes", POD)),
+        ("kubernetes-cgroupfs-v1", (CID, "kubernetes", POD)),
+        ("kubernetes-crio-v2", (CID, "kubernetes", POD)),
+        ("systemd-unit-v2", ("nginx.service", "systemd", None)),
+        ("runc-hybrid", ("zombiectl-probe", "runc", None)),
+    ],
+)
+def test_each_layout_gives_the_full_id_runtime_and_pod(fixture: str, expected: tuple) -> None:
+    assert layout(fixture) == expected
+
+
+def test_unified_path_wins_over_v1_when_it_is_not_root() -> None:
+    h = parse_cgroup((DATA / "runc-hybrid.txt").read_text())
+    assert cgroup_path(h) == "/zombiectl-probe"
+
+
+def test_v1_order_is_name_systemd_pids_memory_cpu() -> None:
+    h = parse_cgroup("5:cpu:/c\n4:memory:/m\n3:pids:/p\n0::/\n")
+    assert cgroup_path(h) == "/p"
+    h = parse_cgroup("5:cpu:/c\n4:memory:/m\n0::/\n")
+    assert cgroup_path(h) == "/m"
+    h = parse_cgroup("5:cpu,cpuacct:/c\n0::/\n")
+    assert cgroup_path(h) == "/c"
+
+
+def test_root_everywhere_gives_no_path() -> None:
+    assert cgroup_path(parse_cgroup((DATA / "root-v2.txt").read_text())) is None
+
+
+def test_malformed_lines_are_skipped() -> None:
+    assert parse_cgroup("garbage\n1:cpu\n2:pids:relative\n0::/x\n") == {"": "/x"}
+
+
+def test_unknown_layout_gives_last_element_and_no_runtime() -> None:
+    assert classify("/user.slice/user-1000.slice/session-3.scope") == (
+        "session-3.scope",
+        None,
+        None,
+    )
+
+
+def test_docker_scope_needs_a_full_64_hex_id() -> None:
+    assert classify("/system.slice/docker-abc.scope")[1] != "docker"
+
+
+def test_conmon_is_not_the_container() -> None:
+    assert classify(f"/machine.slice/libpod-conmon-{CID}.scope")[1] != "podman"
+
+
+def test_nspid_and_ns_link() -> None:
+    assert parse_nspid("Name:\tsleep\nNSpid:\t32255\t1\n") == [32255, 1]
+    assert parse_nspid("NSpid:\t7\n") == [7]
+    assert parse_nspid("Name: x\n") == []
+    assert parse_ns_link("pid:[4026532180]") == 4026532180
+    assert parse_ns_link("net:[4026532180]") is None
+    assert parse_ns_link("pid:[12x]") is None
+
+
+def test_shared_ids_fall_back_to_the_namespace_key() -> None:
+    a = Container("web", "runc", None, 11, 100, "/web")
+    b = Container("web", "runc", None, None, 200, "/x/web")
+    c = Container("db", "runc", None, 12, 300, "/db")
+    unique_ids([a, b, c])
+    assert (a.id, b.id, c.id) == ("pidns:11", "init:200", "db")
+
+
+def test_as_dict_has_the_contract_fields() -> None:
+    c = Container("i\nd", None, None, 5, 9, "/i\nd")
+    assert c.as_dict() == {
+        "id": "i\nd",
+        "runtime": None,
+        "pod": None,
+        "pidns": 5,
+        "init_pid": 9,
+        "cgroup": "/i\nd",
+    }
+
+
+def test_paths_relative_to_a_cgroup_namespace_still_classify() -> None:
+    """Read from inside a container (a DaemonSet), other cgroups show as "/../..."."""
+    path = f"/../../kubepods-besteffort-pod{POD.replace('-', '_')}.slice/cri-containerd-{CID}.scope"
+    assert classify(path) == (CID, "kubernetes", POD)
+    assert classify(f"/../docker-{DOCKER}.scope") == (DOCKER, "docker", None)
+
+
+def test_a_host_process_can_have_a_non_root_v1_path() -> None:
+    """Why a namespace's init is compared with its parent's cgroup: on this hybrid host
+    even processes outside any container have a memory path that is not "/"."""
+    h = parse_cgroup((DATA / "host-hybrid.txt").read_text())
+    assert cgroup_path(h) == "/process_api/37feea4ef854c33b3f487a7fca7292a6"

@@ -1,0 +1,187 @@
+"""`zombiectl doctor --containers`: does each container's PID 1 reap orphans?
+
+Each container's PID 1 is looked at twice, `timeout` seconds apart, and judged by the
+first row of this table that applies:
+
+1. it holds a zombie that was there at both looks (same pid, same start time): it does
+   not reap (`reaps` false);
+2. it is a known reaping init, by executable or command line (tini, dumb-init,
+   catatonit, docker-init, `zombiectl run`, s6-svscan, runit, systemd): true;
+3. otherwise unknown (None). A caught SIGCHLD proves nothing: node and java catch it
+   and still never reap the orphans they adopt.
+
+Nothing here prints; `zombiectl.render.containers` renders the report.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from zombiectl.proc.containers import Container, all_containers
+from zombiectl.proc.table import children_of, read_identity
+from zombiectl.untrusted import for_json, from_proc
+
+DEFAULT_CONTAINERS_TIMEOUT = 2.0
+REAPING_INITS = (
+    "tini",
+    "dumb-init",
+    "catatonit",
+    "docker-init",
+    "s6-svscan",
+    "runit",
+    "runit-init",
+    "systemd",
+)
+
+
+class InitAudit:
+    """One container's PID 1 and the verdict on it."""
+
+    __slots__ = ("container", "evidence", "init", "reaps", "zombies")
+
+    def __init__(
+        self, container: Container, init: str, reaps: bool | None, evidence: str, zombies: int
+    ) -> None:
+        self.container = container
+        self.init = init
+        self.reaps = reaps
+        self.evidence = evidence
+        self.zombies = zombies
+
+    def as_dict(self) -> dict[str, object]:
+        c = self.container.as_dict()
+        return {
+            "id": c["id"],
+            "runtime": c["runtime"],
+            "pod": c["pod"],
+            "pidns": c["pidns"],
+            "init_pid": c["init_pid"],
+            "init": for_json(self.init),
+            "cgroup": c["cgroup"],
+            "reaps": self.reaps,
+            "evidence": self.evidence,
+            "zombies": self.zombies,
+        }
+
+
+class ContainersReport:
+    __slots__ = ("audits", "timeout")
+
+    def __init__(self, audits: list[InitAudit], timeout: float) -> None:
+        self.audits = audits
+        self.timeout = timeout
+
+    @property
+    def bad(self) -> bool:
+        """Some PID 1 was seen not to reap."""
+        return any(a.reaps is False for a in self.audits)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"timeout": self.timeout, "containers": [a.as_dict() for a in self.audits]}
+
+
+def known_init(exe: str | None, argv: list[str]) -> str | None:
+    """The reaping init that exe or the command line names, or None."""
+    names = [os.path.basename(exe)] if exe else []
+    if argv:
+        names.append(os.path.basename(argv[0]))
+    for name in names:
+        base = name.removesuffix(" (deleted)").removesuffix("-static")
+        if base in REAPING_INITS:
+            return base
+    if _is_zombiectl_run(argv):
+        return "zombiectl run"
+    return None
+
+
+def _is_zombiectl_run(argv: list[str]) -> bool:
+    # `zombiectl run ...`, or `python -m zombiectl run ...`
+    for i, word in enumerate(argv[:4]):
+        if os.path.basename(word) == "zombiectl" and argv[i + 1 : i + 2] == ["run"]:
+            return True
+    return False
+
+
+def verdict(
+    held: list[int], now: int, known: str | None, timeout: float
+) -> tuple[bool | None, str]:
+    """(reaps, evidence) by the table in this module's docstring.
+
+    held: zombie children of PID 1 seen at both looks; now: its zombie children at the
+    second look; known: the reaping init it was recognised as, if any.
+    """
+    if held:
+        pids = " ".join(str(p) for p in held[:8]) + (" …" if len(held) > 8 else "")
+        return False, (
+            f"PID 1 held {len(held)} zombie(s) at both looks {timeout:g} s apart "
+            f"(pids {pids}): it does not reap the orphans it adopts"
+        )
+    if known is not None:
+        seen = f"{now} zombie(s) at the second look, none" if now else "no zombie"
+        return True, f"PID 1 is {known}, a reaping init; {seen} held across both looks"
+    return None, (
+        f"no zombie held across two looks {timeout:g} s apart, but PID 1 is not a known "
+        "reaping init: it may never have adopted an orphan (a caught SIGCHLD proves nothing)"
+    )
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _zombies(pid: int) -> dict[int, float]:
+    """pid's zombie children now: pid -> start time (empty when pid is gone)."""
+    out: dict[int, float] = {}
+    try:
+        kids = children_of(pid)
+    except Exception:  # gone or hidden since it was found: nothing held
+        return out
+    for k in kids:
+        if k.is_zombie:
+            ident = read_identity(k.pid)
+            if ident is not None and ident.ppid == pid:
+                out[k.pid] = ident.starttime
+    return out
+
+
+def _argv(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read(4096)
+    except OSError:
+        return []
+    return [from_proc(w) for w in raw.split(b"\0") if w]
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def _name(pid: int) -> str:
+    ident = read_identity(pid)
+    return ident.name if ident is not None else "?"
+
+
+def audit_containers(
+    timeout: float = DEFAULT_CONTAINERS_TIMEOUT,
+    sleep: Callable[[float], None] = time.sleep,
+    find: Callable[[], list[Container]] = all_containers,
+) -> ContainersReport:
+    """Look at every container's PID 1 twice, timeout apart, and judge each."""
+    containers = find()
+    first = {c.init_pid: _zombies(c.init_pid) for c in containers}
+    if containers:
+        sleep(timeout)
+    audits = []
+    for c in containers:
+        second = _zombies(c.init_pid)
+        before = first[c.init_pid]
+        held = sorted(p for p, start in second.items() if before.get(p) == start)
+        known = known_init(_exe(c.init_pid), _argv(c.init_pid))
+        reaps, evidence = verdict(held, len(second), known, timeout)
+        audits.append(InitAudit(c, _name(c.init_pid), reaps, evidence, len(second)))
+    return ContainersReport(audits, timeout)
