@@ -3,22 +3,25 @@ init (`zombiectl run`) and under a parent that never reaps."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from proctools import unshare_works
+from proctools import kill_tree, unshare_works, wait_until, zombie_children
 
 from zombiectl.doctor import probes as doctor
-from zombiectl.doctor.probes import OrphanProbe, Pid1, PidUsage, ZombiesNow
-from zombiectl.proc.table import children_of
+from zombiectl.doctor.probes import Finding, OrphanProbe, Pid1, PidUsage, ZombiesNow
+from zombiectl.proc.table import child_pids, children_of
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 DOCTOR = [sys.executable, "-m", "zombiectl", "doctor", "--json"]
+PIDNS = str(Path(__file__).parent / "programs" / "pidns.py")
 
 # A parent that never reaps anything but the one child it started: a child subreaper,
 # so the doctor's orphan is adopted by it. Once the doctor is done it reaps everything
@@ -121,7 +124,9 @@ def usage(tasks: int, pid_max: int) -> PidUsage:
     return PidUsage(tasks, tasks, pid_max, None, None, None, False, None, None, None)
 
 
-@pytest.mark.parametrize(("tasks", "status"), [(10, "ok"), (600, "warn"), (900, "bad")])
+@pytest.mark.parametrize(
+    ("tasks", "status"), [(10, "ok"), (600, "warn"), (900, "warn"), (901, "bad")]
+)
 def test_pid_usage_thresholds(tasks: int, status: str) -> None:
     assert doctor.pids_finding(usage(tasks, 1000), 0).status == status
 
@@ -129,7 +134,56 @@ def test_pid_usage_thresholds(tasks: int, status: str) -> None:
 def test_zombies_finding_names_the_leaker() -> None:
     f = doctor.zombies_finding(ZombiesNow(3, [{"pid": 9, "name": "leaky", "zombies": 3}]))
     assert f.status == "warn" and "leaky (9): 3" in f.summary
+    assert f.advice and "`zombiectl reap --pid 9`" in f.advice
     assert doctor.zombies_finding(ZombiesNow(0)).status == "ok"
+
+
+def test_an_init_that_leaks_is_not_advised_a_reap_that_would_refuse() -> None:
+    parents = [
+        {"pid": 1, "name": "app", "zombies": 5, "init": True},
+        {"pid": 4321, "name": "node", "zombies": 4, "init": True},  # a container's init
+        {"pid": 77, "name": "leaky", "zombies": 2, "init": False},
+    ]
+    advice = doctor.zombies_finding(ZombiesNow(11, parents)).advice or ""
+    assert "`zombiectl reap --pid 77`" in advice
+    assert "--pid 1`" not in advice and "--pid 1 " not in advice and "4321`" not in advice
+    assert "app (PID 1 here), node (4321): each the init of a PID namespace" in advice
+    for fix in ("docker run --init", "tini", "zombiectl run --"):
+        assert fix in advice
+
+
+def test_exit_code_is_1_only_for_a_bad_finding() -> None:
+    report = doctor.diagnose(probe=False)
+    findings = [Finding("a", "ok", "x"), Finding("b", "warn", "y"), Finding("c", "info", "z")]
+    assert dataclasses.replace(report, findings=findings).exit_code() == 0
+    bad = [*findings, Finding("d", "bad", "w")]
+    assert dataclasses.replace(report, findings=bad).exit_code() == 1
+
+
+@pytest.mark.root
+def test_a_namespace_init_is_recognised(tmp_path: Path) -> None:
+    if not unshare_works():
+        pytest.skip("needs root and a working `unshare --pid --fork --mount-proc`")
+    argv = ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, PIDNS, "init", "1"]
+    proc = subprocess.Popen(
+        [*argv, str(tmp_path / "log")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        init = child_pids(proc.pid)[0]
+        assert wait_until(lambda: len(zombie_children(init)) == 1, 30)
+        assert doctor.is_init(init) and doctor.is_init(1)
+        assert not doctor.is_init(proc.pid) and not doctor.is_init(os.getpid())
+    finally:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.close()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            kill_tree(proc.pid)
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
 
 
 # --------------------------------------------------------------------------- the probe
@@ -145,18 +199,19 @@ def test_probe_in_a_subreaper_takes_its_own_orphan_back_and_reaps_it() -> None:
     assert f.status == "info" and "says nothing about this system" in f.summary
 
 
-def doctor_under(parent: list[str], timeout: float) -> tuple[int, dict]:
+def doctor_under(parent: list[str], timeout: float, rc: int) -> tuple[int, dict]:
     """Run `doctor --json` as the child of parent argv; return the parent's pid and the report."""
     proc = subprocess.Popen(
         [*parent, *DOCTOR, "--timeout", str(timeout)], stdout=subprocess.PIPE, text=True
     )
     out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0
-    return proc.pid, json.loads(out)
+    report = json.loads(out)
+    assert proc.returncode == rc, [f for f in report["findings"] if f["status"] == "bad"]
+    return proc.pid, report
 
 
 def test_doctor_under_zombiectl_run_sees_a_prompt_reaper() -> None:
-    parent, report = doctor_under([sys.executable, "-m", "zombiectl", "run", "--"], 20)
+    parent, report = doctor_under([sys.executable, "-m", "zombiectl", "run", "--"], 20, 0)
     orphan = report["orphan_probe"]
     assert orphan["adopter_pid"] == parent  # zombiectl run adopted it
     assert not orphan["adopter_is_pid1"]
@@ -165,7 +220,7 @@ def test_doctor_under_zombiectl_run_sees_a_prompt_reaper() -> None:
 
 
 def test_doctor_under_a_subreaper_that_never_reaps() -> None:
-    parent, report = doctor_under([sys.executable, "-c", NEVER_REAPS], 1)
+    parent, report = doctor_under([sys.executable, "-c", NEVER_REAPS], 1, 1)
     orphan = report["orphan_probe"]
     assert orphan["adopter_pid"] == parent
     assert orphan["reaped"] is False
@@ -176,15 +231,16 @@ def test_doctor_under_a_subreaper_that_never_reaps() -> None:
 
 @pytest.mark.root
 def test_verdicts_differ_between_a_non_reaping_pid1_and_zombiectl_run() -> None:
-    """In a new PID namespace whose PID 1 never reaps, then with `zombiectl run` as PID 1."""
+    """In a new PID namespace whose PID 1 never reaps (and holds 3 zombies), then with
+    `zombiectl run` as PID 1: exit 1 and exit 0, so `HEALTHCHECK CMD zombiectl doctor`
+    tells them apart."""
     if not unshare_works():
         pytest.skip("needs root and a working `unshare --pid --fork --mount-proc`")
-    # As PID 1 the subreaper flag changes nothing: PID 1 adopts orphans anyway.
-    pid1_never_reaps = [sys.executable, "-c", NEVER_REAPS]
+    pid1_never_reaps = [sys.executable, PIDNS, "run", "3"]
     reports = {}
-    for name, pid1 in (
-        ("never-reaps", pid1_never_reaps),
-        ("zombiectl-run", [sys.executable, "-m", "zombiectl", "run", "--"]),
+    for name, pid1, rc in (
+        ("never-reaps", pid1_never_reaps, 1),
+        ("zombiectl-run", [sys.executable, "-m", "zombiectl", "run", "--"], 0),
     ):
         result = subprocess.run(
             ["unshare", "--pid", "--fork", "--mount-proc", *pid1, *DOCTOR, "--timeout", "1"],
@@ -192,7 +248,7 @@ def test_verdicts_differ_between_a_non_reaping_pid1_and_zombiectl_run() -> None:
             text=True,
             timeout=60,
         )
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == rc, (result.stdout, result.stderr)
         reports[name] = json.loads(result.stdout)
 
     bad, good = reports["never-reaps"], reports["zombiectl-run"]
@@ -206,17 +262,25 @@ def test_verdicts_differ_between_a_non_reaping_pid1_and_zombiectl_run() -> None:
     assert good["orphan_probe"]["reaped"] is True
     assert finding(good, "orphans")["status"] == "ok"
     assert good["pid1"]["sigchld"] == "sigwait"  # zombiectl run waits in sigwaitinfo
+    assert [f["check"] for f in bad["findings"] if f["status"] == "bad"] == ["orphans", "pid1"]
+    assert not [f for f in good["findings"] if f["status"] == "bad"]
+    # The leaker is PID 1 itself: the advice is a new init, never `reap --pid 1`.
+    assert bad["zombies"]["parents"] == [{"pid": 1, "name": "python", "zombies": 3, "init": True}]
+    advice = finding(bad, "zombies")["advice"]
+    assert "reap --pid" not in advice and "docker run --init" in advice
+    assert "zombiectl run --" in advice
 
 
 def test_text_output_and_help(zombiectl: Run) -> None:
     # Under this test session (a subreaper that reaps only between tests) the orphan
     # is not reaped within the bound; the session reaps it afterwards.
     result = zombiectl("doctor", "--timeout", "0.2")
-    assert result.returncode == 0
+    assert result.returncode == 1  # the orphan was not reaped in time: bad
     assert result.stdout.startswith("CHECK")
     for check in ("orphans", "pid1", "container", "pidfd", "proc", "ptrace", "pids", "zombies"):
         assert f"\n{check} " in result.stdout
     assert "Advice" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1].startswith("bad: orphans")
     assert "\x1b[" not in result.stdout  # plain text when piped
     help_text = zombiectl("doctor", "--help").stdout
     assert "zombiectl doctor --json" in help_text
@@ -226,3 +290,25 @@ def test_bad_timeout_is_usage_error(zombiectl: Run) -> None:
     result = zombiectl("doctor", "--timeout", "0")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_text_rendering_takes_names_as_data() -> None:
+    import io
+
+    from rich.console import Console
+
+    from zombiectl.render.doctor import render
+
+    report = doctor.diagnose(probe=False)
+    hostile = "[/]\x1b[2J[bold red]x"
+    findings = [
+        Finding("zombies", "warn", f"1 zombie(s) now; biggest leakers: {hostile} (9): 1", hostile),
+        Finding("pids", "bad", "99% of pids"),
+    ]
+    out = io.StringIO()
+    Console(file=out, width=200, color_system=None).print(
+        render(dataclasses.replace(report, findings=findings))
+    )
+    text = out.getvalue()
+    assert "\x1b" not in text and text.count("[/]\\x1b[2J[bold red]x") == 2
+    assert text.rstrip().splitlines()[-1] == "bad: pids (exit 1)"

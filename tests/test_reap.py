@@ -17,27 +17,41 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 from conftest import run_zombiectl
 from parents import Parent, compile_c_parent, reap_by_pid, start_parent
-from proctools import wait_until, zombie_children
+from proctools import kill_tree, unshare_works, wait_until, zombie_children
 
 from zombiectl.errors import BadUsage, NoSuchProcess
 from zombiectl.proc import identity as safety
 from zombiectl.proc.identity import SendResult, SendStatus, Target, send_signal_safely
-from zombiectl.proc.table import PF_KTHREAD, read_identity, read_proc
+from zombiectl.proc.table import (
+    PF_KTHREAD,
+    ProcIdentity,
+    child_pids,
+    read_identity,
+    read_proc,
+)
 from zombiectl.reaping.ladder import (
     DENIED,
     REAPED,
+    REFUSED,
     REMAINING,
     Ladder,
     ParentResult,
     ReapReport,
+    execute,
     make_plan,
     planned_report,
+    still_zombies,
 )
+
+PIDNS = str(Path(__file__).parent / "programs" / "pidns.py")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 NO_PID = str(2**22 + 7)  # above any pid_max
 
@@ -245,7 +259,21 @@ def test_pid1_and_kernel_threads_are_refused() -> None:
         row = only(data, pid)
         assert row["result"] == "refused" and row["actions"] == [] and row["reason"]
     assert "init" in only(data, 1)["reason"]
-    assert "kernel thread" in only(data, 2)["reason"]
+    assert only(data, 2)["reason"].startswith("kthreadd")  # pid 2 here is kthreadd...
+    assert "kernel thread" in only(data, kthread)["reason"]
+
+
+def test_kernel_threads_are_known_by_flag_not_by_pid() -> None:
+    kthreadd = read_identity(2)
+    assert kthreadd is not None and kthreadd.flags & PF_KTHREAD and kthreadd.ppid == 0
+    # ...but a pid 2 without the flag (inside a PID namespace) is an ordinary process,
+    ordinary = ProcIdentity(2, 1, "S", "python", 0x400000, 100)
+    assert safety.refusal_reason(2, ordinary) is None
+    # and a kernel thread is refused whatever its pid.
+    worker = ProcIdentity(4242, 2, "I", "kworker/0:1", 0x04208060, 100)
+    assert safety.refusal_reason(4242, worker) == (
+        "a kernel thread: its children are the kernel's business"
+    )
 
 
 def test_ancestors_of_zombiectl_are_refused_and_never_signalled(parent, tmp_path) -> None:
@@ -276,6 +304,255 @@ def test_zombiectl_refuses_its_own_pid_in_process() -> None:
     assert safety.is_self_or_ancestor(os.getppid())
     assert safety.is_self_or_ancestor(1) or read_proc(1) is None
     assert safety.refusal_reason(1) is not None
+
+
+# --------------------------------------------------------------------------- PID namespaces
+
+
+@dataclass
+class NamespaceInit:
+    """A container-like PID namespace whose init holds zombies (tests/programs/pidns.py)."""
+
+    proc: subprocess.Popen[str]  # `unshare`, here; the init is its only child
+    pid: int  # the init, as seen from here
+    log: Path  # the ending signals the init received
+
+    def endings(self) -> list[str]:
+        return self.log.read_text().split("\n")[:-1]
+
+
+@pytest.fixture
+def namespace_init(tmp_path: Path) -> Iterator[NamespaceInit]:
+    if not unshare_works():
+        pytest.skip("needs root and a working `unshare --pid --fork --mount-proc`")
+    log = tmp_path / "ns-signals"
+    log.touch()
+    argv = ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, PIDNS, "init", "3"]
+    proc = subprocess.Popen(
+        [*argv, str(log)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        kids: list[int] = []
+        assert wait_until(lambda: bool(kids.extend(child_pids(proc.pid)) or kids), 30)
+        init = NamespaceInit(proc, kids[0], log)
+        assert wait_until(lambda: len(zombie_children(init.pid)) == 3, 30)
+        assert safety.namespace_pids(init.pid)[-1] == 1  # type: ignore[index]
+        yield init
+    finally:
+        if proc.stdin:
+            proc.stdin.close()  # the init exits; the kernel clears its namespace
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            kill_tree(proc.pid)
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def created(pid: int) -> float:
+    """pid's start time from psutil, an independent reader of the same fact."""
+    return psutil.Process(pid).create_time()
+
+
+@pytest.mark.root
+def test_a_namespace_init_is_nudged_but_never_ended(namespace_init: NamespaceInit) -> None:
+    init = namespace_init
+    born = created(init.pid)
+    zombies = zombie_children(init.pid)
+    rc, data = reap_json(
+        "--pid", str(init.pid), "--kill-parent", "--force", "--yes", "--timeout", "0.3"
+    )
+    assert rc == 1, data
+    row = only(data, init.pid)
+    assert row["result"] == "refused" and row["actions"] == ["SIGCHLD"]
+    assert "init (PID 1) of its own PID namespace" in row["reason"]
+    assert "would end every process in that container" in row["reason"]
+    assert "docker run --init" in row["reason"]
+    assert init.proc.poll() is None and created(init.pid) == born  # the same init, running
+    assert read_proc(init.pid).state != "Z"  # type: ignore[union-attr]
+    assert zombie_children(init.pid) == zombies
+    assert init.endings() == []  # no SIGTERM reached it (it would be logged, not ignored)
+
+    res = run_zombiectl("reap", "--pid", str(init.pid), "--kill-parent", "--force", "--dry-run")
+    assert res.returncode == 0
+    assert "never SIGTERM or SIGKILL: it is the init (PID 1) of its own PID namespace" in (
+        " ".join(res.stdout.split())
+    )
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("use_pidfd", [True, False])
+def test_signalling_refuses_to_end_a_namespace_init(namespace_init, use_pidfd) -> None:
+    """The last line of defence: whatever a caller planned, the target is checked."""
+    target = Target.of(namespace_init.pid)
+    assert target is not None
+    sent: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        res = send_signal_safely(
+            target, sig, use_pidfd=use_pidfd, sender=lambda fd, s: sent.append(s)
+        )
+        assert res.status is SendStatus.REFUSED and "PID namespace" in res.detail
+    nudge = send_signal_safely(
+        target, signal.SIGCHLD, use_pidfd=use_pidfd, sender=lambda fd, s: sent.append(s)
+    )
+    assert nudge.status is SendStatus.SENT and sent == [signal.SIGCHLD]
+
+
+@pytest.mark.root
+def test_reap_all_inside_a_namespace(tmp_path: Path) -> None:
+    """A host in miniature: an ordinary pid 2 is reaped, a container's init survives."""
+    if not unshare_works():
+        pytest.skip("needs root and a working `unshare --pid --fork --mount-proc`")
+    log = tmp_path / "inner-signals"
+    log.touch()
+    args = ["reap", "--all", "--kill-parent", "--force", "--yes", "--json", "--timeout", "0.3"]
+    res = subprocess.run(
+        [
+            "unshare",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            sys.executable,
+            PIDNS,
+            "scenario",
+            "3",
+            str(log),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["ready"] and out["rc"] == 1, out  # 1: one parent was refused
+    data = json.loads(out["output"])
+    assert out["leaker"] == 2
+    pid2 = only(data, 2)
+    assert pid2["result"] == REAPED and pid2["actions"] == ["SIGCHLD", "SIGTERM"], pid2
+    assert out["leaker_ended"] == "SIGTERM"
+    inner = only(data, out["inner"])
+    assert inner["result"] == REFUSED and inner["actions"] == ["SIGCHLD"], inner
+    assert "a container's init" in inner["reason"]
+    assert out["inner_same"] and out["inner_state"] != "Z" and out["inner_zombies"] == 3
+    assert log.read_text() == ""
+    assert (data["reaped"], data["remaining"]) == (3, 3)
+
+
+# --------------------------------------------------------------------------- identity
+
+
+def test_zombie_parent_is_identified_by_start_time(parent) -> None:
+    p = parent("never", 2)
+    plan = make_plan(zombies=[p.zombie_pids[0]])
+    (row,) = plan.parents
+    assert row.pid == p.pid and row.actionable and row.target is not None
+    # The start times agree with psutil's create time, and the parent is the older.
+    boot = psutil.boot_time()
+    assert abs(boot + row.target.starttime / CLK_TCK - created(p.pid)) < 0.02
+    for z in p.zombie_pids:
+        assert abs(boot + row.zombie_starts[z] / CLK_TCK - created(z)) < 0.02
+        assert created(p.pid) <= created(z)
+
+
+def test_zombie_whose_parent_pid_was_reused_sends_nothing(parent, tmp_path) -> None:
+    """The race that cannot be caused on demand: the zombie's ppid, read, is reused by a
+    younger process before its identity is read. The injected read says so."""
+    p = parent("record", 2, log=tmp_path / "signals")
+    zombie = p.zombie_pids[0]
+    z_start = read_identity(zombie).starttime  # type: ignore[union-attr]
+
+    def reused(pid: int) -> ProcIdentity | None:
+        ident = read_identity(pid)
+        if pid == p.pid and ident is not None:  # a process born after the zombie
+            return ProcIdentity(pid, ident.ppid, "S", "someone-else", 0, z_start + 5)
+        return ident
+
+    plan = make_plan(zombies=[zombie], kill_parent=True, reader=reused)
+    (row,) = plan.parents
+    assert not row.actionable and row.target is None
+    assert f"pid {p.pid} started after zombie {zombie}" in row.note
+    report = execute(plan)
+    assert report.parents[0].actions == [] and report.parents[0].result == REMAINING
+    assert report.exit_code() == 1
+    assert p.user_signals() == []  # nothing was sent to the real parent either
+    assert len(zombie_children(p.pid)) == 2
+
+
+def test_zombie_that_changes_parent_while_planning_follows_it(parent) -> None:
+    p = parent("never", 1)
+    zombie = p.zombie_pids[0]
+    reads: list[int] = []
+
+    def adopted_meanwhile(pid: int) -> ProcIdentity | None:
+        ident = read_identity(pid)
+        if pid == zombie and ident is not None:
+            reads.append(pid)
+            if len(reads) == 2:  # the second read: adopted by pid 1 in between
+                return ProcIdentity(pid, 1, "Z", ident.name, ident.flags, ident.starttime)
+        return ident
+
+    plan = make_plan(zombies=[zombie], reader=adopted_meanwhile)
+    assert [r.pid for r in plan.parents] == [p.pid]  # read again: still p's
+    assert len(reads) >= 4 and plan.parents[0].actionable  # a second zombie-parent-zombie round
+
+
+def test_a_zombie_pid_with_another_start_time_is_not_that_zombie(parent) -> None:
+    p = parent("never", 2)
+    a, b = p.zombie_pids
+    starts = {z: read_identity(z).starttime for z in (a, b)}  # type: ignore[union-attr]
+    assert still_zombies([a, b], starts) == [a, b]
+    assert still_zombies([a, b], {a: starts[a], b: starts[b] + 1}) == [a]
+    target = Target.of(p.pid)
+    assert target is not None
+    sent: list[int] = []
+    res = send_signal_safely(
+        target,
+        signal.SIGCHLD,
+        [a],
+        child_starts={a: starts[a] + 1},
+        sender=lambda fd, s: sent.append(s),
+    )
+    assert res.status is SendStatus.MOVED and sent == []
+
+
+# --------------------------------------------------------------------------- stopped
+
+
+def sigterm_pending(pid: int) -> bool:
+    with open(f"/proc/{pid}/status") as f:
+        masks = dict(line.split(":", 1) for line in f if line.startswith(("SigPnd", "ShdPnd")))
+    bit = 1 << (signal.SIGTERM - 1)
+    return any(int(v, 16) & bit for v in masks.values())
+
+
+def test_stopped_parent_is_named_and_its_pending_sigterm_reported(parent) -> None:
+    p = parent("never", 2)
+    os.kill(p.pid, signal.SIGSTOP)
+    assert wait_until(lambda: read_proc(p.pid).state == "T", 30)  # type: ignore[union-attr]
+    try:
+        res = run_zombiectl("reap", "--pid", str(p.pid), "--kill-parent", "--dry-run")
+        assert "the parent is stopped (state T)" in " ".join(res.stdout.split())
+        rc, data = reap_json("--pid", str(p.pid), "--kill-parent", "--yes", "--timeout", "0.3")
+        row = only(data, p.pid)
+        assert rc == 1 and row["actions"] == ["SIGCHLD", "SIGTERM"], row
+        assert row["result"] == REMAINING and "outlived" not in row["reason"]
+        assert "SIGTERM is pending and will end it when it is continued" in row["reason"]
+        assert sigterm_pending(p.pid)  # as the report says
+        assert read_proc(p.pid).state == "T"  # type: ignore[union-attr]  # not continued
+    finally:
+        os.kill(p.pid, signal.SIGCONT)
+    assert p.proc.wait(30) == -signal.SIGTERM  # the pending SIGTERM, as promised
+    assert wait_until(
+        lambda: (
+            sorted(reap_by_pid(p.zombie_pids)) == p.zombie_pids
+            or not any(read_proc(z) for z in p.zombie_pids)
+        ),
+        30,
+    )
 
 
 # --------------------------------------------------------------------------- consent
@@ -341,7 +618,9 @@ def test_terminal_asks_and_no_means_nothing(parent, tmp_path) -> None:
     p = parent("record", 2, log=tmp_path / "signals")
     rc, text = _run_on_pty(["reap", "--pid", str(p.pid)], b"n\n")
     assert f"Signal 1 parent: {p.pid} (" in text and "SIGCHLD" in text
-    assert rc == 1 and "nothing was signalled" in text
+    assert rc == 2, text  # "n" is no consent, like no terminal and no --yes
+    assert "zombiectl: not confirmed: nothing was signalled" in text
+    assert "Traceback" not in text
     assert p.user_signals() == []
 
 
@@ -647,6 +926,7 @@ class FakeParent:
         delay: float = 0.01,
         adopter_delay: float | None = 0.2,
         deny: bool = False,
+        stopped: bool = False,
     ) -> None:
         self.clock = clock
         self.zombies = zombies
@@ -656,6 +936,7 @@ class FakeParent:
         self.delay = delay
         self.adopter_delay = adopter_delay
         self.deny = deny
+        self.is_stopped = stopped  # a stopped process acts on nothing but SIGKILL
         self.sent: list[tuple[float, str]] = []
         self.pending: list[tuple[float, str]] = []
 
@@ -684,6 +965,8 @@ class FakeParent:
         name = signal.Signals(sig).name
         self.sent.append((self.clock.now, name))
         at = self.clock.now + self.delay
+        if self.is_stopped and name != "SIGKILL":
+            return SendResult(SendStatus.SENT, "fake")  # pending until SIGCONT
         if name == "SIGCHLD" and self.on_chld != "none":
             self.pending.append(
                 (at, {"all": "reap-all", "one": "reap-one", "exit": "die"}[self.on_chld])
@@ -694,6 +977,9 @@ class FakeParent:
 
     def adopter(self) -> str | None:
         return "1 (init)"
+
+    def stopped(self) -> str | None:
+        return "stopped (state T)" if self.is_stopped and self.alive else None
 
     def names(self) -> list[str]:
         return [n for _, n in self.sent]
@@ -777,6 +1063,49 @@ def test_ladder_denied_sends_nothing_more() -> None:
     view = FakeParent(clock, 2, deny=True)
     out = ladder(view, clock, timeout=2.0, kill_parent=True, force=True).run()
     assert out.result == DENIED and out.actions == [] and clock.now == 0.0
+
+
+def test_ladder_stopped_parent_reports_sigterm_pending() -> None:
+    clock = FakeClock()
+    view = FakeParent(clock, 3, on_chld="all", stopped=True)
+    out = ladder(view, clock, timeout=1.0, kill_parent=True).run()
+    assert view.names() == ["SIGCHLD", "SIGTERM"] and out.result == REMAINING
+    assert "outlived" not in out.reason
+    assert "stopped (state T): SIGTERM is pending and will end it when it is continued" in (
+        out.reason
+    )
+    assert "--force sends SIGKILL" in out.reason and view.alive
+
+    clock = FakeClock()
+    view = FakeParent(clock, 3, stopped=True)
+    out = ladder(view, clock, timeout=1.0, kill_parent=True, force=True).run()
+    assert view.names() == ["SIGCHLD", "SIGTERM", "SIGKILL"] and out.result == REAPED
+
+
+def test_ladder_stopped_parent_without_kill_parent_says_sigchld_is_pending() -> None:
+    clock = FakeClock()
+    view = FakeParent(clock, 2, on_chld="all", stopped=True)
+    out = ladder(view, clock, timeout=1.0).run()
+    assert out.result == REMAINING and view.names() == ["SIGCHLD"]
+    assert "SIGCHLD stays pending until it is continued (SIGCONT)" in out.reason
+
+
+@pytest.mark.parametrize("kill_parent", [False, True])
+def test_ladder_never_ends_a_namespace_init(kill_parent: bool) -> None:
+    clock = FakeClock()
+    view = FakeParent(clock, 3)
+    why = safety.NAMESPACE_INIT
+    out = ladder(
+        view, clock, timeout=1.0, kill_parent=kill_parent, force=kill_parent, end_refused=why
+    ).run()
+    assert view.names() == ["SIGCHLD"] and view.alive
+    assert out.result == ("refused" if kill_parent else REMAINING)
+    assert why in out.reason and "docker run --init" in out.reason
+
+    clock = FakeClock()  # the nudge is allowed, and may be all it takes
+    view = FakeParent(clock, 3, on_chld="all")
+    out = ladder(view, clock, kill_parent=True, force=True, end_refused=why).run()
+    assert out.result == REAPED and view.names() == ["SIGCHLD"]
 
 
 def test_ladder_no_zombies_sends_nothing() -> None:

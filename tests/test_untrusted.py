@@ -36,7 +36,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
 from zombiectl import cli
-from zombiectl.commands.doctor import render as doctor_view
 from zombiectl.doctor.probes import Pid1, ZombiesNow, pid1_finding, zombies_finding
 from zombiectl.listing.zombies import ListResult
 from zombiectl.proc.identity import Target
@@ -49,6 +48,7 @@ from zombiectl.reaping.ladder import (
     ReapReport,
     planned_report,
 )
+from zombiectl.render.doctor import render as doctor_view
 from zombiectl.render.reap import consent_question, plan_table, report_table
 from zombiectl.render.tables import listing_table
 from zombiectl.render.text import listing_json, listing_prometheus
@@ -196,7 +196,7 @@ def test_any_name_through_every_renderer(raw: bytes) -> None:
         live_view(sample_of(name, 10), 1.0),
         plan_view,
         report_view,
-        doctor_view(SimpleNamespace(findings=findings)),  # type: ignore[arg-type]
+        doctor_view(SimpleNamespace(findings=findings, bad=[])),  # type: ignore[arg-type]
     ]
     for view in views:
         for terminal in (False, True):

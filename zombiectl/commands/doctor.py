@@ -19,8 +19,10 @@ Advice
 - orphans:  orphans stay zombies between its polls, and a fast forker can fill the pid
             table; for prompt reaping use `zombiectl run --` (or tini, dumb-init) as the
             entry point, or your runtime's init option (`docker run --init`)
-- zombies:  `zombiectl list` shows who leaks; `zombiectl reap --pid PARENT` clears them
-            safely
+- zombies:  `zombiectl reap --pid 93442 --pid 305642` nudges the leakers with SIGCHLD,
+            after a plan; `zombiectl list` shows who leaks
+$ echo $?
+0
 
 Under a reaping init the same probe reads:
 
@@ -37,42 +39,8 @@ import sys
 import click
 
 from zombiectl.commands.common import console_for_stdout
-from zombiectl.doctor.probes import DEFAULT_TIMEOUT, Report, diagnose
+from zombiectl.doctor.probes import DEFAULT_TIMEOUT, diagnose
 from zombiectl.errors import NotSupported
-
-MARKS = {"ok": ("ok", "green"), "warn": ("warn", "yellow"), "bad": ("BAD", "bold red"),
-         "info": ("info", "cyan")}  # fmt: skip
-
-
-def render(report: Report) -> object:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    from zombiectl.render.safe import data
-
-    table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
-    table.add_column("CHECK")
-    table.add_column("", no_wrap=True)
-    table.add_column("FINDING", overflow="fold")
-    advice = False
-    for f in report.findings:
-        word, style = MARKS.get(f.status, (f.status, ""))
-        # Findings quote process names and command lines: data, not markup.
-        table.add_row(f.check, Text(word, style=style), data(f.summary))
-        advice = advice or bool(f.advice)
-    parts: list[object] = [table]
-    if advice:
-        tips = Table(box=None, show_header=False, pad_edge=False, show_edge=False)
-        tips.add_column(no_wrap=True)
-        tips.add_column(overflow="fold")
-        for f in report.findings:
-            if f.advice:
-                tips.add_row(f"- {f.check}:", data(f.advice))
-        parts.extend([Text("\nAdvice", style="bold"), tips])
-    else:
-        parts.append(Text("\nNothing to fix: orphans are reaped promptly here.", style="green"))
-    return Group(*parts)  # type: ignore[arg-type]
 
 
 def _seconds(value: str | None, param: click.Parameter) -> float | None:
@@ -95,6 +63,10 @@ Examples:
   zombiectl doctor --json                 the same findings as one JSON object
   zombiectl doctor --containers           does each container's PID 1 reap orphans?
   zombiectl run -- zombiectl doctor       what it looks like under a reaping init
+  HEALTHCHECK CMD zombiectl doctor        in a Dockerfile: unhealthy when PID 1 does not reap
+\b
+Exit: 0 nothing bad (warnings included), 1 a finding is bad: orphans not reaped within
+--timeout, a PID 1 that does not reap, or pids in use above 90% of the tightest limit.
 """,
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: probes and findings.")
@@ -129,9 +101,11 @@ def command(as_json: bool, timeout: float | None, no_probe: bool, containers: bo
     report = diagnose(timeout=DEFAULT_TIMEOUT if timeout is None else timeout, probe=not no_probe)
     if as_json:
         sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
-        return 0
-    console_for_stdout().print(render(report))
-    return 0
+    else:
+        from zombiectl.render.doctor import render
+
+        console_for_stdout().print(render(report))
+    return report.exit_code()
 
 
 def containers_command(as_json: bool, timeout: float | None) -> int:

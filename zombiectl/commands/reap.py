@@ -40,10 +40,13 @@ Examples:
                                          init or the nearest subreaper reaps its zombies
 \b
 Never signalled: PID 1, kernel threads, zombiectl itself and its ancestors (your
-shell, tmux, sshd). Signals go through a pidfd, after checking that the parent is
-still the one planned, so a reused pid is never signalled.
+shell, tmux, sshd). The init of another PID namespace (a container's PID 1) is
+nudged with SIGCHLD but never sent SIGTERM or SIGKILL. Signals go through a pidfd,
+after checking that the parent is still the one planned (same start time), so a
+reused pid is never signalled.
 Exit: 0 every targeted zombie is gone, 1 some remain or were refused, 2 no consent
-(not a terminal and no --yes), 3 no such process, 4 permission denied, 130 interrupted.
+(not a terminal and no --yes, or "n" at the prompt), 3 no such process, 4 permission
+denied, 130 interrupted.
 """,
 )
 @click.option("--pid", "parents", type=PID, multiple=True, help="A parent of zombies (repeatable).")
@@ -131,8 +134,7 @@ def command(
                 "nothing was signalled"
             )
         if not click.confirm(consent_question(plan), default=False):
-            out.print("nothing was signalled")
-            return 1
+            raise BadUsage("not confirmed: nothing was signalled")
     elif not as_json and not yes:
         out.print(plan_table(plan))
 

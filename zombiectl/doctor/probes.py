@@ -1,7 +1,8 @@
 """Probes for `zombiectl doctor`: does this machine or container reap orphans?
 
-Each probe returns data; `findings()` turns the data into verdicts with advice, and
-`zombiectl.commands.doctor` renders them. Nothing here prints.
+Each probe returns data; `findings()` turns the data into verdicts with advice,
+`Report.exit_code()` into the command's exit code (1 when any finding is bad), and
+`zombiectl.render.doctor` renders them. Nothing here prints.
 
 The central probe makes a real orphan: a child forks a grandchild and exits, so the
 grandchild is re-parented to whoever adopts orphans here (PID 1, or the nearest child
@@ -23,6 +24,8 @@ import signal
 import time
 from dataclasses import asdict, dataclass, field
 
+from zombiectl.errors import EXIT_CONDITION, EXIT_OK
+from zombiectl.proc.identity import is_namespace_init, namespace_pids
 from zombiectl.proc.table import read_proc, scan
 from zombiectl.untrusted import from_proc
 
@@ -44,6 +47,9 @@ KNOWN_INITS = {
     "supervisord",
 }
 RUN_ADVICE = "use `zombiectl run --` (or tini, dumb-init) as the entry point, or your runtime's init option (`docker run --init`)"
+# Above this share of the tightest pid limit, a fork may fail any moment: bad.
+PIDS_BAD = 0.9
+PIDS_WARN = 0.5
 
 OK, WARN, BAD, INFO = "ok", "warn", "bad", "info"
 
@@ -139,6 +145,14 @@ class Report:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    @property
+    def bad(self) -> list[Finding]:
+        return [f for f in self.findings if f.status == BAD]
+
+    def exit_code(self) -> int:
+        """1 when any finding is bad, else 0 (warnings too): a CI check or a healthcheck."""
+        return EXIT_CONDITION if self.bad else EXIT_OK
 
 
 # --------------------------------------------------------------------------- small readers
@@ -549,11 +563,11 @@ def pids_finding(p: PidUsage, zombies: int) -> Finding:
         f"{p.tasks} pids in use ({p.processes} processes, the rest threads) of pid_max {p.pid_max}; {nproc}; "
         f"tightest: {used} of {limit} ({name}, {share:.0%}); zombies hold {zombies}"
     )
-    if share >= 0.8:
+    if share > PIDS_BAD:
         return Finding("pids", BAD, summary,
                        "new processes will soon fail with EAGAIN: clear zombies (`zombiectl reap`) "
                        "or raise the limit")  # fmt: skip
-    if share >= 0.5:
+    if share >= PIDS_WARN:
         return Finding(
             "pids", WARN, summary, "half the pids are taken: watch `zombiectl list --max`"
         )
@@ -565,11 +579,34 @@ def zombies_finding(z: ZombiesNow) -> Finding:
         return Finding("zombies", OK, "no zombies now")
     top = ", ".join(f"{p['name']} ({p['pid']}): {p['zombies']}" for p in z.parents)
     return Finding(
-        "zombies",
-        WARN,
-        f"{z.count} zombie(s) now; biggest leakers: {top}",
-        "`zombiectl list` shows who leaks; `zombiectl reap --pid PARENT` clears them safely",
+        "zombies", WARN, f"{z.count} zombie(s) now; biggest leakers: {top}", leaker_advice(z)
     )
+
+
+def leaker_advice(z: ZombiesNow) -> str:
+    """What clears each leaker's zombies: `reap` for a process, a new init for an init.
+
+    `reap` never ends PID 1, nor the init of any PID namespace (a container's), so it is
+    not offered for them: only restarting them with an init that reaps helps.
+    """
+    inits = [p for p in z.parents if p.get("init")]
+    others = [p for p in z.parents if not p.get("init")]
+    parts = []
+    if others:
+        pids = " ".join(f"--pid {p['pid']}" for p in others)
+        parts.append(f"`zombiectl reap {pids}` nudges the leakers with SIGCHLD, after a plan")
+    if inits:
+        names = ", ".join(
+            f"{p['name']} ({'PID 1 here' if p['pid'] == 1 else p['pid']})" for p in inits
+        )
+        parts.append(
+            f"{names}: {'each ' if len(inits) > 1 else ''}the init of a PID namespace "
+            "(PID 1 here, or a container's), which "
+            "`reap` will not end, since that ends every process in it; restart it with an "
+            "init that reaps (`docker run --init`, tini, or `zombiectl run --` as the "
+            "entry point)"
+        )
+    return "; ".join(parts) + "; `zombiectl list` shows who leaks"
 
 
 def findings(
@@ -620,13 +657,21 @@ def findings(
     return out
 
 
+def is_init(pid: int) -> bool:
+    """PID 1 here, or PID 1 of some other PID namespace (a container's init)."""
+    return pid == 1 or (pid > 1 and is_namespace_init(namespace_pids(pid)))
+
+
 def diagnose(timeout: float = DEFAULT_TIMEOUT, probe: bool = True) -> Report:
     """Run every probe (zombies are counted before the orphan probe makes one)."""
     snap = scan()
     groups = snap.zombies_by_parent()
     zombies = ZombiesNow(
         sum(g.zombies for g in groups),
-        [{"pid": g.pid, "name": g.name, "zombies": g.zombies} for g in groups[:3]],
+        [
+            {"pid": g.pid, "name": g.name, "zombies": g.zombies, "init": is_init(g.pid)}
+            for g in groups[:3]
+        ],
     )
     pid1 = probe_pid1()
     orphan = probe_orphan(timeout) if probe else None

@@ -5,7 +5,12 @@ parent is the user's own shell or terminal (the zombies' parent is often exactly
 and they signal a pid read moments earlier, which may since belong to someone else.
 
 - `refusal_reason(pid)` says why a process must never be signalled: PID 1, a kernel
-  thread, zombiectl itself or any of its ancestors (`is_self_or_ancestor`).
+  thread (by its PF_KTHREAD flag, never by its pid), zombiectl itself or any of its
+  ancestors (`is_self_or_ancestor`).
+- `namespace_init_reason(pid)` says why a process may be nudged but never ended: it is
+  PID 1 of a PID namespace of its own (a container's init), and SIGTERM or SIGKILL to
+  it ends every process in that namespace. `send_signal_safely` enforces it too, on
+  the process its pidfd names.
 - `send_signal_safely(target, sig, children)` opens a pidfd on the target first, then
   checks that it is still the process that was planned (same start time) and that one
   of the zombies still names it as parent, and only then signals through the pidfd. A
@@ -27,12 +32,16 @@ import enum
 import errno
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from zombiectl.proc.table import ProcIdentity, ancestors_of, read_identity
 
-KTHREADD = 2
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGKILL)
+NAMESPACE_INIT = (
+    "the init (PID 1) of its own PID namespace, a container's init: SIGTERM or SIGKILL "
+    "would end every process in that container, so it is only nudged (SIGCHLD)"
+)
 
 
 def lineage(pid: int | None = None) -> list[int]:
@@ -54,9 +63,16 @@ def refusal_reason(pid: int, identity: ProcIdentity | None = None) -> str | None
     if pid == 0:
         return "the parent is outside this PID namespace"
     if pid == 1:
-        return "PID 1 is init: it adopts and reaps orphans for the whole system"
+        return (
+            "PID 1 is init: ending it ends every process in this PID namespace (the whole "
+            "system, or the whole container); if it holds zombies, restart it with an init "
+            "that reaps (`docker run --init`, tini, `zombiectl run --`)"
+        )
     ident = identity if identity is not None else read_identity(pid)
-    if pid == KTHREADD or (ident is not None and ident.is_kernel_thread):
+    # By flag, not by pid: inside a PID namespace pid 2 is an ordinary process.
+    if ident is not None and ident.is_kernel_thread:
+        if ident.ppid == 0:
+            return "kthreadd, the kernel's thread creator: its children are kernel threads"
         return "a kernel thread: its children are the kernel's business"
     if pid == os.getpid():
         return "this is zombiectl itself"
@@ -67,6 +83,69 @@ def refusal_reason(pid: int, identity: ProcIdentity | None = None) -> str | None
             f"an ancestor of zombiectl{name}: ending it could end your own session "
             "(shell, terminal, tmux, sshd)"
         )
+    return None
+
+
+# --------------------------------------------------------------------------- namespaces
+
+
+def parse_nspid(text: str) -> tuple[int, ...] | None:
+    """The pids of the `NSpid:` line of a status or pidfd fdinfo text, outermost first.
+
+    The kernel escapes newlines in the `Name:` line, so a process cannot forge this line.
+    """
+    for line in text.splitlines():
+        if line.startswith("NSpid:"):
+            try:
+                pids = tuple(int(x) for x in line[6:].split())
+            except ValueError:
+                return None
+            return pids or None
+    return None
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+
+
+def namespace_pids(pid: int) -> tuple[int, ...] | None:
+    """pid's number in each PID namespace from /proc's down to its own, or None."""
+    text = _read_text(f"/proc/{pid}/status")
+    return None if text is None else parse_nspid(text)
+
+
+def pidfd_namespace_pids(fd: int, pid: int | None = None) -> tuple[int, ...] | None:
+    """The same, read through a pidfd: about the very process the descriptor names.
+
+    Older kernels show no `NSpid:` for a pidfd; there, pid's status file stands in
+    (given pid, already re-checked by start time).
+    """
+    text = _read_text(f"/proc/self/fdinfo/{fd}")
+    nspids = None if text is None else parse_nspid(text)
+    if nspids is None and pid is not None:
+        return namespace_pids(pid)
+    return nspids
+
+
+def is_namespace_init(nspids: Sequence[int] | None) -> bool:
+    """True for PID 1 of some PID namespace: its pid in its own namespace is 1."""
+    return bool(nspids) and nspids[-1] == 1  # type: ignore[index]
+
+
+def namespace_init_reason(pid: int, nspids: Sequence[int] | None = None) -> str | None:
+    """Why pid may be nudged but never sent SIGTERM or SIGKILL, or None.
+
+    PID 1 of zombiectl's own namespace is refused outright by `refusal_reason`; this
+    is about the init of any other namespace, such as a container's.
+    """
+    if nspids is None:
+        nspids = namespace_pids(pid)
+    if pid != 1 and is_namespace_init(nspids):
+        return NAMESPACE_INIT
     return None
 
 
@@ -92,6 +171,7 @@ class Target:
 class SendStatus(enum.Enum):
     SENT = "sent"
     DENIED = "denied"  # EPERM: someone else's process
+    REFUSED = "refused"  # an ending signal to a PID namespace's init
     GONE = "gone"  # the planned process exited, or its pid now names another process
     MOVED = "moved"  # none of the given children names the target as parent any more
 
@@ -120,9 +200,16 @@ def pidfd_supported() -> bool:
 
 
 def _still_the_same(
-    target: Target, children: Sequence[int], reader: Callable[[int], ProcIdentity | None]
+    target: Target,
+    children: Sequence[int],
+    reader: Callable[[int], ProcIdentity | None],
+    child_starts: Mapping[int, float] | None = None,
 ) -> SendResult | None:
-    """None when target is still the planned process and still a zombie's parent."""
+    """None when target is still the planned process and still a zombie's parent.
+
+    With `child_starts` (pid -> start time) a child counts only while its pid still
+    names the same zombie: a reaped zombie's pid reused by another proves nothing.
+    """
     ident = reader(target.pid)
     if ident is None or ident.starttime != target.starttime:
         return SendResult(SendStatus.GONE, "", f"pid {target.pid} is no longer {target.name}")
@@ -131,7 +218,9 @@ def _still_the_same(
     if children:
         for child in children:
             c = reader(child)
-            if c is not None and c.ppid == target.pid and c.is_zombie:
+            if c is None or c.ppid != target.pid or not c.is_zombie:
+                continue
+            if child_starts is None or child_starts.get(child, c.starttime) == c.starttime:
                 break
         else:
             return SendResult(
@@ -145,34 +234,63 @@ def send_signal_safely(
     sig: int,
     children: Sequence[int] = (),
     *,
+    child_starts: Mapping[int, float] | None = None,
     use_pidfd: bool | None = None,
     reader: Callable[[int], ProcIdentity | None] = read_identity,
     opener: Callable[[int], int] | None = None,
     sender: Callable[[int, int], None] | None = None,
+    nspid_reader: Callable[[int], tuple[int, ...] | None] | None = None,
 ) -> SendResult:
     """Signal target only if it is still the planned process (and a parent of children).
 
     The order is what makes it safe: open a pidfd, *then* re-check, *then* signal
     through the pidfd. Without pidfds, psutil's Process records the create time, the
     same re-check runs, and psutil refuses to signal if the pid was reused since.
-    `reader`, `opener` and `sender` exist so tests can stage the race.
+    SIGTERM and SIGKILL are never sent to a PID namespace's init, whatever the caller
+    planned: the pidfd's own fdinfo says which process it names.
+    `reader`, `opener`, `sender` and `nspid_reader` exist so tests can stage the race.
     """
     if use_pidfd is None:
         use_pidfd = pidfd_supported()
+    check = _Check(children, child_starts, reader)
     if use_pidfd:
-        return _send_pidfd(target, sig, children, reader, opener, sender)
-    return _send_psutil(target, sig, children, reader, sender)
+        return _send_pidfd(target, sig, check, opener, sender, nspid_reader)
+    return _send_psutil(target, sig, check, sender, nspid_reader)
+
+
+@dataclass(frozen=True)
+class _Check:
+    """What is re-checked after the target is pinned (pidfd opened, create time recorded)."""
+
+    children: Sequence[int]
+    child_starts: Mapping[int, float] | None
+    reader: Callable[[int], ProcIdentity | None]
+
+    def stale(self, target: Target) -> SendResult | None:
+        return _still_the_same(target, self.children, self.reader, self.child_starts)
+
+
+def _ending_refused(sig: int, nspids: tuple[int, ...] | None, via: str) -> SendResult | None:
+    if sig in ENDING_SIGNALS and is_namespace_init(nspids):
+        return SendResult(SendStatus.REFUSED, via, NAMESPACE_INIT)
+    return None
 
 
 def _send_pidfd(
     target: Target,
     sig: int,
-    children: Sequence[int],
-    reader: Callable[[int], ProcIdentity | None],
+    check: _Check,
     opener: Callable[[int], int] | None,
     sender: Callable[[int, int], None] | None,
+    nspid_reader: Callable[[int], tuple[int, ...] | None] | None,
 ) -> SendResult:
     via = "pidfd"
+
+    def nspids(fd: int) -> tuple[int, ...] | None:
+        if nspid_reader is not None:
+            return nspid_reader(fd)
+        return pidfd_namespace_pids(fd, target.pid)
+
     try:
         fd = (opener or os.pidfd_open)(target.pid)
     except ProcessLookupError:
@@ -180,9 +298,12 @@ def _send_pidfd(
     except OSError as err:  # EINVAL: a thread id, not a process
         return SendResult(SendStatus.GONE, via, f"cannot open a pidfd on {target.pid}: {err}")
     try:
-        stale = _still_the_same(target, children, reader)
+        stale = check.stale(target)
         if stale is not None:
             return SendResult(stale.status, via, stale.detail)
+        refused = _ending_refused(sig, nspids(fd), via)
+        if refused is not None:
+            return refused
         try:
             (sender or signal.pidfd_send_signal)(fd, sig)
         except ProcessLookupError:
@@ -197,9 +318,9 @@ def _send_pidfd(
 def _send_psutil(
     target: Target,
     sig: int,
-    children: Sequence[int],
-    reader: Callable[[int], ProcIdentity | None],
+    check: _Check,
     sender: Callable[[int, int], None] | None,
+    nspid_reader: Callable[[int], tuple[int, ...] | None] | None,
 ) -> SendResult:
     import psutil
 
@@ -210,9 +331,12 @@ def _send_psutil(
         return SendResult(SendStatus.GONE, via, f"{target.pid} has exited")
     except psutil.AccessDenied:
         return SendResult(SendStatus.DENIED, via, "permission denied")
-    stale = _still_the_same(target, children, reader)
+    stale = check.stale(target)
     if stale is not None:
         return SendResult(stale.status, via, stale.detail)
+    refused = _ending_refused(sig, (nspid_reader or namespace_pids)(target.pid), via)
+    if refused is not None:
+        return refused
     try:
         if sender is not None:
             sender(target.pid, sig)

@@ -7,7 +7,8 @@ signal, which parents must be refused. The ladder then, per parent:
 1. SIGCHLD, repeated while the parent makes progress: a handler that reaps one child
    per signal (a common bug: signals coalesce) is cleared by repeated nudges;
 2. with --kill-parent, SIGTERM, and with --force SIGKILL if the parent outlives SIGTERM
-   by the timeout;
+   by the timeout; never to the init of a PID namespace (a container's PID 1), which
+   is only nudged: ending it would end every process in its container;
 3. once the parent is gone, a check that its adopter (init or the nearest subreaper)
    reaped the zombies it inherited.
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -34,15 +35,14 @@ from zombiectl.proc.identity import (
     SendResult,
     SendStatus,
     Target,
+    namespace_init_reason,
     refusal_reason,
     send_signal_safely,
 )
 from zombiectl.proc.table import (
     ProcIdentity,
     child_pids,
-    children_of,
     read_identity,
-    read_many,
     require_process,
     scan,
     user_of_pid,
@@ -59,6 +59,15 @@ Log = Callable[[str], None]
 # Once the parent is gone there is nothing left to send, only a check to make; some
 # inits reap by polling (every second or two), so the check waits at least this long.
 ADOPTION_WAIT = 5.0
+# How often a --zombie's parent is read again when the zombie changes parent meanwhile.
+PARENT_TRIES = 3
+STOPPED = {
+    "T": "stopped (state T)",
+    "t": "stopped by a debugger (state t)",
+}
+INIT_FIX = "restart it with an init that reaps (`docker run --init`, tini, `zombiectl run --`)"
+
+Reader = Callable[[int], "ProcIdentity | None"]
 
 
 def _no_log(_line: str) -> None:
@@ -79,6 +88,10 @@ class ParentPlan:
     target: Target | None  # None when refused, or when the parent vanished while planning
     refused: str | None = None
     note: str = ""
+    # Why the parent may be nudged but never ended (a PID namespace's init), or None.
+    end_refused: str | None = None
+    # pid -> start time of each zombie, so that a reused pid is never counted as one.
+    zombie_starts: Mapping[int, float] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def zombies(self) -> int:
@@ -100,35 +113,103 @@ class Plan:
     def actionable(self) -> list[ParentPlan]:
         return [p for p in self.parents if p.actionable]
 
-    def steps(self) -> list[str]:
-        """The signals the ladder may send, in order."""
+    def steps(self, parent: ParentPlan | None = None) -> list[str]:
+        """The signals the ladder may send (to parent, if given), in order."""
         out = ["SIGCHLD"]
-        if self.kill_parent:
+        if self.kill_parent and (parent is None or parent.end_refused is None):
             out.append("SIGTERM")
             if self.force:
                 out.append("SIGKILL")
         return out
 
 
-def _plan_parent(pid: int, ident: ProcIdentity | None, zombie_pids: Iterable[int]) -> ParentPlan:
-    zombies = tuple(sorted(zombie_pids))
+def stopped_note(state: str) -> str:
+    """What a stopped parent means for the ladder, said before anything is sent."""
+    return (
+        f"the parent is {STOPPED[state]}: it cannot reap, and SIGTERM stays pending, until it is "
+        "continued (SIGCONT); SIGKILL ends it"
+    )
+
+
+def _plan_parent(
+    pid: int, ident: ProcIdentity | None, zombies: Mapping[int, float | None], note: str = ""
+) -> ParentPlan:
+    """zombies: pid -> start time, None where it was not read (a parent that is gone)."""
+    pids = tuple(sorted(zombies))
     name = ident.name if ident is not None else "?"
     reason = refusal_reason(pid, ident)
     if reason is not None:
-        return ParentPlan(pid, name, user_of_pid(pid), zombies, None, refused=reason)
+        return ParentPlan(pid, name, user_of_pid(pid), pids, None, refused=reason)
     if ident is None:
-        return ParentPlan(
-            pid, name, "?", zombies, None, note="the parent exited while planning; run again"
-        )
-    note = ""
+        note = note or "the parent exited while planning; run again"
+        return ParentPlan(pid, name, "?", pids, None, note=note)
     if ident.is_zombie:
         note = "is itself a zombie: its own parent must reap it (name that one with --zombie)"
+    elif ident.state in STOPPED:
+        note = stopped_note(ident.state)
     target = Target(pid, ident.starttime, ident.name)
-    return ParentPlan(pid, name, user_of_pid(pid), zombies, target, note=note)
+    return ParentPlan(
+        pid,
+        name,
+        user_of_pid(pid),
+        pids,
+        target,
+        note=note,
+        end_refused=namespace_init_reason(pid),
+        zombie_starts={z: t for z, t in zombies.items() if t is not None},
+    )
 
 
-def _zombie_children(pid: int) -> list[int]:
-    return [k.pid for k in children_of(pid) if k.is_zombie]
+def _zombie_children(pid: int, reader: Reader) -> dict[int, float]:
+    """pid -> start time of each zombie child of pid."""
+    out: dict[int, float] = {}
+    for kid in child_pids(pid):
+        ident = reader(kid)
+        if ident is not None and ident.ppid == pid and ident.is_zombie:
+            out[kid] = ident.starttime
+    return out
+
+
+@dataclass(frozen=True)
+class ParentOfZombie:
+    """What `confirm_parent` found: the zombie's ppid, and that parent's identity or why not."""
+
+    ppid: int
+    parent: ProcIdentity | None
+    why: str = ""
+    zombie_start: float | None = None
+
+
+def confirm_parent(zpid: int, reader: Reader = read_identity) -> ParentOfZombie:
+    """The parent of zombie zpid, identified by pid and start time, or why it is not.
+
+    The zombie is read, then its parent, then the zombie again. If the zombie still
+    names the same ppid, the parent read in between was its parent: a parent hands its
+    children to their adopter as it exits, before its pid can be freed and reused. A
+    parent also started no later than its child; a parent read that says otherwise is
+    not trusted, and nothing is sent to it.
+    """
+    ppid = 0
+    for _ in range(PARENT_TRIES):
+        first = reader(zpid)
+        if first is None or not first.is_zombie:
+            return ParentOfZombie(ppid, None, f"zombie {zpid} was reaped while planning")
+        ppid = first.ppid
+        parent = reader(ppid) if ppid > 0 else None
+        again = reader(zpid)
+        if again is None or not again.is_zombie or again.starttime != first.starttime:
+            return ParentOfZombie(ppid, None, f"zombie {zpid} was reaped while planning")
+        if again.ppid != ppid:
+            continue  # adopted meanwhile: its new parent is the one to act on
+        if parent is not None and parent.starttime > first.starttime:
+            why = (
+                f"pid {ppid} started after zombie {zpid}, so it is not its parent "
+                "(the pid was reused?): nothing is sent to it; run again"
+            )
+            return ParentOfZombie(ppid, None, why, first.starttime)
+        return ParentOfZombie(ppid, parent, "", first.starttime)
+    why = f"zombie {zpid} kept changing parent while planning; run again"
+    return ParentOfZombie(ppid, None, why)
 
 
 def make_plan(
@@ -139,11 +220,13 @@ def make_plan(
     timeout: float = 2.0,
     kill_parent: bool = False,
     force: bool = False,
+    reader: Reader = read_identity,
 ) -> Plan:
     """Resolve the targets to parents; refuse what must not be signalled. Signals nothing.
 
     Raises NoSuchProcess (exit 3) for a named pid that does not exist and BadUsage
     (exit 2) for a --zombie pid that is not a zombie, before anything is done.
+    `reader` reads a process's identity (tests inject a reused pid).
     """
     if not (parents or zombies or all_parents):
         raise BadUsage("name what to reap: --pid PARENT, --zombie PID or --all")
@@ -151,6 +234,9 @@ def make_plan(
     for pid in parents:
         require_process(pid)
         order.append(pid)
+    # A --zombie's parent is identified once, by pid and start time (confirm_parent).
+    confirmed: dict[int, ParentOfZombie] = {}
+    seen: dict[int, dict[int, float | None]] = {}  # parent -> zombie -> start time
     for zpid in zombies:
         info = require_process(zpid)
         if not info.is_zombie:
@@ -158,27 +244,46 @@ def make_plan(
                 f"pid {zpid} ({info.name}) is not a zombie (state {info.state}); "
                 "--zombie takes a zombie's pid, --pid its parent's"
             )
-        order.append(info.ppid)
-    found: dict[int, list[int]] = {}
+        found = confirm_parent(zpid, reader)
+        confirmed.setdefault(found.ppid, found)
+        seen.setdefault(found.ppid, {})[zpid] = found.zombie_start
+        order.append(found.ppid)
     if all_parents:
         for group in scan().zombies_by_parent():
-            found[group.pid] = list(group.zombie_pids)
+            seen.setdefault(group.pid, {}).update(dict.fromkeys(group.zombie_pids))
             order.append(group.pid)
     plans: dict[int, ParentPlan] = {}
     for pid in order:
-        if pid in plans:
-            continue  # each parent once, however it was named
-        if pid == 0:
-            plans[pid] = _plan_parent(0, None, found.get(0, ()))
-            continue
-        ident = read_identity(pid)
-        try:
-            kids = _zombie_children(pid) if ident is not None else found.get(pid, [])
-        except NoSuchProcess:
-            ident, kids = None, found.get(pid, [])
-        plans[pid] = _plan_parent(pid, ident, kids)
+        if pid not in plans:  # each parent once, however it was named
+            plans[pid] = _plan_for(pid, confirmed.get(pid), seen.get(pid, {}), reader)
     ordered = sorted(plans.values(), key=lambda p: (-p.zombies, p.pid))
     return Plan(ordered, timeout=timeout, kill_parent=kill_parent, force=force)
+
+
+def _plan_for(
+    pid: int,
+    confirmed: ParentOfZombie | None,
+    seen: Mapping[int, float | None],
+    reader: Reader,
+) -> ParentPlan:
+    """The plan for one parent: its identity (read now, or as confirmed) and its zombies.
+
+    `seen`: the zombies already known to be its (named, or found by a scan), kept when
+    the parent cannot be acted on, so that the report counts them.
+    """
+    if pid == 0:
+        return _plan_parent(0, None, seen)
+    if confirmed is not None:
+        ident, why = confirmed.parent, confirmed.why
+    else:
+        ident, why = reader(pid), ""
+    if ident is None:
+        return _plan_parent(pid, None, seen, why)
+    try:
+        kids = _zombie_children(pid, reader)
+    except NoSuchProcess:
+        return _plan_parent(pid, None, seen)
+    return _plan_parent(pid, ident, dict(kids))
 
 
 # --------------------------------------------------------------------------- the ladder
@@ -195,6 +300,10 @@ class ParentView(Protocol):
 
     def adopter(self) -> str | None:
         """Who holds the remaining zombies now that the parent is gone ("1 (init)")."""
+        ...
+
+    def stopped(self) -> str | None:
+        """How the parent is stopped ("stopped (state T)"), or None while it can run."""
         ...
 
 
@@ -223,8 +332,10 @@ class Ladder:
         poll_min: float = 0.001,
         poll_max: float = 0.05,
         adoption_wait: float = ADOPTION_WAIT,
+        end_refused: str | None = None,
     ) -> None:
         self.view = view
+        self.end_refused = end_refused
         self.timeout = timeout
         self.kill_parent = kill_parent
         self.force = force
@@ -276,6 +387,8 @@ class Ladder:
     def _not_sent(self, res: SendResult) -> LadderOutcome:
         if res.status is SendStatus.DENIED:
             return self._finish(DENIED, f"not allowed to signal the parent: {res.detail}")
+        if res.status is SendStatus.REFUSED:
+            return self._finish(REFUSED, f"not ended: it is {res.detail}; {INIT_FIX}")
         remaining, alive = self.view.observe()
         if not alive:
             return self._adoption("the parent exited")
@@ -338,11 +451,22 @@ class Ladder:
                 return self._adoption("the parent exited")
             if remaining == 0:
                 return self._reaped_by_nudges()
+        return self._after_nudges()
+
+    def _after_nudges(self) -> LadderOutcome:
+        """SIGCHLD made no more progress: end the parent, or say why not."""
+        stopped = self.view.stopped()
+        if stopped is not None:
+            why = f"the parent is {stopped}: SIGCHLD stays pending until it is continued (SIGCONT)"
+        else:
+            why = f"the parent did not reap within {self._timeout_text()} of SIGCHLD"
+        if self.end_refused is not None:
+            # A namespace's init is nudged only: ending it ends its whole container.
+            result = REFUSED if self.kill_parent else REMAINING
+            return self._finish(result, f"{why}; not ended: it is {self.end_refused}; {INIT_FIX}")
         if not self.kill_parent:
             return self._finish(
-                REMAINING,
-                f"the parent did not reap within {self._timeout_text()} of SIGCHLD; "
-                "--kill-parent ends it so that its adopter reaps them",
+                REMAINING, f"{why}; --kill-parent ends it so that its adopter reaps them"
             )
         return self._terminate()
 
@@ -356,10 +480,7 @@ class Ladder:
         if remaining == 0:
             return self._finish(REAPED, "the parent reaped them on SIGTERM")
         if not self.force:
-            return self._finish(
-                REMAINING,
-                f"the parent outlived SIGTERM by {self._timeout_text()}; --force sends SIGKILL",
-            )
+            return self._finish(REMAINING, self._sigterm_pending())
         res = self._send(signal.SIGKILL)
         if res.status is not SendStatus.SENT:
             return self._not_sent(res)
@@ -371,6 +492,23 @@ class Ladder:
                 "(stuck in the kernel, state D?)",
             )
         return self._adoption("the parent was killed")
+
+    def _sigterm_pending(self) -> str:
+        """Why a parent still lives after SIGTERM, said as it is.
+
+        A stopped process does not act on SIGTERM: the signal waits until something
+        continues it. zombiectl does not send SIGCONT itself: whoever stopped the
+        process (Ctrl-Z, a debugger, an operator's SIGSTOP) did so on purpose, and
+        continuing it runs its code again. SIGKILL ends a stopped process at once.
+        """
+        stopped = self.view.stopped()
+        if stopped is None:
+            return f"the parent outlived SIGTERM by {self._timeout_text()}; --force sends SIGKILL"
+        return (
+            f"the parent is {stopped}: SIGTERM is pending and will end it when it is "
+            "continued (SIGCONT), which zombiectl leaves to whoever stopped it; "
+            "--force sends SIGKILL, which ends it now"
+        )
 
     def _adoption(self, how: str) -> LadderOutcome:
         self.out.parent_exited = True
@@ -393,20 +531,30 @@ class LiveParent:
         target: Target,
         zombie_pids: Sequence[int],
         *,
+        starts: Mapping[int, float] | None = None,
         use_pidfd: bool | None = None,
         log: Log = _no_log,
     ) -> None:
         self.target = target
         self.zombies = frozenset(zombie_pids)
+        self.starts = dict(starts or {})
         self.use_pidfd = use_pidfd
         self.log = log
         self.current: list[int] = sorted(self.zombies)
 
-    def _alive(self) -> bool:
+    def _me(self) -> ProcIdentity | None:
         ident = read_identity(self.target.pid)
-        return (
-            ident is not None and ident.starttime == self.target.starttime and not ident.is_zombie
-        )
+        if ident is None or ident.starttime != self.target.starttime:
+            return None
+        return ident
+
+    def _alive(self) -> bool:
+        ident = self._me()
+        return ident is not None and not ident.is_zombie
+
+    def stopped(self) -> str | None:
+        ident = self._me()
+        return None if ident is None else STOPPED.get(ident.state)
 
     def observe(self) -> tuple[int, bool]:
         if self._alive():
@@ -421,14 +569,16 @@ class LiveParent:
             # An empty list is not trusted: the kernel's children file can skip entries
             # while the parent reaps (it is read in pages), and a parent that exited
             # just now has handed its children to the adopter. Ask each zombie.
-            self.current = [p.pid for p in read_many(self.zombies) if p.is_zombie]
+            self.current = still_zombies(self.zombies, self.starts)
             if self._alive():
                 return len(self.current), True
-        self.current = [p.pid for p in read_many(self.zombies) if p.is_zombie]
+        self.current = still_zombies(self.zombies, self.starts)
         return len(self.current), False
 
     def send(self, sig: int) -> SendResult:
-        res = send_signal_safely(self.target, sig, self.current, use_pidfd=self.use_pidfd)
+        res = send_signal_safely(
+            self.target, sig, self.current, child_starts=self.starts, use_pidfd=self.use_pidfd
+        )
         name = signal.Signals(sig).name
         self.log(
             f"{name} -> {self.target.pid} ({self.target.name}) via {res.via}: {res.status.value}"
@@ -437,10 +587,29 @@ class LiveParent:
         return res
 
     def adopter(self) -> str | None:
-        for p in read_many(self.current[:1]):
-            ident = read_identity(p.ppid)
-            return f"{p.ppid} ({ident.name if ident else '?'})"
+        for pid in still_zombies(self.current[:1], self.starts):
+            zombie = read_identity(pid)
+            if zombie is not None:
+                ident = read_identity(zombie.ppid)
+                return f"{zombie.ppid} ({ident.name if ident else '?'})"
         return None
+
+
+def still_zombies(pids: Iterable[int], starts: Mapping[int, float]) -> list[int]:
+    """The pids that still name the planned zombies: still Z, with the same start time.
+
+    Matched by pid and start time: once a zombie is reaped its pid may name a new
+    process, which may itself end up a zombie (of the adopter, or of anyone).
+    """
+    out = []
+    for pid in pids:
+        ident = read_identity(pid)
+        if ident is None or not ident.is_zombie:
+            continue
+        start = starts.get(pid)
+        if start is None or start == ident.starttime:
+            out.append(pid)
+    return sorted(out)
 
 
 # --------------------------------------------------------------------------- results
@@ -507,8 +676,8 @@ class ReapReport:
         return out
 
 
-def _count_zombies(pids: Iterable[int]) -> int:
-    return sum(1 for p in read_many(pids) if p.is_zombie)
+def _count_zombies(p: ParentPlan) -> int:
+    return len(still_zombies(p.zombie_pids, p.zombie_starts))
 
 
 def _not_acted_on(p: ParentPlan, after: int) -> ParentResult:
@@ -521,13 +690,17 @@ def _not_acted_on(p: ParentPlan, after: int) -> ParentResult:
 
 def planned_report(plan: Plan) -> ReapReport:
     """What --dry-run shows: the plan in the shape of a report, nothing signalled."""
-    steps = plan.steps()
     rows = []
     for p in plan.parents:
         if not p.actionable:
             rows.append(_not_acted_on(p, p.zombies))
             continue
+        steps = plan.steps(p)
         reason = "dry run: would send " + ", then ".join(steps)
+        if p.end_refused is not None and plan.kill_parent:
+            reason += f"; never SIGTERM or SIGKILL: it is {p.end_refused}"
+        if p.note:
+            reason += f"; {p.note}"
         rows.append(
             ParentResult(p.pid, p.name, p.zombies, p.zombies, list(steps), REMAINING, reason)
         )
@@ -547,9 +720,11 @@ def execute(
     for p in plan.parents:
         if not p.actionable or p.target is None:  # (actionable implies a target)
             # Counted again so that the report's "after" is a fact, not a copy.
-            results.append(_not_acted_on(p, _count_zombies(p.zombie_pids)))
+            results.append(_not_acted_on(p, _count_zombies(p)))
             continue
-        view = LiveParent(p.target, p.zombie_pids, use_pidfd=use_pidfd, log=log)
+        view = LiveParent(
+            p.target, p.zombie_pids, starts=p.zombie_starts, use_pidfd=use_pidfd, log=log
+        )
         out = Ladder(
             view,
             timeout=plan.timeout,
@@ -557,8 +732,9 @@ def execute(
             force=plan.force,
             clock=clock,
             sleep=sleep,
+            end_refused=p.end_refused,
         ).run()
-        after = _count_zombies(p.zombie_pids)
+        after = _count_zombies(p)
         result = out.result
         if result == REAPED and after:
             result = REMAINING  # the last word is what /proc says now

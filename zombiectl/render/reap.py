@@ -6,7 +6,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from zombiectl.reaping.ladder import DENIED, REAPED, REFUSED, Plan, ReapReport
+from zombiectl.reaping.ladder import DENIED, REAPED, REFUSED, ParentPlan, Plan, ReapReport
 from zombiectl.render.safe import data
 from zombiectl.render.tables import format_pids, parents_table, plural
 from zombiectl.untrusted import display
@@ -14,12 +14,12 @@ from zombiectl.untrusted import display
 RESULT_STYLE = {REAPED: "green", REFUSED: "yellow", DENIED: "red"}
 
 
-def plan_steps_text(plan: Plan) -> str:
+def plan_steps_text(plan: Plan, parent: ParentPlan | None = None) -> str:
     text = "SIGCHLD (again while it reaps)"
-    if plan.kill_parent:
-        text += ", then SIGTERM"
-        if plan.force:
-            text += ", then SIGKILL"
+    for step in plan.steps(parent)[1:]:
+        text += f", then {step}"
+    if parent is not None and parent.end_refused is not None:
+        text += f"; never SIGTERM or SIGKILL: it is {parent.end_refused}"
     return text
 
 
@@ -27,14 +27,13 @@ def plan_table(plan: Plan) -> RenderableType:
     """What reap is about to do, per parent."""
     table = parents_table()
     table.add_column("PLAN", overflow="fold")
-    steps = plan_steps_text(plan)
     for p in plan.parents:
         if p.refused is not None:
             what = data(f"refuse: {p.refused}", style="yellow")
         elif not p.actionable:
             what = data(p.note or "nothing to do: no zombies", style="dim")
         else:
-            what = data(steps + (f" ({p.note})" if p.note else ""))
+            what = data(plan_steps_text(plan, p) + (f" ({p.note})" if p.note else ""))
         pids = format_pids(list(p.zombie_pids), 4)
         table.add_row(str(p.pid), data(p.name), data(p.user), str(p.zombies), pids, what)
     n = len(plan.actionable)
