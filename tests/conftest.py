@@ -1,5 +1,6 @@
-"""Test-session set-up: the session is a child subreaper, and a guard fails any test that
-leaves a process or a zombie behind.
+"""Test-session set-up. The leak guard is zombiectl's own pytest plugin, on in fail mode
+(`zombies = fail` in pyproject.toml): the session is a child subreaper, and any test that
+leaves a process or a zombie behind gets an error.
 
 Being a subreaper matters: a process a test orphans (a killed lab parent's children, a
 double fork) is adopted by this session rather than by PID 1, so the guard sees it, and
@@ -14,29 +15,9 @@ import sys
 from collections.abc import Callable, Iterator
 
 import pytest
-from proctools import (
-    ZombieParent,
-    describe,
-    kill_tree,
-    leftover_descendants,
-    reap_adopted,
-    set_subreaper,
-)
+from proctools import ZombieParent
 
-SUBREAPER = set_subreaper()
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_processes(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail the test if, once it is done, any descendant of the session still exists."""
-    yield
-    reap_adopted(timeout=5.0)
-    left = leftover_descendants()
-    if left:
-        text = describe(left)
-        kill_tree(os.getpid())
-        reap_adopted(timeout=5.0)
-        pytest.fail(f"test left processes behind: {text}", pytrace=False)
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture
@@ -85,4 +66,4 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"zombiectl tests: session pid {os.getpid()}, child subreaper: {SUBREAPER}"
+    return f"zombiectl tests: session pid {os.getpid()}"

@@ -29,10 +29,28 @@ BUSYBOX = "/bin/busybox"
 TINI = "/usr/bin/tini-static"
 TIMEOUT = 30.0
 
-# PID 1 is sh; the subshell forks two sleeps and exits, so they are orphans adopted by
-# PID 1, which has by then exec'd `sleep` and never reaps them. The orphans outlive the
-# exec (0.5 s) so that sh cannot reap them while it is still sh.
-LEAKY_ARGS = ["/bin/sh", "-c", "(sleep 0.5 & sleep 0.5 & exit); exec sleep 1000"]
+
+# A subshell that returns once the script's shell ($$) has exec'd `sleep`.
+WAIT_FOR_SLEEP = 'until read c < /proc/$$/comm && [ "$c" = sleep ]; do sleep 0.01; done'
+
+
+def orphans_then_sleep(orphans: int) -> str:
+    """A sh script whose subshell leaves `orphans` children to the script's shell, which then
+    exec's `sleep` and so never reaps them.
+
+    Each orphan exits only once the shell has become `sleep` (its comm, read through $$,
+    which names the script's shell in every subshell), so however loaded the machine, sh
+    never gets the chance to reap one: the zombies are there by construction, not timing.
+    The shell's /proc must be its namespace's own (a container's, or `--mount-proc`).
+    """
+    if not orphans:
+        return "exec sleep 1000"
+    return "(" + " ".join([f"({WAIT_FOR_SLEEP}) &"] * orphans) + " exit); exec sleep 1000"
+
+
+# PID 1 is sh; the subshell leaves two orphans to PID 1, which has exec'd `sleep` by the
+# time they exit, and never reaps them.
+LEAKY_ARGS = ["/bin/sh", "-c", orphans_then_sleep(2)]
 LEAKY_ZOMBIES = 2
 # The same under tini -s: tini is PID 1 and reaps what it adopts.
 TINI_ARGS = ["/bin/tini", "-s", "--", *LEAKY_ARGS]
@@ -161,13 +179,17 @@ def pid_namespace(zombies: int) -> Iterator[int]:
     pid of that PID 1; kills the namespace after (its init's death ends every process in
     it) and reaps the unshare process.
     """
-    script = (
-        "(" + " ".join(["sleep 0.5 &"] * zombies) + " exit); exec sleep 1000"
-        if zombies
-        else "exec sleep 1000"
-    )
     proc = subprocess.Popen(
-        ["unshare", "--pid", "--fork", BUSYBOX, "sh", "-c", script],
+        [
+            "unshare",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            BUSYBOX,
+            "sh",
+            "-c",
+            orphans_then_sleep(zombies),
+        ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
