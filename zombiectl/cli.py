@@ -21,6 +21,7 @@ from zombiectl.errors import (
     signum_of,
 )
 from zombiectl.stdout import reader_left
+from zombiectl.untrusted import display
 
 # name -> (module, one-line help). The order is the order `--help` shows.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -113,8 +114,9 @@ def run_cli(args: list[str]) -> int:
 
 
 def _echo_err(line: str) -> None:
+    # Messages quote names and paths that another user chose: one escaped line.
     try:
-        sys.stderr.write(line + "\n")
+        sys.stderr.write(display(line) + "\n")
         sys.stderr.flush()
     except OSError:
         pass

@@ -150,7 +150,9 @@ def try_fast_list(args: list[str]) -> int | None:
             opts["by"],  # type: ignore[arg-type]
         )
     except ZombiectlError as err:
-        sys.stderr.write(f"zombiectl: {err}\n")
+        from zombiectl.untrusted import display
+
+        sys.stderr.write(f"zombiectl: {display(str(err))}\n")
         return err.exit_code
     except BrokenPipeError:
         reader_left()
