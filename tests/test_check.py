@@ -763,3 +763,23 @@ def test_unwritable_junit_path_is_refused_before_the_check(tmp_path: Path) -> No
     res = check("--junit-xml", str(tmp_path / "no" / "j.xml"), "--", "touch", str(marker))
     assert res.returncode == 2 and not marker.exists()
     assert res.stderr.count("\n") == 1
+
+
+def test_payload_that_is_not_utf8_is_sent_as_its_bytes(nothing_left: None) -> None:
+    # A shell passes arguments as bytes: \xff reaches Python as the surrogate \udcff.
+    port = free_port()
+    report, res = check_json(
+        "--tcp",
+        str(port),
+        "--clients",
+        "2",
+        "--payload",
+        "\udcff{n}\n",
+        "--settle",
+        "0",
+        "--max-zombies",
+        "2",
+        "--",
+        *server_cmd("py", None, port, "fixed"),
+    )
+    assert res.returncode == 0 and report["echoes_ok"] == 2, res.stderr

@@ -200,7 +200,8 @@ def command(
         host=host,
         clients=clients,
         concurrency=concurrency,
-        payload=payload.encode() if payload is not None else None,
+        # fsencode: the bytes given on the command line, UTF-8 or not.
+        payload=os.fsencode(payload) if payload is not None else None,
         expect=expect,
         client_timeout=client_timeout,
         ready_timeout=ready_timeout,
