@@ -783,3 +783,24 @@ def test_payload_that_is_not_utf8_is_sent_as_its_bytes(nothing_left: None) -> No
         *server_cmd("py", None, port, "fixed"),
     )
     assert res.returncode == 0 and report["echoes_ok"] == 2, res.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file to another user")
+def test_junit_path_owned_by_another_user_is_refused(tmp_path: Path) -> None:
+    # Its owner could rewrite the verdict after the check wrote it: never write there.
+    foreign = tmp_path / "foreign.xml"
+    foreign.write_text("theirs")
+    os.chown(foreign, 65534, 65534)
+    res = check("--junit-xml", str(foreign), "--", "true")
+    assert res.returncode == 4, res.stderr
+    assert res.stderr.count("\n") == 1 and "another user" in res.stderr
+    assert foreign.read_text() == "theirs"
+
+
+def test_junit_path_with_a_second_hard_link_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.write_text("keep")
+    os.link(target, tmp_path / "link.xml")
+    res = check("--junit-xml", str(tmp_path / "link.xml"), "--", "true")
+    assert res.returncode == 4, res.stderr
+    assert target.read_text() == "keep"

@@ -259,9 +259,16 @@ def _open_junit(path: str) -> int:
         if err.errno in (errno.EACCES, errno.EPERM):
             raise PermissionDenied(f"--junit-xml {path}: {err.strerror}") from None
         raise BadUsage(f"--junit-xml {path}: {err.strerror}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise BadUsage(f"--junit-xml {path}: not a regular file")
+    # Another user's file (its owner could rewrite the verdict afterwards) or a second
+    # name of some other file (a hard link planted beside the report): never written.
+    if st.st_uid != os.geteuid() or st.st_nlink > 1:
+        os.close(fd)
+        why = "owned by another user" if st.st_uid != os.geteuid() else "has other hard links"
+        raise PermissionDenied(f"--junit-xml {path}: {why}; remove it or name another path")
     return fd
 
 
