@@ -175,6 +175,8 @@ def test_parse_fork_exec_exit_events() -> None:
     assert pev.parse_event(thread) is None  # a thread, not a process
     assert pev.parse_event(exit_) == pev.Event("exit", 11, 10, 3.0, 256)
     assert pev.parse_event(b"\0" * 4) is None
+    sid = head.pack(pev.PROC_EVENT_SID, 0, 1_000_000_000) + pev._SID.pack(11, 11)
+    assert pev.parse_event(sid) == pev.Event("sid", 11, 0, 1.0)
 
 
 def test_parse_datagram_walks_netlink_messages() -> None:
@@ -804,3 +806,50 @@ def test_junit_path_with_a_second_hard_link_is_refused(tmp_path: Path) -> None:
     res = check("--junit-xml", str(tmp_path / "link.xml"), "--", "true")
     assert res.returncode == 4, res.stderr
     assert target.read_text() == "keep"
+
+
+# A child leaves CMD's group with setsid() and forks nothing after it: only the kernel's
+# sid event tells zombiectl of its new group before the next regroup.
+_SETSID_ONLY = r"""
+import os, signal, sys, time
+r, w = os.pipe()
+if os.fork() == 0:
+    os.setsid()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.write(w, f"{os.getpid()}\n".encode())
+    while True:
+        time.sleep(60)
+sys.stderr.write("session " + os.read(r, 64).decode())
+sys.stderr.flush()
+while True:
+    time.sleep(60)
+"""
+
+
+def _idle(pid: int) -> bool:
+    """Every thread of pid is asleep: whatever woke it has been handled."""
+    tasks = Path(f"/proc/{pid}/task")
+    return all(
+        (t / "stat").read_text().rsplit(")", 1)[1].split()[0] == "S" for t in tasks.iterdir()
+    )
+
+
+@pytest.mark.skipif(not EVENTS, reason="the sid event needs the process events connector")
+def test_sigkill_right_after_setsid_leaves_nothing(nothing_left: None) -> None:
+    proc = start_check("--", sys.executable, "-c", _SETSID_ONLY)
+    try:
+        session = int(read_until(proc, "session ")[-1].split()[1])
+        assert read_proc(session) is not None
+        # The setsid() woke zombiectl before the line was written; once it sleeps
+        # again, it has handled that event.
+        assert wait_until(lambda: _idle(proc.pid), 10)
+        proc.kill()
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert wait_until(
+        lambda: reap_adopted(timeout=0.1) is not None and not descendants_of(os.getpid()), 10
+    )
+    assert read_proc(session) is None

@@ -92,6 +92,10 @@ class Observer:
                 if ev.pid not in self.ignore and tree.fork(ev.pid, ev.ppid, ev.time):
                     self.new_pids.append(ev.pid)
                     changed = True
+            elif ev.kind == "sid" and ev.pid in tree.members:
+                # A new group to tell the guard of now, not at the next regroup.
+                self.new_pids.append(ev.pid)
+                changed = True
             elif ev.kind == "exit" and ev.pid in tree.members:
                 changed = True
                 tree.exit(ev.pid, ev.time, ev.ppid)

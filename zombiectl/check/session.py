@@ -18,8 +18,10 @@ context manager whose exit guarantees clean-up, whatever happened:
 * zombiectl SIGKILLed: CMD dies of its death signal, and the demos' guard process
   (`zombiectl.demo.runner.Guard`) SIGKILLs every process group it was told about: CMD's
   and every group a process of the tree made for itself (``setsid``, ``setpgid``). The
-  limit: a process that leaves its group *and* forks before zombiectl's next look (at
-  most one event-loop turn) is known to the guard only by the group it left.
+  limit: the kernel reports ``setsid`` (the guard learns of that group at once) but not
+  ``setpgid``, so a group made with ``setpgid`` is known to the guard only from the next
+  regroup (at most ``REGROUP_EVERY``, 0.5 s, later), and without kernel events (sampled
+  counts) so is every new group.
 * ``--pid P``: nothing is adopted, signalled or ended.
 """
 

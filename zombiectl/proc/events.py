@@ -15,6 +15,7 @@ message per fork, exec and exit of every process on the machine, after one
     struct proc_event { u32 what; u32 cpu; u64 timestamp_ns; union event_data; }
       fork: parent_pid, parent_tgid, child_pid, child_tgid
       exec: process_pid, process_tgid
+      sid:  process_pid, process_tgid                        (setsid())
       exit: process_pid, process_tgid, exit_code, exit_signal, parent_pid, parent_tgid
 
 Only processes matter here (a thread's pid differs from its tgid): a thread's fork and
@@ -39,6 +40,7 @@ PROC_CN_MCAST_IGNORE = 2
 NLMSG_DONE = 3
 PROC_EVENT_FORK = 0x00000001
 PROC_EVENT_EXEC = 0x00000002
+PROC_EVENT_SID = 0x00000080
 PROC_EVENT_EXIT = 0x80000000
 
 _NLMSGHDR = struct.Struct("=IHHII")
@@ -46,6 +48,7 @@ _CN_MSG = struct.Struct("=IIIIHH")
 _EVENT_HEAD = struct.Struct("=IIQ")
 _FORK = struct.Struct("=iiii")
 _EXEC = struct.Struct("=ii")
+_SID = struct.Struct("=ii")
 _EXIT = struct.Struct("=iiII")
 _EXIT_PARENT = struct.Struct("=ii")
 _RCVBUF = 8 * 1024 * 1024
@@ -56,7 +59,8 @@ class Event:
     """One process event. `time` is CLOCK_MONOTONIC seconds (the kernel's timestamp).
 
     fork: pid is the child, ppid the parent. exec: pid. exit: pid, ppid (0 on kernels
-    before 4.18, which do not report it) and the wait status in `status`.
+    before 4.18, which do not report it) and the wait status in `status`. sid: pid
+    called setsid() (a group of its own; setpgid() has no event).
     """
 
     kind: str
@@ -87,6 +91,9 @@ def parse_event(data: bytes) -> Event | None:
     if what == PROC_EVENT_EXEC and len(body) >= _EXEC.size:
         pid, tgid = _EXEC.unpack_from(body)
         return Event("exec", tgid, 0, t) if pid == tgid else None
+    if what == PROC_EVENT_SID and len(body) >= _SID.size:
+        pid, tgid = _SID.unpack_from(body)
+        return Event("sid", tgid, 0, t) if pid == tgid else None
     if what == PROC_EVENT_EXIT and len(body) >= _EXIT.size:
         pid, tgid, code, _sig = _EXIT.unpack_from(body)
         if pid != tgid:
