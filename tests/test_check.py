@@ -853,3 +853,39 @@ def test_sigkill_right_after_setsid_leaves_nothing(nothing_left: None) -> None:
         lambda: reap_adopted(timeout=0.1) is not None and not descendants_of(os.getpid()), 10
     )
     assert read_proc(session) is None
+
+
+# Stage 1 holds a zombie until zombiectl has seen it, then execs stage 2, which leaks two
+# more: the same pid, another program. A shell that execs the real server does this.
+_EXECS_AFTER_A_ZOMBIE = r"""
+import os, sys, time
+def idle(pid):
+    tasks = f"/proc/{pid}/task"
+    return all(open(f"{tasks}/{t}/stat").read().rsplit(")", 1)[1].split()[0] == "S"
+               for t in os.listdir(tasks))
+def state(pid):
+    return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+if sys.argv[1] == "o" + "ne":
+    kid = os.fork()
+    if kid == 0:
+        os._exit(0)
+    while state(kid) != "Z":
+        time.sleep(0.01)
+    while not idle(os.getppid()):  # zombiectl was woken by the exit; it has looked
+        time.sleep(0.01)
+    os.execv(sys.executable, [sys.executable, "-c", sys.argv[2], "t" + "wo", sys.argv[2]])
+for _ in range(2):
+    if os.fork() == 0:
+        os._exit(0)
+while True:
+    time.sleep(60)
+"""
+
+
+def test_leaker_is_named_as_it_is_after_an_exec(nothing_left: None) -> None:
+    prog = _EXECS_AFTER_A_ZOMBIE
+    report, res = check_json("--duration", "1.5", "--", sys.executable, "-c", prog, "one", prog)
+    assert res.returncode == 1, res.stderr
+    [leaker] = report["leakers"]
+    assert leaker["zombies"] == 3
+    assert " two " in leaker["cmdline"] and " one " not in leaker["cmdline"]

@@ -103,6 +103,7 @@ class Check:
         self.observer: Observer | None = None
         self.guarded: set[int] = set()
         self.parents: dict[int, tuple[str, str]] = {}
+        self._parents_read: dict[int, float] = {}  # when each entry of parents was read
         self.zombies_before = 0
         self.client_seconds: float | None = None
         self._end_parents: list[int] = []
@@ -356,10 +357,21 @@ class Check:
                 tree.gone(pid, time.monotonic(), by_me=True)
 
     def _note_parents(self) -> None:
-        """Name and command line of each parent of a zombie, read while it is alive."""
+        """Name and command line of each parent of a zombie, read while it is alive.
+
+        Read again for a zombie newer than the last read: the parent may have exec'd
+        another program since (a shell that execs the server), and the report names
+        what holds the zombies. A parent that has died keeps what was read before.
+        """
         assert self.tree is not None
         for m in self.tree.zombies():
-            if m.ppid not in self.parents and m.ppid:
+            if not m.ppid or m.exited is None:
+                continue
+            if m.ppid in self.parents and self._parents_read[m.ppid] >= m.exited:
+                continue
+            self._parents_read[m.ppid] = time.monotonic()
+            info = proctable.read_proc(m.ppid)
+            if m.ppid not in self.parents or (info is not None and not info.is_zombie):
                 self.parents[m.ppid] = read_name_cmdline(m.ppid)
 
     def _regroup(self) -> None:
