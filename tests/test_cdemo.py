@@ -144,3 +144,17 @@ def test_a_build_removes_what_killed_builds_left_and_nothing_newer(cache_home: P
     binary = cdemo.build("fork_no_wait")
     binary.close()
     assert sorted(p.name for p in cache.iterdir()) == sorted([fresh_dir.name, binary.path.name])
+
+
+@pytest.mark.needs_cc
+@no_cc
+def test_cc_with_bytes_that_are_not_utf8_builds(
+    cache_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The environment is bytes: CC="gcc -DX=\xff" reaches Python as a lone surrogate.
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    assert gcc is not None
+    monkeypatch.setenv("CC", f"{gcc} -DZOMBIECTL_UNUSED=\udcff")
+    binary = cdemo.build("fork_no_wait")
+    binary.close()
+    assert binary.path.name.startswith("fork_no_wait-")

@@ -224,7 +224,8 @@ def _no_compiler(src: Path) -> NotSupported:
 
 
 def binary_name(name: str, src: Path, cc: list[str]) -> str:
-    key = hashlib.sha256(src.read_bytes() + b"\0" + " ".join(cc + CFLAGS).encode()).hexdigest()
+    # fsencode: CC is bytes from the environment, UTF-8 or not.
+    key = hashlib.sha256(src.read_bytes() + b"\0" + os.fsencode(" ".join(cc + CFLAGS))).hexdigest()
     return f"{name}-{key[:16]}"
 
 
