@@ -152,3 +152,30 @@ def test_interrupt_during_hold_reports_the_zombies() -> None:
     summary = demo.events[-1]
     assert summary["event"] == "summary" and summary["final_zombies"] == 4
     assert summary["leftover"] == 0
+
+
+# Ctrl-C while the entry point is still importing click and rich (the first ~0.2 s of
+# every command): the interrupt arrives inside an import, before any handler exists.
+_CTRL_C_DURING_IMPORT = """
+import sys
+class Interrupting:
+    def find_spec(self, name, path=None, target=None):
+        if name == "zombiectl.cli":
+            raise KeyboardInterrupt
+        return None
+sys.meta_path.insert(0, Interrupting())
+from zombiectl.main import main
+main(["explain"])
+"""
+
+
+def test_ctrl_c_during_start_up_is_exit_130_without_a_traceback() -> None:
+    res = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_DURING_IMPORT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert res.returncode == 130
+    assert res.stderr == "zombiectl: interrupted\n"

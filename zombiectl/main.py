@@ -13,6 +13,22 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> None:
+    try:
+        _main(argv)
+    except KeyboardInterrupt as interrupt:
+        # Ctrl-C before any command's own handling (while click and rich are imported):
+        # nothing was started, so nothing to clean up; no traceback.
+        from zombiectl.errors import interrupted_exit_code, signum_of
+
+        try:
+            sys.stderr.write("zombiectl: interrupted\n")
+            sys.stderr.flush()
+        except OSError:
+            pass
+        sys.exit(interrupted_exit_code(signum_of(interrupt)))
+
+
+def _main(argv: list[str] | None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     if args == ["--version"]:
         from zombiectl import __version__
