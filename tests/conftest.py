@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 
 import pytest
-from proctools import ZombieParent
+from proctools import GLOBAL_TIMEOUT, ZombieParent, terminate_registered
 
 pytest_plugins = ["pytester"]
 
@@ -36,7 +36,7 @@ def zombie_parent() -> Iterator[Callable[..., ZombieParent]]:
 
 
 def run_zombiectl(
-    *args: str, timeout: float = 60, **kwargs: object
+    *args: str, timeout: float = GLOBAL_TIMEOUT, **kwargs: object
 ) -> subprocess.CompletedProcess[str]:
     """`python -m zombiectl ARGS` as a real subprocess, output captured as text."""
     env = dict(os.environ)
@@ -63,6 +63,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     from containers import delete_leftovers
 
     delete_leftovers()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """End whatever a helper started and a failed test left running."""
+    terminate_registered()
 
 
 def pytest_report_header(config: pytest.Config) -> str:

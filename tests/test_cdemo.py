@@ -120,7 +120,7 @@ def test_makefile_builds_by_hand_and_the_program_leaks(tmp_path: Path) -> None:
     # The seed's behaviour without zombiectl: 3 children, never waited for.
     proc = subprocess.Popen([str(binary), "3", "0.01", "0"], stdout=subprocess.DEVNULL)
     try:
-        assert wait_until(lambda: len(zombie_children(proc.pid)) == 3, 20)
+        assert wait_until(lambda: len(zombie_children(proc.pid)) == 3)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()

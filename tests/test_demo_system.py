@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from proctools import run_zombiectl_in_pids_cgroup
+from proctools import GLOBAL_TIMEOUT, run_zombiectl_in_pids_cgroup
 
 from zombiectl.demo.strategies import registry
 
@@ -214,5 +214,5 @@ def test_reader_leaving_the_pipe_ends_quietly_after_clean_up() -> None:
     assert proc.stdout.readline().startswith(b'{"event": "sample"')
     proc.stdout.close()
     err = proc.stderr.read()
-    assert proc.wait(timeout=60) == 141
+    assert proc.wait(timeout=GLOBAL_TIMEOUT) == 141
     assert b"Traceback" not in err

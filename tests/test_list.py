@@ -10,6 +10,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from proctools import GLOBAL_TIMEOUT
 
 from zombiectl.cli import cli, run_cli
 from zombiectl.commands.list_fast import parse_fast
@@ -223,7 +224,10 @@ def test_process_hidden_by_hidepid_is_permission_denied(args) -> None:
         f" {sys.executable} -m zombiectl {' '.join(args)}"
     )
     res = subprocess.run(
-        ["unshare", "--mount", "sh", "-c", script], capture_output=True, text=True, timeout=60
+        ["unshare", "--mount", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=GLOBAL_TIMEOUT,
     )
     assert res.returncode == 4, res.stderr
     assert res.stderr.strip() == "zombiectl: cannot read process 1: permission denied"
@@ -255,7 +259,7 @@ def test_output_into_a_closed_pipe_is_quiet(zombie_parent, args) -> None:
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, "NO_COLOR": "1", "COLUMNS": "80"},
-            timeout=60,
+            timeout=GLOBAL_TIMEOUT,
         )
     finally:
         os.close(w)

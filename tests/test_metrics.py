@@ -18,7 +18,7 @@ import click
 import pytest
 from click.testing import CliRunner
 from peers import require_peer
-from proctools import wait_until
+from proctools import GLOBAL_TIMEOUT, wait_until
 from promstack import (
     GrowingParent,
     comm_of,
@@ -218,7 +218,9 @@ def test_fast_path_writes_textfile_without_click_rich_or_psutil(tmp_path, zombie
         "    heavy = sorted({m.split('.')[0] for m in sys.modules} & {'click', 'rich', 'psutil'})\n"
         "    print(e.code, heavy)\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=GLOBAL_TIMEOUT
+    )
     assert res.stdout.strip() == "0 []", res.stderr
     assert by_parent(families(out.read_text()))[str(parent.pid)].value == 2
 
@@ -452,7 +454,10 @@ def test_write_errors_map_to_exit_codes() -> None:
 def test_rules_file_passes_promtool_check_and_its_unit_tests() -> None:
     promtool = require_peer("promtool")
     check = subprocess.run(
-        [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
+        [promtool, "check", "rules", str(RULES)],
+        capture_output=True,
+        text=True,
+        timeout=GLOBAL_TIMEOUT,
     )
     assert check.returncode == 0, check.stdout + check.stderr
     assert "4 rules found" in check.stdout
@@ -460,7 +465,7 @@ def test_rules_file_passes_promtool_check_and_its_unit_tests() -> None:
         [promtool, "test", "rules", "zombiectl-rules.test.yml"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=GLOBAL_TIMEOUT,
         cwd=RULES.parent,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
@@ -488,7 +493,7 @@ def test_shipped_command_lines_work(tmp_path, zombie_parent, command) -> None:
     assert argv[-2:] == ["--textfile", "/var/lib/prometheus/node-exporter/zombiectl.prom"]
     out = tmp_path / "zombiectl.prom"
     argv = [sys.executable, "-m", "zombiectl", *argv[1:-1], str(out)]
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=GLOBAL_TIMEOUT)
     assert res.returncode == 0 and res.stdout == "" and res.stderr == ""
     assert by_parent(families(out.read_text()))[str(parent.pid)].value == 2
 
@@ -505,7 +510,10 @@ def test_systemd_units_verify(tmp_path) -> None:
         dst.write_text(src.read_text().replace("/usr/local/bin/zombiectl", zombiectl_bin))
         units.append(str(dst))
     res = subprocess.run(
-        [analyze, "verify", "--man=no", *units], capture_output=True, text=True, timeout=60
+        [analyze, "verify", "--man=no", *units],
+        capture_output=True,
+        text=True,
+        timeout=GLOBAL_TIMEOUT,
     )
     assert res.returncode == 0 and res.stderr == "", res.stderr
 
@@ -548,7 +556,9 @@ def _scrape_until_readers_agree(ne, write) -> dict[str, list]:
         pairs.append(pair)
         return pair[0] is not None and pair[0] == pair[1]
 
-    assert wait_until(agree, 60, 0.2), f"zombiectl vs node_exporter never agreed: {pairs[-10:]}"
+    assert wait_until(agree, interval=0.2), (
+        f"zombiectl vs node_exporter never agreed: {pairs[-10:]}"
+    )
     return fams
 
 
@@ -584,10 +594,10 @@ def test_node_exporter_and_prometheus_see_the_zombies(
                 result = prom.query(f'zombiectl_zombies_by_parent{{ppid="{grower.pid}"}}')
                 return bool(result) and float(result[0]["value"][1]) == n
 
-            assert wait_until(lambda: grower_at(1), 60, 0.2), prom.log_tail()
+            assert wait_until(lambda: grower_at(1), interval=0.2), prom.log_tail()
             grower.grow(4)
             write()
-            assert wait_until(lambda: grower_at(5), 60, 0.2), prom.log_tail()
+            assert wait_until(lambda: grower_at(5), interval=0.2), prom.log_tail()
 
             rules = prom.alerting_rules()
             assert set(rules) == {

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from proctools import reap_adopted, signals_held, wait_until
+from proctools import GLOBAL_TIMEOUT, reap_adopted, signals_held, wait_until
 from test_run_vs_tini import RECORD, LineReader, stop
 
 from zombiectl.errors import NotSupported
@@ -148,7 +148,7 @@ def test_path_search_finds_a_later_entry(tmp_path) -> None:
         [sys.executable, "-m", "zombiectl", "run", "--", "say-hello"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=GLOBAL_TIMEOUT,
         env=env,
     )
     assert result.returncode == 0
@@ -167,7 +167,7 @@ def test_fast_path_imports_neither_click_nor_rich_nor_psutil() -> None:
         [sys.executable, "-X", "importtime", "-m", "zombiectl", "run", "--", "true"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=GLOBAL_TIMEOUT,
     )
     assert result.returncode == 0
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()}
@@ -192,7 +192,7 @@ def test_verbose_logs_each_reap(zombiectl: Run) -> None:
 
 
 def test_default_leaves_live_descendants_to_the_next_reaper(zombiectl: Run) -> None:
-    result = zombiectl("run", "--", sys.executable, "-c", LEAVES_TWO, timeout=60)
+    result = zombiectl("run", "--", sys.executable, "-c", LEAVES_TWO, timeout=GLOBAL_TIMEOUT)
     pids = [int(p) for p in result.stdout.split()]
     try:
         assert result.returncode == 7
@@ -241,9 +241,9 @@ def test_wait_descendants_forwards_signals_to_what_is_left() -> None:
         assert proc.stdout is not None
         sleeper = int(proc.stdout.readline())
         # CMD has exited; the sleeper is zombiectl's own child now.
-        assert wait_until(lambda: (read_proc(sleeper) or (0, 0))[1] == proc.pid, 30)
+        assert wait_until(lambda: (read_proc(sleeper) or (0, 0))[1] == proc.pid)
         os.kill(proc.pid, signal.SIGTERM)
-        assert proc.wait(30) == 0, proc.stderr
+        assert proc.wait(GLOBAL_TIMEOUT) == 0, proc.stderr
         assert read_proc(sleeper) is None
     finally:
         if proc.poll() is None:
@@ -261,9 +261,9 @@ def test_signal_sent_during_start_up_is_not_lost() -> None:
     )
     try:
         # Once zombiectl holds its signals, a SIGTERM is forwarded, never fatal to it.
-        assert wait_until(lambda: signals_held(proc.pid), 30, 0.001)
+        assert wait_until(lambda: signals_held(proc.pid), interval=0.001)
         os.kill(proc.pid, signal.SIGTERM)
-        assert proc.wait(30) == 128 + signal.SIGTERM
+        assert proc.wait(GLOBAL_TIMEOUT) == 128 + signal.SIGTERM
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -314,7 +314,7 @@ def test_a_sigpipe_raised_by_its_own_write_is_not_forwarded() -> None:
         for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM):
             os.kill(proc.pid, sig)
             lines.append(out.line())
-        assert proc.wait(30) == 0
+        assert proc.wait(GLOBAL_TIMEOUT) == 0
         assert lines == [f"{s} {cmd_pid}" for s in ("SIGUSR1", "SIGUSR2", "SIGTERM")]
     finally:
         stop(proc)

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 from click.testing import CliRunner
-from proctools import wait_until, zombie_children
+from proctools import GLOBAL_TIMEOUT, wait_until, zombie_children
 
 from zombiectl.cli import cli
 from zombiectl.proc.table import ProcInfo
@@ -224,8 +224,8 @@ def test_new_and_reaped_are_seen_live() -> None:
         assert s["reaped"] == first and s["zombie_pids"] == [second]
         # The parent exits: watch says so and ends with 0.
         parent.stdin.close()
-        parent.wait(10)
-        rest = watcher.communicate(timeout=20)[0]
+        parent.wait(GLOBAL_TIMEOUT)
+        rest = watcher.communicate(timeout=GLOBAL_TIMEOUT)[0]
         assert watcher.returncode == 0
         for line in rest.splitlines():
             json.loads(line)  # stdout stays pure JSON lines
@@ -260,7 +260,7 @@ def test_watch_ends_when_pid_exits_and_says_so(zombie_parent) -> None:
         assert watcher.stdout
         assert "zombies 1" in watcher.stdout.readline()
         parent.close()
-        _, err = watcher.communicate(timeout=20)
+        _, err = watcher.communicate(timeout=GLOBAL_TIMEOUT)
         assert watcher.returncode == 0
         assert f"pid {parent.pid} exited" in err
 
@@ -271,7 +271,7 @@ def test_ctrl_c_ends_watch_with_0(zombie_parent) -> None:
         assert watcher.stdout
         watcher.stdout.readline()
         watcher.send_signal(signal.SIGINT)
-        _, err = watcher.communicate(timeout=20)
+        _, err = watcher.communicate(timeout=GLOBAL_TIMEOUT)
         assert watcher.returncode == 0, err
         assert "Traceback" not in err
 
