@@ -115,11 +115,11 @@ def read_until(
     lines: list[str] = []
     while True:
         line = read_line(stream, max(deadline - time.monotonic(), 0))
+        if not line:
+            raise EOFError(f"stream ended before the expected line; got {lines!r}")
         lines.append(line)
         if cond(line):
             return lines
-        if not line:
-            raise EOFError(f"stream ended before the expected line; got {lines!r}")
 
 
 # ===================================================================

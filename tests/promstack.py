@@ -19,7 +19,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from proctools import GLOBAL_TIMEOUT, reap_adopted, terminate, wait_until, zombie_children
+from proctools import (
+    GLOBAL_TIMEOUT,
+    read_line,
+    reap_adopted,
+    terminate,
+    wait_until,
+    zombie_children,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 # No proxy for loopback, whatever the environment says.
@@ -233,7 +240,7 @@ class GrowingParent:
         assert self.proc.stdin and self.proc.stdout
         self.proc.stdin.write(f"{n}\n")
         self.proc.stdin.flush()
-        self.zombie_pids += [int(x) for x in self.proc.stdout.readline().split()]
+        self.zombie_pids += [int(x) for x in read_line(self.proc.stdout).split()]
         want = len(self.zombie_pids)
         if not wait_until(lambda: len(zombie_children(self.pid)) == want, timeout):
             raise RuntimeError(f"{want} zombies did not appear under {self.pid}")

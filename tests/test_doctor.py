@@ -14,7 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from proctools import GLOBAL_TIMEOUT, terminate, unshare_works, wait_until, zombie_children
+from proctools import (
+    GLOBAL_TIMEOUT,
+    read_line,
+    terminate,
+    unshare_works,
+    wait_until,
+    zombie_children,
+)
 
 from zombiectl.doctor import probes as doctor
 from zombiectl.doctor.probes import Finding, OrphanProbe, Pid1, PidUsage, ZombiesNow
@@ -170,7 +177,7 @@ def test_a_namespace_init_is_recognised(tmp_path: Path) -> None:
         [*argv, str(tmp_path / "log")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        assert proc.stdout is not None and read_line(proc.stdout).strip() == "ready"
         init = child_pids(proc.pid)[0]
         assert wait_until(lambda: len(zombie_children(init)) == 1)
         assert doctor.is_init(init) and doctor.is_init(1)

@@ -27,6 +27,7 @@ from proctools import (
     GLOBAL_TIMEOUT,
     Parent,
     compile_c_parent,
+    read_line,
     reap_by_pid,
     start_parent,
     terminate,
@@ -341,7 +342,7 @@ def namespace_init(tmp_path: Path) -> Iterator[NamespaceInit]:
         [*argv, str(log)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        assert proc.stdout is not None and read_line(proc.stdout).strip() == "ready"
         kids: list[int] = []
         assert wait_until(lambda: bool(kids.extend(child_pids(proc.pid)) or kids))
         init = NamespaceInit(proc, kids[0], log)

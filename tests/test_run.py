@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from proctools import GLOBAL_TIMEOUT, reap_adopted, signals_held, wait_until
+from proctools import GLOBAL_TIMEOUT, read_line, reap_adopted, signals_held, wait_until
 from test_run_vs_tini import RECORD, LineReader, stop
 
 from zombiectl.errors import NotSupported
@@ -239,7 +239,7 @@ def test_wait_descendants_forwards_signals_to_what_is_left() -> None:
     )  # fmt: skip
     try:
         assert proc.stdout is not None
-        sleeper = int(proc.stdout.readline())
+        sleeper = int(read_line(proc.stdout))
         # CMD has exited; the sleeper is zombiectl's own child now.
         assert wait_until(lambda: (read_proc(sleeper) or (0, 0))[1] == proc.pid)
         os.kill(proc.pid, signal.SIGTERM)

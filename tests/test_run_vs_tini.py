@@ -207,7 +207,8 @@ def test_a_signal_storm_never_kills_the_init(init: str) -> None:
         # CMD ignores them from now on; both inits block signals before starting CMD.
         assert LineReader(proc).line() == "ready"
         sent = 0
-        while proc.poll() is None:
+        deadline = time.monotonic() + GLOBAL_TIMEOUT
+        while proc.poll() is None and time.monotonic() < deadline:
             for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
                 try:
                     os.kill(proc.pid, sig)

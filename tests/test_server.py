@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from proctools import (
     GLOBAL_TIMEOUT,
+    read_line,
     reap_adopted,
     run_zombiectl_in_pids_cgroup,
     wait_until,
@@ -85,7 +86,7 @@ class Server:
             start_new_session=True,
         )
         self.pid = self.proc.pid
-        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        line = read_line(self.proc.stdout) if self.proc.stdout else ""
         m = LISTENING.search(line)
         self.port = int(m.group(3)) if m else 0
         self.line = line
@@ -305,7 +306,7 @@ def _popen_demo(*args: str) -> subprocess.Popen[str]:
 def _read_note(proc: subprocess.Popen[str]) -> tuple[int, int]:
     """(server pid, port) from the demo's note, reading its JSON lines as they come."""
     assert proc.stdout is not None
-    for line in proc.stdout:
+    while line := read_line(proc.stdout):
         if '"note"' in line:
             m = LISTENING.search(json.loads(line)["text"])
             assert m, line

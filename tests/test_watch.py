@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 from click.testing import CliRunner
-from proctools import GLOBAL_TIMEOUT, wait_until, zombie_children
+from proctools import GLOBAL_TIMEOUT, read_line, read_until, wait_until, zombie_children
 
 from zombiectl.cli import cli
 from zombiectl.proc.table import ProcInfo
@@ -185,7 +185,7 @@ def test_new_and_reaped_are_seen_live() -> None:
         def cmd(c: str) -> list[int]:
             parent.stdin.write(c + "\n")
             parent.stdin.flush()
-            return [int(x) for x in parent.stdout.readline().split()]
+            return [int(x) for x in read_line(parent.stdout).split()]
 
         first = cmd("f")
         assert wait_until(lambda: zombie_children(parent.pid) == first)
@@ -205,22 +205,17 @@ def test_new_and_reaped_are_seen_live() -> None:
             text=True,
         )
         assert watcher.stdout
-        assert json.loads(watcher.stdout.readline())["zombie_pids"] == first
+        assert json.loads(read_line(watcher.stdout))["zombie_pids"] == first
         kids = cmd("f")
         second = kids[1]
         assert wait_until(lambda: len(zombie_children(parent.pid)) == 2)
-        events = []
-        while True:  # the sample that first shows the second zombie calls it new
-            s = json.loads(watcher.stdout.readline())
-            events.append(s)
-            if s["new_zombies"]:
-                break
-        assert events[-1]["new_zombies"] == [second] and events[-1]["zombies"] == 2
+        # The sample that first shows the second zombie calls it new.
+        lines = read_until(watcher.stdout, lambda line: bool(json.loads(line)["new_zombies"]))
+        s = json.loads(lines[-1])
+        assert s["new_zombies"] == [second] and s["zombies"] == 2
         cmd("r")
-        while True:
-            s = json.loads(watcher.stdout.readline())
-            if s["reaped"]:
-                break
+        lines = read_until(watcher.stdout, lambda line: bool(json.loads(line)["reaped"]))
+        s = json.loads(lines[-1])
         assert s["reaped"] == first and s["zombie_pids"] == [second]
         # The parent exits: watch says so and ends with 0.
         parent.stdin.close()
@@ -258,7 +253,7 @@ def test_watch_ends_when_pid_exits_and_says_so(zombie_parent) -> None:
     parent = zombie_parent(1)
     with watching(parent.pid) as watcher:
         assert watcher.stdout
-        assert "zombies 1" in watcher.stdout.readline()
+        assert "zombies 1" in read_line(watcher.stdout)
         parent.close()
         _, err = watcher.communicate(timeout=GLOBAL_TIMEOUT)
         assert watcher.returncode == 0
@@ -269,7 +264,7 @@ def test_ctrl_c_ends_watch_with_0(zombie_parent) -> None:
     parent = zombie_parent(1)
     with watching(parent.pid) as watcher:
         assert watcher.stdout
-        watcher.stdout.readline()
+        read_line(watcher.stdout)
         watcher.send_signal(signal.SIGINT)
         _, err = watcher.communicate(timeout=GLOBAL_TIMEOUT)
         assert watcher.returncode == 0, err
