@@ -145,6 +145,38 @@ def proc_state(pid: int) -> str | None:
     return chr(raw[raw.rfind(b")") + 2])
 
 
+def host_zombie_parents() -> set[int]:
+    """Every pid that holds a zombie child now, read from /proc without zombiectl."""
+    parents = set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    raw = f.read()
+            except OSError:
+                continue
+            rest = raw[raw.rfind(b")") + 2 :].split(maxsplit=2)
+            if rest[0] == b"Z":
+                parents.add(int(rest[1]))
+    return parents
+
+
+def roomy_top() -> int:
+    """A --top that lists every zombie parent on this host, whatever else runs on it."""
+    return 2 * len(host_zombie_parents()) + 100
+
+
+def in_top(counts: dict[int, float], pid: int, zombies: int, top: int) -> bool:
+    """Whether a top-`top` list of zombie counts by parent is right about pid.
+
+    Right means: it lists pid with exactly `zombies`, or it leaves pid out only because
+    it is full of parents that hold at least as many (what a busy host does).
+    """
+    if pid in counts:
+        return counts[pid] == zombies
+    return len(counts) == top and min(counts.values()) >= zombies
+
+
 def leftover_descendants() -> list:
     return descendants_of(os.getpid())
 

@@ -18,7 +18,7 @@ import click
 import pytest
 from click.testing import CliRunner
 from peers import require_peer
-from proctools import GLOBAL_TIMEOUT, wait_until
+from proctools import GLOBAL_TIMEOUT, in_top, roomy_top, wait_until
 from promstack import (
     GrowingParent,
     comm_of,
@@ -35,7 +35,7 @@ from zombiectl.errors import BadUsage, PermissionDenied, ZombiectlError
 from zombiectl.listing import textfile
 from zombiectl.listing.zombies import ListResult
 from zombiectl.proc.table import ParentZombies
-from zombiectl.render.text import listing_prometheus
+from zombiectl.render.text import DEFAULT_TOP, listing_prometheus
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRIB = ROOT / "contrib"
@@ -80,7 +80,7 @@ def test_exposition_of_real_zombies_parses_with_the_reference_parser(
     weird = growing_parent(WEIRD_NAME)
     weird.grow(2)
     assert comm_of(weird.pid) == WEIRD_NAME  # the kernel kept every byte
-    res = zombiectl("list", "--format", "prometheus")
+    res = zombiectl("list", "--format", "prometheus", "--top", str(roomy_top()))
     assert res.returncode == 0, res.stderr
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -495,7 +495,8 @@ def test_shipped_command_lines_work(tmp_path, zombie_parent, command) -> None:
     argv = [sys.executable, "-m", "zombiectl", *argv[1:-1], str(out)]
     res = subprocess.run(argv, capture_output=True, text=True, timeout=GLOBAL_TIMEOUT)
     assert res.returncode == 0 and res.stdout == "" and res.stderr == ""
-    assert by_parent(families(out.read_text()))[str(parent.pid)].value == 2
+    series = {int(k): s.value for k, s in by_parent(families(out.read_text())).items()}
+    assert in_top(series, parent.pid, 2, top=DEFAULT_TOP)
 
 
 def test_systemd_units_verify(tmp_path) -> None:
@@ -573,10 +574,13 @@ def test_node_exporter_and_prometheus_see_the_zombies(
     prom_file = textdir / "zombiectl.prom"
 
     def write() -> None:
-        res = zombiectl("list", "--format", "prometheus", "--textfile", str(prom_file))
+        res = zombiectl(
+            "list", "--format", "prometheus", "--top", top, "--textfile", str(prom_file)
+        )
         assert res.returncode == 0 and res.stdout == "" and res.stderr == "", res.stderr
 
     known = zombie_parent(5)
+    top = str(roomy_top())
     grower = growing_parent()
     grower.grow(1)
     with node_exporter(ne_bin, textdir, tmp_path / "node_exporter.log") as ne:
