@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 
 import pytest
-from proctools import GLOBAL_TIMEOUT, ZombieParent, terminate_registered
+from proctools import GLOBAL_TIMEOUT, StatesParent, ZombieParent, terminate_registered
 
 pytest_plugins = ["pytester"]
 
@@ -33,6 +33,14 @@ def zombie_parent() -> Iterator[Callable[..., ZombieParent]]:
     yield make
     for parent in made:
         parent.close()
+
+
+@pytest.fixture
+def states_parent() -> Iterator[StatesParent]:
+    """A real parent with one zombie, one stopped (T), one traced (t), one sleeping child."""
+    parent = StatesParent("zombie", "stopped", "traced", "sleeping")
+    yield parent
+    parent.close()
 
 
 def run_zombiectl(

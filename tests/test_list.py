@@ -265,3 +265,14 @@ def test_output_into_a_closed_pipe_is_quiet(zombie_parent, args) -> None:
         os.close(w)
     assert res.returncode == 141
     assert res.stderr == ""
+
+
+def test_stopped_and_traced_children_are_not_zombies(states_parent, zombiectl) -> None:
+    kids = states_parent.kids
+    res = zombiectl("list", "--pid", str(states_parent.pid), "--json")
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["zombies"] == 1
+    assert [p["zombie_pids"] for p in data["parents"]] == [[kids["zombie"]]]
+    prom = zombiectl("list", "--pid", str(states_parent.pid), "--format", "prometheus").stdout
+    assert "zombiectl_zombies 1\n" in prom

@@ -7,11 +7,13 @@ import subprocess
 
 import psutil
 import pytest
-from proctools import ZombieParent
+from proctools import STATE_OF_KIND, ZombieParent, wait_until
 
 from zombiectl.errors import NoSuchProcess
 from zombiectl.proc import table as proctable
-from zombiectl.proc.table import ProcInfo, _parse_stat, scan
+from zombiectl.proc.table import ProcInfo, _parse_stat, read_identity, scan
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def test_parse_stat_with_spaces_and_parens_in_name() -> None:
@@ -149,7 +151,10 @@ def test_known_zombies_are_not_read_again(zombie_parent, monkeypatch) -> None:
 
     monkeypatch.setattr(os, "open", counting_open)
     again = proctable.children_of(parent.pid, known)
-    assert again == first
+    # A live child's state may change between two reads (S, then R): compare pids, and
+    # the zombies whole.
+    assert [p.pid for p in again] == [p.pid for p in first]
+    assert [p for p in again if p.is_zombie] == list(known.values())
     stat_reads = sorted(int(p.split("/")[2]) for p in opened if p.endswith("/stat"))
     assert stat_reads == parent.alive_pids
 
@@ -196,3 +201,51 @@ def test_parallel_scan_does_not_fork_while_threads_run(zombie_parent, monkeypatc
         t.join()
     assert forks == []
     assert snap.zombies_by_parent(parent.pid)[0].zombie_pids == parent.zombie_pids
+
+
+# --------------------------------------------------------------------------- states
+
+
+def test_only_the_dead_child_is_a_zombie(states_parent) -> None:
+    """Stopped (T) and traced (t) children are alive: only Z counts, in every reader."""
+    kids = states_parent.kids
+    seen = {p.pid: p for p in proctable.children_of(states_parent.pid)}
+    assert {pid: seen[pid].state for pid in kids.values()} == {
+        pid: STATE_OF_KIND[kind] for kind, pid in kids.items()
+    }
+    assert [p.pid for p in seen.values() if p.is_zombie] == [kids["zombie"]]
+    for kind, pid in kids.items():
+        assert read_identity(pid).is_zombie == (kind == "zombie")  # type: ignore[union-attr]
+    for snap in (scan(use_proc=True), scan(use_proc=False)):
+        groups = snap.zombies_by_parent(states_parent.pid)
+        assert [g.zombie_pids for g in groups] == [[kids["zombie"]]]
+
+
+# --------------------------------------------------------------------------- start times
+
+
+def test_start_times_agree_with_psutil(zombie_parent) -> None:
+    """Field 22 of /proc/PID/stat, checked against psutil's create time (boot + ticks)."""
+    parent = zombie_parent(2, alive=1)
+    boot = psutil.boot_time()
+    for pid in (parent.pid, *parent.zombie_pids, *parent.alive_pids, os.getpid()):
+        ident = read_identity(pid)
+        assert ident is not None
+        assert abs(boot + ident.starttime / CLK_TCK - psutil.Process(pid).create_time()) < 0.02
+
+
+def _ticks_since_boot() -> float:
+    with open("/proc/uptime") as f:
+        return float(f.read().split()[0]) * CLK_TCK
+
+
+def test_a_later_process_has_a_later_start_time(zombie_parent) -> None:
+    """Two parents started at least one clock tick apart: the second starts later."""
+    first = zombie_parent(1)
+    born = read_identity(first.pid).starttime  # type: ignore[union-attr]
+    assert wait_until(lambda: _ticks_since_boot() > born + 2)
+    second = zombie_parent(1)
+    later = read_identity(second.pid).starttime  # type: ignore[union-attr]
+    assert later > born
+    # And children start no earlier than their parent.
+    assert read_identity(second.zombie_pids[0]).starttime >= later  # type: ignore[union-attr]

@@ -294,3 +294,13 @@ def test_watch_errors(zombiectl, args, code, needle) -> None:
 def test_help_has_examples() -> None:
     res = CliRunner().invoke(cli, ["watch", "--help"])
     assert res.exit_code == 0 and "zombiectl watch --pid 4242" in res.output
+
+
+def test_watch_counts_each_state_of_a_real_parent(states_parent, zombiectl) -> None:
+    kids = states_parent.kids
+    res = zombiectl("watch", "--pid", str(states_parent.pid), "--json", "--count", "1")
+    assert res.returncode == 0, res.stderr
+    (sample,) = [json.loads(line) for line in res.stdout.splitlines()]
+    assert sample["zombies"] == 1 and sample["zombie_pids"] == [kids["zombie"]]
+    assert sample["children"] == 4
+    assert sample["states"] == {"Z": 1, "T": 1, "t": 1, "S": 1}
