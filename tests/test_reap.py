@@ -391,6 +391,29 @@ def test_a_namespace_init_is_nudged_but_never_ended(namespace_init: NamespaceIni
 
 
 @pytest.mark.root
+def test_pid1_is_refused_where_it_is_not_an_ancestor(namespace_init: NamespaceInit) -> None:
+    """`nsenter` puts zombiectl in the namespace with its parent outside: there, PID 1
+    is not an ancestor of zombiectl, so only the init rule can refuse to end it."""
+    if shutil.which("nsenter") is None:
+        pytest.skip("needs nsenter")
+    init = namespace_init
+    born = created(init.pid)
+    zombies = zombie_children(init.pid)
+    argv = ["nsenter", "--target", str(init.pid), "--pid", "--mount", "--"]
+    argv += [sys.executable, "-m", "zombiectl", "reap", "--json", "--pid", "1"]
+    argv += ["--kill-parent", "--force", "--yes", "--timeout", "0.3"]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=GLOBAL_TIMEOUT)
+    assert res.returncode == 1, res.stderr
+    data = json.loads(res.stdout)
+    row = only(data, 1)
+    assert row["result"] == "refused" and row["actions"] == [], row
+    assert row["reason"].startswith("PID 1 is init: ending it ends every process"), row
+    assert init.proc.poll() is None and created(init.pid) == born  # the same init, running
+    assert zombie_children(init.pid) == zombies
+    assert init.endings() == []  # no SIGTERM reached it (it would be logged, not ignored)
+
+
+@pytest.mark.root
 @pytest.mark.parametrize("use_pidfd", [True, False])
 def test_signalling_refuses_to_end_a_namespace_init(namespace_init, use_pidfd) -> None:
     """The last line of defence: whatever a caller planned, the target is checked."""
