@@ -98,7 +98,8 @@ MOMENTS: dict[str, Callable[[dict], bool] | None] = {
     "first-sample": lambda ev: ev["event"] == "sample",
     "running": running(3),
 }
-MOMENTS_EXTRA = {"helpers": running(2)}
+# multiprocessing's fork server and resource tracker are up (helpers, never children).
+MOMENTS_EXTRA = {"helpers": lambda ev: ev["event"] == "sample" and ev.get("helpers", 0) >= 2}
 
 
 def interrupt(case: str, sig: int, moment: str) -> None:

@@ -164,5 +164,5 @@ def test_summary_line_says_why_and_what_is_left() -> None:
 
     lab = _finished_lab("interleaved", "S5", 3, gap=0.0)
     line = summary_line(lab.summary, why(lab.spec))
-    assert line.startswith("✓ S5 = interleaved (fork): expected 3, observed 3")
+    assert line.startswith("✓ S5 runs interleaved (fork): expected 3, observed 3")
     assert "leftover 0" in line and "still running" in line

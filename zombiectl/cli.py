@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "run": ("zombiectl.commands.run", "Run CMD under a reaping init, like tini."),
     "doctor": ("zombiectl.commands.doctor", "Does this machine or container reap orphans?"),
+    "check": ("zombiectl.commands.check", "Run a program (or watch a pid) and grade its zombies."),
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

@@ -7,12 +7,13 @@ its exit code. Nothing else in the package prints an error or calls `sys.exit`.
 from __future__ import annotations
 
 EXIT_OK = 0
-EXIT_CONDITION = 1  # list --max exceeded, reap left zombies or refused one
+EXIT_CONDITION = 1  # list --max exceeded, reap left zombies or refused one, check failed
 EXIT_USAGE = 2
 EXIT_NO_PROCESS = 3
 EXIT_PERMISSION = 4
 EXIT_UNSUPPORTED = 5
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # SIGINT
+EXIT_TERMINATED = 143  # SIGTERM
 
 
 class ZombiectlError(Exception):

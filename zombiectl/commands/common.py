@@ -35,8 +35,15 @@ class PidType(click.ParamType):
 PID = PidType()
 
 
+# Piped output goes to programs and pagers, which wrap (or not) as they like: a table
+# there is as wide as its content, never folded at 80 columns in mid-word.
+PIPE_WIDTH = 1000
+
+
 def console_for_stdout() -> Console:
     """A rich Console on stdout: colour and live views only on a terminal; NO_COLOR respected.
+
+    Piped, it is PIPE_WIDTH columns wide whatever COLUMNS says, so no table row wraps.
 
     When the reader of a pipe leaves (`zombiectl list | head -1`), rich would exit 1 as
     if something had failed; this console exits as a process killed by SIGPIPE would
@@ -49,10 +56,16 @@ def console_for_stdout() -> Console:
             self.quiet = True
             reader_left()
 
-    return _Console(highlight=False)
+    console = _Console(highlight=False)
+    if not console.is_terminal:
+        console.width = PIPE_WIDTH
+    return console
 
 
 def console_for_stderr() -> Console:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False)
+    if not console.is_terminal:
+        console.width = PIPE_WIDTH
+    return console

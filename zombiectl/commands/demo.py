@@ -1,11 +1,9 @@
 """`zombiectl demo STRATEGY`: make zombies happen live, with real code, then clean up.
 
 $ zombiectl demo interleaved --gap 0 | cat
-interleaved: a few starts with a gap between them; --gap 0: back to back, start method fork (default)
+interleaved: a few starts with a gap between them; --gap 0: back to back (count 3, lifetime 0.2 s, gap 0; start method fork (default))
 t= 0.00s  alive   0  zombies   0  reaped   0
-t= 0.84s  alive   1  zombies   0  reaped   0
-t= 0.95s  alive   2  zombies   1  reaped   0  Z
-t= 1.06s  alive   0  zombies   3  reaped   0  ZZZ
+t= 0.10s  alive   0  zombies   3  reaped   0  ZZZ
 ✓ interleaved (fork): expected 3, observed 3; max 3, 3 children, leftover 0
   no gap: at each start() the earlier children were still running, so none was reaped
 
@@ -37,14 +35,45 @@ SAMPLE_MIN = 0.02
 TIME_MAX = 86400.0
 
 # `demo all`: the post's five experiments, the forkserver case and one remedy.
-ALL_ROWS: list[tuple[str, str, dict[str, Any], str | None]] = [
-    ("S1", "c", {"count": 5, "interval": 0.3, "lifetime": 0.2}, None),
-    ("S2", "mp", {"count": 5, "interval": 0.5, "lifetime": 0.1}, "fork"),
-    ("S3", "mp-single", {"lifetime": 0.2}, "fork"),
-    ("S4", "interleaved", {"count": 3, "gap": 1.0, "lifetime": 0.1}, "fork"),
-    ("S5", "interleaved", {"count": 3, "gap": 0.0}, "fork"),
-    ("forkserver", "mp", {"count": 5, "interval": 0.5, "lifetime": 0.1}, "forkserver"),
-    ("sigchld", "sigchld", {"count": 5, "interval": 0.3, "lifetime": 0.2}, None),
+# Each row: label, strategy, parameters, start method, what the post saw.
+ALL_ROWS: list[tuple[str, str, dict[str, Any], str | None, str]] = [
+    (
+        "S1",
+        "c",
+        {"count": 5, "interval": 0.3, "lifetime": 0.2},
+        None,
+        "zombies pile up, one more per fork",
+    ),
+    (
+        "S2",
+        "mp",
+        {"count": 5, "interval": 0.5, "lifetime": 0.1},
+        "fork",
+        "only one zombie at any time",
+    ),
+    ("S3", "mp-single", {"lifetime": 0.2}, "fork", "one zombie stays"),
+    (
+        "S4",
+        "interleaved",
+        {"count": 3, "gap": 1.0, "lifetime": 0.1},
+        "fork",
+        "the last one stays a zombie",
+    ),
+    ("S5", "interleaved", {"count": 3, "gap": 0.0}, "fork", "all three stay zombies"),
+    (
+        "forkserver",
+        "mp",
+        {"count": 5, "interval": 0.5, "lifetime": 0.1},
+        "forkserver",
+        "(not in the post: Python 3.14's default)",
+    ),
+    (
+        "sigchld",
+        "sigchld",
+        {"count": 5, "interval": 0.3, "lifetime": 0.2},
+        None,
+        "(not in the post: the remedy)",
+    ),
 ]
 
 EPILOG = """\b
@@ -55,6 +84,8 @@ Examples:
   zombiectl demo interleaved --gap 0         three starts back to back: three zombies
   zombiectl demo mp --start-method forkserver   the fork server reaps: none
   zombiectl demo sigchld --json              JSON lines: samples, then a summary
+  zombiectl demo all --quiz                  predict each experiment, then see; score N/M
+  printf '5\\n1\\n' | zombiectl demo all --quiz   the answers from a pipe
   zombiectl explain interleaved              why
 """
 
@@ -159,11 +190,17 @@ def _shared_options() -> list[click.Parameter]:
         click.Option(
             ["--json", "as_json"], is_flag=True, help="JSON lines: samples, then a summary."
         ),
+        click.Option(
+            ["--quiz"],
+            is_flag=True,
+            help="Before each experiment, show its code and read your prediction (one whole "
+            "number per line, from a terminal or a pipe); ends with score N/M.",
+        ),
     ]
 
 
 def _strategy_command(strategy: Strategy) -> click.Command:
-    def callback(sample: float, as_json: bool, **given: Any) -> int:
+    def callback(sample: float, as_json: bool, quiz: bool, **given: Any) -> int:
         start_method = given.pop("start_method", None)
         params = strategy.params(given)
         if strategy.prepare is not None:
@@ -172,6 +209,8 @@ def _strategy_command(strategy: Strategy) -> click.Command:
         from zombiectl.demo.runner import LabSpec
 
         spec = LabSpec(strategy, params, method)
+        if quiz:
+            return run_quiz([spec], sample, as_json)
         return run_demo([spec], sample, params.hold, as_json)
 
     help_text = (
@@ -191,7 +230,7 @@ def all_specs() -> list[Any]:
     from zombiectl.demo.runner import LabSpec
 
     specs = []
-    for label, name, given, method in ALL_ROWS:
+    for label, name, given, method, seen in ALL_ROWS:
         strategy = registry.get(name)
         params = strategy.params(given)
         if strategy.prepare is not None:
@@ -202,17 +241,19 @@ def all_specs() -> list[Any]:
                 strategy = registry.get("fork")
                 params = strategy.params(given)
         specs.append(
-            LabSpec(strategy, params, registry.resolve_start_method(strategy, method), label)
+            LabSpec(strategy, params, registry.resolve_start_method(strategy, method), label, seen)
         )
     return specs
 
 
 def _all_command() -> click.Command:
-    def callback(sample: float, as_json: bool, hold: float | None) -> int:
+    def callback(sample: float, as_json: bool, quiz: bool, hold: float | None) -> int:
         specs = all_specs()
         if hold is not None:
             for spec in specs:
                 spec.params.hold = hold
+        if quiz:
+            return run_quiz(specs, sample, as_json)
         return run_demo(specs, sample, max(s.params.hold for s in specs), as_json)
 
     return click.Command(
@@ -279,21 +320,30 @@ def command(ctx: click.Context, list_only: bool) -> int | None:
     return 0
 
 
-def run_demo(specs: list[Any], sample: float, hold: float, as_json: bool) -> int:
-    """Run the labs, render them, and turn the outcome into an exit code."""
-    from zombiectl.demo.runner import LabRunner
-    from zombiectl.render.demo import JsonPrinter, LivePrinter, PlainPrinter, Printer
+def _printer(specs: list[Any], as_json: bool) -> Any:
+    from zombiectl.render.demo import JsonPrinter, LivePrinter, PlainPrinter
 
     default_method = registry.default_start_method()
-    printer: Printer
     if as_json:
-        printer = JsonPrinter(specs, default_method, sys.stdout)
-    else:
-        console = console_for_stdout()
-        if console.is_terminal:
-            printer = LivePrinter(specs, default_method, console)
-        else:
-            printer = PlainPrinter(specs, default_method, sys.stdout)
+        return JsonPrinter(specs, default_method, sys.stdout)
+    console = console_for_stdout()
+    if console.is_terminal:
+        return LivePrinter(specs, default_method, console)
+    return PlainPrinter(specs, default_method, sys.stdout)
+
+
+def run_demo(specs: list[Any], sample: float, hold: float, as_json: bool) -> int:
+    """Run the labs, render them, and turn the outcome into an exit code."""
+    summaries, stop_signal = run_labs(specs, sample, hold, _printer(specs, as_json))
+    return outcome(specs, summaries, stop_signal)
+
+
+def run_labs(
+    specs: list[Any], sample: float, hold: float, printer: Any
+) -> tuple[list[Any], int | None]:
+    """Run the labs side by side through `printer`; (their summaries, the stop signal)."""
+    from zombiectl.demo.runner import LabRunner
+
     runner = LabRunner(sample_every=sample, hold=hold)
     summaries = []
     try:
@@ -312,7 +362,54 @@ def run_demo(specs: list[Any], sample: float, hold: float, as_json: bool) -> int
         ) from None
     finally:
         printer.close()
-    return outcome(specs, summaries, runner.stop_signal)
+    return summaries, runner.stop_signal
+
+
+def run_quiz(specs: list[Any], sample: float, as_json: bool) -> int:
+    """One experiment at a time: show its code, read a prediction, run it, score it.
+
+    The exit status is the demo's (every count matches its model, nothing left), not
+    the score; `score N/M` is the last line of output.
+    """
+    from zombiectl.commands.common import console_for_stderr
+    from zombiectl.demo import quiz
+    from zombiectl.render import quiz as show
+    from zombiectl.render.demo import Printer
+
+    console = console_for_stderr() if as_json else console_for_stdout()
+    results: list[quiz.Result] = []
+    summaries: list[Any] = []
+    stop_signal: int | None = None
+    eof = False
+    for n, spec in enumerate(specs, 1):
+        show.ask(console, n, len(specs), spec, quiz.excerpt(spec.strategy))
+        reply = quiz.Reply(None, None) if eof else quiz.read_reply(sys.stdin)
+        eof = reply.eof
+        show.heard(console, reply)
+        printer = Printer([spec], None) if as_json else _printer([spec], False)
+        done, stop_signal = run_labs([spec], sample, spec.params.hold, printer)
+        summaries.extend(done)
+        if (stop_signal is not None and stop_signal > 0) or not done:
+            break
+        result = quiz.Result(
+            spec.strategy.name,
+            spec.name,
+            reply.predicted,
+            done[0].final_zombies,
+            spec.expected,
+            spec.strategy.why_line(spec.params, spec.start_method),
+        )
+        results.append(result)
+        if as_json:
+            show.put_json(sys.stdout, result.as_dict())
+        else:
+            show.verdict(console, result, shown_reason=True)
+    score = quiz.score_dict(results, len(specs))
+    if as_json:
+        show.put_json(sys.stdout, score)
+    else:
+        console.print(show.score_line(score["correct"], score["questions"]))
+    return outcome(specs[: len(summaries)], summaries, stop_signal)
 
 
 def outcome(specs: list[Any], summaries: list[Any], stop_signal: int | None) -> int:

@@ -1,9 +1,10 @@
 """`zombiectl watch`: a live view of a process's children, or of the whole system.
 
-$ zombiectl watch --pid 48211 --count 3 | cat
-t=0.00s pid 48211 (leaky-server): children 6, zombies 4 (+0 new, -0 reaped)  states S:2 Z:4  zombie pids 48213 48214 48219 48220
-t=1.00s pid 48211 (leaky-server): children 7, zombies 5 (+1 new, -0 reaped)  states S:2 Z:5  zombie pids 48213 48214 48219 48220 48231
-t=2.00s pid 48211 (leaky-server): children 5, zombies 3 (+0 new, -2 reaped)  states S:2 Z:3  zombie pids 48219 48220 48231
+$ zombiectl watch --pid 18974 --interval 0.5 | cut -c1-150
+t=0.03s pid 18974 (python): children 15, zombies 15 (+0 new, -0 reaped)  leak 0.0/min  states Z:15  zombie pids 18992 18991 18990 18987 18986 1898
+t=0.53s pid 18974 (python): children 25, zombies 25 (+10 new, -0 reaped)  leak 1199.6/min, pid_max (32768) reached in ~27m  states Z:25  zombie pid
+t=1.03s pid 18974 (python): children 35, zombies 35 (+10 new, -0 reaped)  leak 1199.9/min, pid_max (32768) reached in ~27m  states Z:35  zombie pid
+pid 18974 exited (it was python); its 40 zombies: 40 adopted by pid 1 (process_api)
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from zombiectl.errors import EXIT_OK
 from zombiectl.proc.table import require_process
 from zombiectl.stdout import write
 from zombiectl.watching.tracker import (
+    Exited,
     Gone,
     Sample,
     Tracker,
+    after_exit,
     container_of,
     run_watch,
     sample_pid,
@@ -74,37 +77,62 @@ def command(
         count = 1
     if pid is not None:
         require_process(pid)
-    tracker = Tracker(pid, time.monotonic(), container=None if pid is None else container_of(pid))
+    tracker = Tracker(
+        pid,
+        time.monotonic(),
+        tree=tree,
+        container=None if pid is None else container_of(pid),
+    )
     take = _taker(tracker, pid, tree)
 
     console = console_for_stdout()
     live = console.is_terminal and not as_json
     try:
         if live:
-            _watch_live(take, interval, count, console)
+            _watch_live(take, interval, count, console, lambda: _exited(tracker, pid))
         else:
             emit = _json_emit if as_json else _plain_emit
             run_watch(take, emit, interval, count)
     except Gone:
-        sys.stdout.flush()
-        click.echo(f"zombiectl: pid {pid} exited; watch ends", err=True)
+        _say_exited(_exited(tracker, pid), None if live else as_json)
     except KeyboardInterrupt:
         pass
     return EXIT_OK
 
 
+def _exited(tracker: Tracker, pid: int | None) -> Exited:
+    assert pid is not None
+    return after_exit(pid, tracker.name, tracker.zombies)
+
+
+def _say_exited(exited: Exited, as_json: bool | None) -> None:
+    """The last word when the watched process exits (the live view has shown it already):
+    a plain line on stdout unless JSON, and on stderr in any case."""
+    from zombiectl.render.watch import exit_line
+
+    sys.stdout.flush()
+    if as_json is False:
+        write(exit_line(exited) + "\n")
+    click.echo(f"zombiectl: {exit_line(exited)}; watch ends", err=True)
+
+
 def _taker(tracker: Tracker, pid: int | None, tree: bool) -> Callable[[float], Sample]:
+    from zombiectl.watching.limits import ages, headroom
+
     if pid is None:
 
         def take(now: float) -> Sample:
             procs, parents = sample_system()
-            return tracker.update(procs, now, parents=parents)
+            born = ages(tracker.unknown_ages(procs))
+            return tracker.update(procs, now, parents=parents, ages=born, headroom=headroom(None))
 
     else:
 
         def take(now: float) -> Sample:
             procs, name = sample_pid(pid, tree, tracker.zombies)
-            return tracker.update(procs, now, name=name)
+            born = ages(tracker.unknown_ages(procs))
+            limit = headroom(pid)
+            return tracker.update(procs, now, name=name, ages=born, headroom=limit)
 
     return take
 
@@ -122,16 +150,30 @@ def _json_emit(sample: Sample) -> None:
 
 
 def _watch_live(
-    take: Callable[[float], Sample], interval: float, count: int | None, console: Console
+    take: Callable[[float], Sample],
+    interval: float,
+    count: int | None,
+    console: Console,
+    on_gone: Callable[[], Exited],
 ) -> None:
+    """The live view; when the watched process exits, its final frame says so, then
+    Gone goes on up."""
     from rich.live import Live
 
-    from zombiectl.render.watch import live_view
+    from zombiectl.render.watch import exit_view, live_view
 
-    rows = max(5, console.size.height - 8)
+    rows = max(5, console.size.height - 10)
+    last: list[Sample] = []
     with Live(console=console, auto_refresh=False, transient=False) as live:
 
         def emit(sample: Sample) -> None:
+            last[:] = [sample]
             live.update(live_view(sample, interval, rows), refresh=True)
 
-        run_watch(take, emit, interval, count)
+        try:
+            run_watch(take, emit, interval, count)
+        except Gone:
+            exited = on_gone()
+            final = live_view(last[0], interval, rows) if last else None
+            live.update(exit_view(exited, final), refresh=True)
+            raise

@@ -28,7 +28,8 @@ ZOMBIE = (
 )
 
 SEED = (
-    "A blog post on Python multiprocessing and zombies (python3 多进程 multiprocessing对僵尸进程的处理) asked a puzzle. Its C loop (fork, never wait) piles up zombies (S1). Its Python "
+    "A blog post, \u201cpython3 多进程 multiprocessing对僵尸进程的处理\u201d (\u201cPython 3 "
+    "multiprocessing and how it handles zombie processes\u201d), asked a puzzle. Its C loop (fork, never wait) piles up zombies (S1). Its Python "
     "loop, Process(...).start() every second, shows only one zombie at a time (S2), "
     "because start() first calls multiprocessing.process._cleanup(), which polls every "
     "tracked child with os.waitpid(pid, os.WNOHANG) and so reaps those that have exited. "

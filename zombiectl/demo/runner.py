@@ -51,6 +51,7 @@ PR_SET_NAME = 15
 STDERR_LINES_KEPT = 20
 CLEANUP_DEADLINE = 10.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SETTINGS = ("count", "interval", "lifetime", "gap")
 
 
 # --------------------------------------------------------------------------- data
@@ -64,6 +65,7 @@ class LabSpec:
     params: SimpleNamespace
     start_method: str | None = None
     label: str = ""
+    seen: str = ""  # what the post saw in this experiment (`demo all`)
 
     @property
     def name(self) -> str:
@@ -72,6 +74,17 @@ class LabSpec:
     @property
     def expected(self) -> int | None:
         return self.strategy.expected(self.params, self.start_method)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The parameters that shape this run's count (count, interval, lifetime, gap, and
+        a strategy's own such as the server's --reap)."""
+        used = self.strategy.uses
+        out = {k: getattr(self.params, k) for k in SETTINGS if k in used}
+        for opt in self.strategy.options:
+            if opt.shapes_count:
+                out[opt.dest] = getattr(self.params, opt.dest)
+        return out
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,7 @@ class Sample:
     zombies: int
     reaped: int
     experiment: str | None = None  # the row of `demo all` ("S5"); None for a single demo
+    helpers: int = 0  # the lab parent's own children that the strategy did not start
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -93,6 +107,8 @@ class Sample:
             "zombies": self.zombies,
             "reaped": self.reaped,
         }
+        if self.helpers:
+            d["helpers"] = self.helpers
         if self.experiment:
             d["experiment"] = self.experiment
         return d
@@ -114,6 +130,8 @@ class Summary:
     error_kind: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     experiment: str | None = None
+    helpers: tuple[str, ...] = ()  # what the uncounted children were ("fork server", ...)
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def matches(self) -> bool:
@@ -139,13 +157,42 @@ class Summary:
         }
         if self.experiment:
             d["experiment"] = self.experiment
+        if self.settings:
+            d["settings"] = self.settings
         d["seconds"] = round(self.seconds, 3)
         if self.interrupted:
             d["interrupted"] = True
         if self.error is not None:
             d["error"] = self.error
+        if self.helpers:
+            d["helpers"] = list(self.helpers)
         d.update(self.extra)
         return d
+
+
+# --------------------------------------------------------------------------- helpers
+
+# multiprocessing starts processes of its own besides the workers; their command lines
+# say which (after their exec; before it they look like the lab parent).
+HELPER_MARKS = (
+    (b"multiprocessing.forkserver", "fork server"),
+    (b"multiprocessing.resource_tracker", "resource tracker"),
+    (b"multiprocessing.semaphore_tracker", "resource tracker"),
+)
+HELPER = "helper"
+
+
+def helper_name(pid: int) -> str:
+    """What a child of the lab parent that the strategy did not report is, for the user."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read(4096)
+    except OSError:
+        return HELPER
+    for mark, name in HELPER_MARKS:
+        if mark in cmdline:
+            return name
+    return HELPER
 
 
 # --------------------------------------------------------------------------- prctl
@@ -310,8 +357,12 @@ class Lab:
         self.started_at = 0.0
         self.events_fd = -1
         self.stderr_fd = -1
+        # The children the strategy reported starting: the only ones counted. Whatever
+        # else the lab parent forks (multiprocessing's fork server and resource tracker,
+        # the server lab's short-lived companion) is a helper, never alive, zombie or reaped.
         self.tracked: set[int] = set()
         self.reaped: set[int] = set()
+        self.helpers: dict[int, str] = {}
         self.reported_children = 0
         self.done_at: float | None = None
         self.settled_at: float | None = None
@@ -429,15 +480,17 @@ class Lab:
             kids = proctable.children_of(self.pid) if self.lab_status is None else []
         except (NoSuchProcess, PermissionDenied):
             kids = []
-        alive = zombies = 0
+        alive = zombies = helpers = 0
         present = set()
         for k in kids:
+            if k.pid not in self.tracked:
+                helpers += self._note_helper(k.pid, k.is_zombie)
+                continue
             present.add(k.pid)
             if k.is_zombie:
                 zombies += 1
             else:
                 alive += 1
-        self.tracked |= present
         for pid in self.tracked - present - self.reaped:
             if not os.path.exists(f"/proc/{pid}"):
                 self.reaped.add(pid)
@@ -449,10 +502,24 @@ class Lab:
             zombies,
             len(self.reaped),
             self.spec.label or None,
+            helpers,
         )
         self.max_zombies = max(self.max_zombies, zombies)
         self.last = s
         return s
+
+    def _note_helper(self, pid: int, zombie: bool) -> int:
+        """Remember what an unreported live child is (1), or skip a dead one (0)."""
+        if zombie:
+            return 0
+        if self.helpers.get(pid, HELPER) == HELPER:
+            self.helpers[pid] = helper_name(pid)
+        return 1
+
+    def helper_names(self, live: int) -> tuple[str, ...]:
+        """The names of the helpers seen, most specific first, at most `live` of them."""
+        names = sorted(self.helpers.values(), key=lambda n: (n == HELPER, n))
+        return tuple(names[:live])
 
     def reap_adopted(self) -> None:
         """Reap what this lab orphaned onto zombiectl (its group's zombies that are ours)."""
@@ -538,8 +605,7 @@ class Lab:
             tail = self.stderr_tail()
             if tail:
                 error += ": " + tail.splitlines()[-1]
-        # A strategy that reports no children (none do yet) is credited with what was seen.
-        children = self.reported_children or len(self.tracked)
+        children = self.reported_children
         return Summary(
             label=spec.name,
             strategy=spec.strategy.name,
@@ -555,6 +621,8 @@ class Lab:
             error_kind=kind,
             extra=dict(self.extra),
             experiment=spec.label or None,
+            helpers=self.helper_names(final.helpers),
+            settings=spec.settings,
         )
 
     def finish(self, interrupted: bool = False) -> Summary:

@@ -45,6 +45,7 @@ import sys
 from zombiectl.errors import BadUsage, NotSupported, ZombiectlError
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
 DEFAULT_GRACE = 5.0
@@ -138,13 +139,21 @@ def _foreground_tty() -> int | None:
     return None
 
 
-def spawn(argv: list[str], mask: set[int | signal.Signals], tty: int | None) -> int:
+def spawn(
+    argv: list[str],
+    mask: set[int | signal.Signals],
+    tty: int | None,
+    death_signal: int = 0,
+    stdout: int | None = None,
+) -> int:
     """Start argv in a process group of its own; raise ExecFailed if it cannot run.
 
     fork + execvp with a close-on-exec pipe that carries errno back when exec fails
     (the pipe reads EOF when exec succeeds), the way subprocess does it, without the
-    cost of importing subprocess.
+    cost of importing subprocess. `death_signal`: the signal CMD gets if we die first
+    (PR_SET_PDEATHSIG); `stdout`: a descriptor to give CMD as its standard output.
     """
+    parent = os.getpid()
     r, w = os.pipe()  # Python makes both ends close-on-exec
     try:
         pid = os.fork()
@@ -157,6 +166,10 @@ def spawn(argv: list[str], mask: set[int | signal.Signals], tty: int | None) -> 
         try:
             os.close(r)
             os.setpgid(0, 0)
+            if death_signal:
+                _set_death_signal(death_signal, parent)
+            if stdout is not None:
+                os.dup2(stdout, 1)
             if tty is not None:
                 # SIGTTOU is still ignored here, so a background group may take the
                 # terminal; doing it in the child (as tini does) means CMD owns the
@@ -189,6 +202,16 @@ def spawn(argv: list[str], mask: set[int | signal.Signals], tty: int | None) -> 
         errno_value = int(b"".join(chunks) or b"1")
         raise ExecFailed(argv[0], OSError(errno_value, os.strerror(errno_value)))
     return pid
+
+
+def _set_death_signal(sig: int, parent: int) -> None:  # pragma: no cover - in the child
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the parent died before the death signal was armed
+        os._exit(EXIT_NOT_FOUND)
 
 
 def _execvp(argv: list[str]) -> None:  # pragma: no cover - runs in the child

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 HISTORY_ROWS = 12
 BAR_MAX = 30
+# Piped output is read by programs and pagers, not a terminal: never wrap a row.
+PIPE_WIDTH = 1000
 
 
 def method_text(spec: LabSpec, default_method: str | None) -> str:
@@ -48,15 +50,59 @@ def why(spec: LabSpec) -> str:
     return spec.strategy.why_line(spec.params, spec.start_method)
 
 
+LEGEND = (
+    "S1-S5: the post's five experiments (S1 is its C loop, S2-S5 its Python ones); "
+    "forkserver: S2 under the start method that is Linux's default from Python 3.14; "
+    'sigchld: a remedy. "S1 runs c": the row runs `zombiectl demo c`. '
+    "max: the most zombies seen at once; leftover: processes of the demo still there "
+    "after clean-up (must be 0); helpers: multiprocessing's own processes (fork server, "
+    "resource tracker), never counted as children."
+)
+
+
+TIMES = ("interval", "lifetime", "gap")
+
+
+def _seconds(v: float) -> str:
+    return "0" if v == 0 else f"{v} s"
+
+
+def settings_text(settings: dict[str, Any]) -> str:
+    """`count 3, gap 1 s, lifetime 0.1 s`: what makes two runs of a strategy differ."""
+    return ", ".join(
+        f"{k} {_seconds(float(v))}" if k in TIMES else f"{k} {v}" for k, v in settings.items()
+    )
+
+
+def header(spec: LabSpec, default_method: str | None) -> str:
+    """One line naming the experiment, its strategy and every parameter that shapes it."""
+    name = (
+        spec.name if spec.name == spec.strategy.name else f"{spec.name} runs {spec.strategy.name}"
+    )
+    parts = [settings_text(spec.settings)]
+    if spec.start_method:
+        parts.append(f"start method {method_text(spec, default_method)}")
+    setup = "; ".join(p for p in parts if p)
+    return f"{name}: {spec.strategy.title}" + (f" ({setup})" if setup else "")
+
+
+def helpers_text(helpers: Sequence[str]) -> str:
+    if not helpers:
+        return ""
+    names = " and ".join(sorted(set(helpers)))
+    return f"helpers {len(helpers)} ({names}: multiprocessing's own, not workers)"
+
+
 def summary_line(s: Summary, why: str) -> str:
     mark = "✓" if s.ok else "✗"
     expected = "-" if s.expected_final_zombies is None else str(s.expected_final_zombies)
     method = f" ({s.start_method})" if s.start_method else ""
-    head = f"{mark} {s.label}{method}: expected {expected}, observed {s.final_zombies}"
-    if s.label != s.strategy:
-        head = f"{mark} {s.label} = {s.strategy}{method}: expected {expected}, observed {s.final_zombies}"
+    name = s.label if s.label == s.strategy else f"{s.label} runs {s.strategy}"
+    head = f"{mark} {name}{method}: expected {expected}, observed {s.final_zombies}"
     kids = "child" if s.children == 1 else "children"
     tail = f"; max {s.max_zombies}, {s.children} {kids}, leftover {s.leftover}"
+    if s.helpers:
+        tail += f", {helpers_text(s.helpers)}"
     extra = "".join(f", {k} {v}" for k, v in s.extra.items())
     line = head + tail + extra
     if s.interrupted:
@@ -127,45 +173,80 @@ class JsonPrinter(Printer):
         self.update(labs, [])
 
 
+def sample_line(s: Sample) -> str:
+    line = (
+        f"t={s.t:5.2f}s  alive {s.alive:>3}  zombies {s.zombies:>3}  "
+        f"reaped {s.reaped:>3}  {bar(s.zombies)}"
+    )
+    return line.rstrip()
+
+
 class PlainPrinter(Printer):
-    """Piped output: a line when a lab's counts change, then the summaries."""
+    """Piped output, grouped by lab: its header, its samples (a line when a count
+    changes) and its verdict, one lab after the other in the order given; with several
+    labs, then one summary table and the legend. A lab's block is held back until the
+    labs before it are printed, so labs running side by side never interleave."""
 
     def __init__(self, specs: Sequence[LabSpec], default_method: str | None, out: IO[str]) -> None:
         super().__init__(specs, default_method)
         self.out = out
         self._last: dict[str, tuple[int, int, int]] = {}
         self._notes: dict[int, int] = {}
+        self._blocks: dict[str, list[str]] = {
+            spec.name: [header(spec, default_method)] for spec in self.specs
+        }
+        self._next = 0  # index of the first spec whose block is not printed yet
 
-    def begin(self) -> None:
-        for spec in self.specs:
-            method = method_text(spec, self.default_method)
-            via = f", start method {method}" if spec.start_method else ""
-            _put(self.out, f"{spec.name}: {spec.strategy.title}{via}\n")
+    def _add(self, label: str, line: str) -> None:
+        self._blocks.setdefault(label, []).append(line)
 
     def update(self, labs: list[Lab], samples: list[Sample]) -> None:
-        prefix = len(self.specs) > 1
         for lab in labs:
             seen = self._notes.get(id(lab), 0)
             for text in lab.notes[seen:]:
-                _put(self.out, f"{lab.spec.name}: note: {text}\n")
+                self._add(lab.spec.name, f"note: {text}")
             self._notes[id(lab)] = len(lab.notes)
         for s in samples:
             key = (s.alive, s.zombies, s.reaped)
-            if self._last.get(s.label) == key:
-                continue
-            self._last[s.label] = key
-            who = f"{s.label:<11} " if prefix else ""
-            _put(
-                self.out,
-                f"{who}t={s.t:5.2f}s  alive {s.alive:>3}  zombies {s.zombies:>3}  "
-                f"reaped {s.reaped:>3}  {bar(s.zombies)}\n",
-            )
+            if self._last.get(s.label) != key:
+                self._last[s.label] = key
+                self._add(s.label, sample_line(s))
+        self._flush(labs)
+
+    def _flush(self, labs: list[Lab], final: bool = False) -> None:
+        by_name = {lab.spec.name: lab for lab in labs}
+        while self._next < len(self.specs):
+            spec = self.specs[self._next]
+            lab = by_name.get(spec.name)
+            done = lab is not None and lab.summary is not None
+            if self._next == 0 and len(self.specs) == 1 and not done and not final:
+                # One lab: nothing to interleave with, so its lines go out as they come.
+                self._write(spec.name)
+                return
+            if not done and not final:
+                return
+            self._write(spec.name)
+            if lab is not None and lab.summary is not None:
+                _put(self.out, summary_line(lab.summary, why(spec)) + "\n")
+            if len(self.specs) > 1:
+                _put(self.out, "\n")
+            self._next += 1
+
+    def _write(self, label: str) -> None:
+        lines = self._blocks.get(label, [])
+        if lines:
+            _put(self.out, "".join(line + "\n" for line in lines))
+            lines.clear()
 
     def end(self, labs: list[Lab]) -> None:
         self.update(labs, [])
-        for lab in labs:
-            if lab.summary is not None:
-                _put(self.out, summary_line(lab.summary, why(lab.spec)) + "\n")
+        self._flush(labs, final=True)
+        if len(self.specs) > 1:
+            summaries = [lab.summary for lab in labs if lab.summary is not None]
+            console = Console(file=self.out, width=PIPE_WIDTH, no_color=True, highlight=False)
+            console.print(Text("summary:"))
+            console.print(final_table(self.specs, summaries))
+            console.print(Text(LEGEND), soft_wrap=True)
 
 
 class LivePrinter(Printer):
@@ -212,6 +293,11 @@ class LivePrinter(Printer):
             if lab.summary is not None:
                 style = "green" if lab.summary.ok else "bold red"
                 self.console.print(Text(summary_line(lab.summary, why(lab.spec)), style=style))
+        if len(self.specs) > 1:
+            summaries = [lab.summary for lab in labs if lab.summary is not None]
+            self.console.print(Text("summary:", style="bold"))
+            self.console.print(final_table(self.specs, summaries))
+            self.console.print(Text(LEGEND, style="dim"))
 
     def close(self) -> None:
         if self._live is not None:
@@ -254,6 +340,7 @@ def side_by_side_table(
     for name, justify in (
         ("exp", "left"),
         ("strategy", "left"),
+        ("settings", "left"),
         ("start method", "left"),
         ("t (s)", "right"),
         ("alive", "right"),
@@ -272,16 +359,17 @@ def side_by_side_table(
         summary = lab.summary if lab is not None else None
         expected = spec.expected
         observed = str(summary.final_zombies) if summary is not None else ""
-        mark = ""
+        mark = Text("")
         if summary is not None:
-            mark = "[green]✓[/]" if summary.ok else "[bold red]✗[/]"
+            mark = Text("✓", style="green") if summary.ok else Text("✗", style="bold red")
         table.add_row(
             spec.name,
             spec.strategy.name,
+            settings_text(spec.settings),
             method_text(spec, default_method),
             f"{s.t:.1f}" if s else "",
             str(s.alive) if s else "",
-            f"[bold red]{s.zombies}[/]" if s and s.zombies else ("0" if s else ""),
+            Text(str(s.zombies), style="bold red" if s.zombies else "") if s else "",
             str(lab.max_zombies) if lab is not None and s else "",
             str(s.reaped) if s else "",
             "-" if expected is None else str(expected),
@@ -289,3 +377,35 @@ def side_by_side_table(
             mark,
         )
     return table
+
+
+def final_table(specs: Sequence[LabSpec], summaries: Sequence[Summary]) -> Table:
+    """The closing table of `demo all`: each experiment, what the post saw, and why."""
+    table = Table(header_style="bold")
+    for name in ("experiment", "the post saw", "expected", "observed", "why"):
+        table.add_column(name, justify="right" if name in ("expected", "observed") else "left")
+    by_label = {s.label: s for s in summaries}
+    for spec in specs:
+        s = by_label.get(spec.name)
+        expected = spec.expected
+        observed = Text("")
+        if s is not None:
+            mark = "✓" if s.ok else "✗"
+            observed = Text(f"{s.final_zombies} {mark}", style="green" if s.ok else "bold red")
+        reason = why(spec).rstrip(".")
+        if s is not None and s.helpers:
+            reason += f"; {helpers_text(s.helpers)}"
+        table.add_row(
+            header_name(spec),
+            spec.seen or "-",
+            "-" if expected is None else str(expected),
+            observed,
+            reason,
+        )
+    return table
+
+
+def header_name(spec: LabSpec) -> str:
+    settings = settings_text(spec.settings)
+    method = f", {spec.start_method}" if spec.start_method else ""
+    return f"{spec.name} ({spec.strategy.name}{': ' + settings if settings else ''}{method})"

@@ -29,7 +29,8 @@ def _code(console: Console, block: CodeBlock) -> None:
 
 def _para(console: Console, heading: str, text: str) -> None:
     console.print(Text(heading, style="bold"))
-    console.print(text, highlight=False)
+    # Piped, a paragraph is one line: the reader's pager or program decides where to wrap.
+    console.print(Text(text), soft_wrap=not console.is_terminal)
     console.print()
 
 

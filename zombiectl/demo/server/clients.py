@@ -37,35 +37,77 @@ def message(i: int) -> bytes:
     return f"hello from client {i}\n".encode()
 
 
-def echo_once(host: str, port: int, i: int, timeout: float = CLIENT_TIMEOUT) -> str | None:
-    """One client's whole life; None when the echo came back intact, else why not."""
-    sent = message(i)
+ECHO, ANY, NONE = "echo", "any", "none"
+EXPECTATIONS = (ECHO, ANY, NONE)
+
+
+def payload_for(template: bytes | None, i: int) -> bytes:
+    """What client i sends: `message(i)`, or the template with `{n}` replaced by i."""
+    return message(i) if template is None else template.replace(b"{n}", str(i).encode())
+
+
+def echo_once(
+    host: str,
+    port: int,
+    i: int,
+    timeout: float = CLIENT_TIMEOUT,
+    payload: bytes | None = None,
+    expect: str = ECHO,
+) -> str | None:
+    """One client's whole life; None when the reply met `expect`, else why not.
+
+    echo: the same bytes came back before the server closed; any: at least one byte
+    came back; none: the connection was accepted (what follows is not checked).
+    """
+    sent = payload_for(payload, i)
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:
+            if expect == NONE:
+                _send_quietly(s, sent)
+                return None
             s.sendall(sent)
             s.shutdown(socket.SHUT_WR)
-            chunks = []
-            while True:
-                data = s.recv(4096)
-                if not data:
-                    break
-                chunks.append(data)
+            got = _read_reply(s, stop_early=expect == ANY)
     except TimeoutError:
         return "timed out"
     except OSError as err:
         if err.errno in (errno.ECONNRESET, errno.ENOTCONN, errno.EPIPE):
             return "refused (connection reset)"  # closed by the server before the echo
         return err.strerror or type(err).__name__
-    got = b"".join(chunks)
-    if got == sent:
+    if (got == sent) if expect == ECHO else bool(got):
         return None
     return "refused (closed without echo)" if not got else "wrong echo"
 
 
+def _read_reply(s: socket.socket, stop_early: bool) -> bytes:
+    chunks = []
+    while True:
+        data = s.recv(4096)
+        if not data:
+            break
+        chunks.append(data)
+        if stop_early:
+            break
+    return b"".join(chunks)
+
+
+def _send_quietly(s: socket.socket, data: bytes) -> None:
+    try:
+        s.sendall(data)
+    except OSError:
+        pass
+
+
 def drive(
-    host: str, port: int, clients: int, concurrency: int, timeout: float = CLIENT_TIMEOUT
+    host: str,
+    port: int,
+    clients: int,
+    concurrency: int,
+    timeout: float = CLIENT_TIMEOUT,
+    payload: bytes | None = None,
+    expect: str = ECHO,
 ) -> EchoResults:
-    """Run `clients` clients, at most `concurrency` at once; count the echoes."""
+    """Run `clients` clients, at most `concurrency` at once; count the replies."""
     results = EchoResults()
     reasons: Counter[str] = Counter()
     lock = threading.Lock()
@@ -77,7 +119,7 @@ def drive(
                 i = next(numbers, None)
             if i is None:
                 return
-            why = echo_once(host, port, i, timeout)
+            why = echo_once(host, port, i, timeout, payload, expect)
             with lock:
                 if why is None:
                     results.ok += 1

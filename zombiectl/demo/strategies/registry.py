@@ -83,6 +83,7 @@ class Option:
     min: float | None = None
     max: float | None = None
     metavar: str | None = None
+    shapes_count: bool = False  # the zombie count depends on it: headers and quiz show it
 
     @property
     def dest(self) -> str:

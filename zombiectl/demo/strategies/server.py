@@ -213,6 +213,7 @@ STRATEGY = Strategy(
             "none",
             "How the server reaps its handlers.",
             choices=echo.REAP_MODES,
+            shapes_count=True,
         ),
         Option("--impl", "python", "The server's language.", choices=("python", "c")),
         Option(
@@ -223,6 +224,7 @@ STRATEGY = Strategy(
             min=0,
             max=COUNT_MAX,
             metavar="N",
+            shapes_count=True,
         ),
         Option("--host", "127.0.0.1", "Address to listen on.", metavar="ADDR"),
         Option("--port", 0, "Port to listen on; 0: any free one.", type=int, min=0, max=65535),

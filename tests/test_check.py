@@ -1,0 +1,765 @@
+"""`zombiectl check` against programs this project did not write: forking echo servers in C
+and Python (leaky, fixed, one wait per SIGCHLD, crashing, double-forking, never
+listening), a script that leaves zombies, and a running process (--pid). Counts are
+compared with `ps`; the JSON is parsed and the JUnit file read back with junitparser.
+Both observation modes run: kernel events (root) and sampling (forced by the env switch).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
+from proctools import reap_adopted, wait_until
+
+from zombiectl.check.tree import Tree
+from zombiectl.check.verdict import Facts, Limits, grade, percentile
+from zombiectl.proc import events as pev
+from zombiectl.proc.table import ProcInfo, children_of, descendants_of, read_proc
+
+PROGRAMS = Path(__file__).parent / "programs"
+EVENTS = pev.available()
+MODES = [
+    pytest.param(
+        "events", marks=pytest.mark.skipif(not EVENTS, reason="process events refused here")
+    ),
+    "sampled",
+]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(mode: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("FORCE_COLOR", None)
+    env["NO_COLOR"] = "1"
+    env.pop("ZOMBIECTL_CHECK_SAMPLED", None)
+    if mode == "sampled":
+        env["ZOMBIECTL_CHECK_SAMPLED"] = "1"
+    return env
+
+
+def check(
+    *args: str, mode: str = "events", timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zombiectl", "check", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_env(mode if EVENTS else "sampled"),
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def check_json(*args: str, mode: str = "events") -> tuple[dict, subprocess.CompletedProcess[str]]:
+    res = check("--json", *args, mode=mode)
+    assert res.stdout.count("\n") == 1, res.stdout + res.stderr
+    return json.loads(res.stdout), res
+
+
+def start_check(*args: str, mode: str = "events") -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "zombiectl", "check", "--json", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=_env(mode if EVENTS else "sampled"),
+    )
+
+
+def read_until(proc: subprocess.Popen[str], needle: str, timeout: float = 30) -> list[str]:
+    """stderr lines of a running check up to the first that holds `needle`."""
+    assert proc.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if needle in line:
+            return lines
+    raise AssertionError(f"no {needle!r} in {lines}")
+
+
+def started_pid(lines: list[str]) -> int:
+    for line in lines:
+        if " as pid " in line:
+            return int(line.rsplit(" ", 1)[1])
+    raise AssertionError(lines)
+
+
+def ps_zombies_of(ppid: int) -> int:
+    """Zombie children of ppid as `ps` counts them."""
+    out = subprocess.run(
+        ["ps", "-e", "-o", "ppid=,stat="], capture_output=True, text=True, check=True
+    ).stdout
+    return sum(
+        1 for line in out.splitlines() if line.split()[0] == str(ppid) and line.split()[1][0] == "Z"
+    )
+
+
+def junit_cases(path: Path) -> dict[str, TestCase]:
+    """The testcases of the one `zombiectl check` suite, read back with junitparser."""
+    xml = JUnitXml.fromfile(str(path))
+    suites = [xml] if isinstance(xml, TestSuite) else list(xml)
+    assert [s.name for s in suites] == ["zombiectl check"]
+    return {case.name: case for case in suites[0]}
+
+
+@pytest.fixture(scope="module")
+def c_server(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("no C compiler")
+    exe = tmp_path_factory.mktemp("cserver") / "forking_echo"
+    subprocess.run(
+        ["gcc", "-O2", "-o", str(exe), str(PROGRAMS / "forking_echo.c")],
+        check=True,
+        capture_output=True,
+    )
+    return exe
+
+
+def server_cmd(impl: str, c_server: Path | None, port: int, mode: str) -> list[str]:
+    if impl == "c":
+        assert c_server is not None
+        return [str(c_server), str(port), mode]
+    return [sys.executable, str(PROGRAMS / "forking_echo.py"), str(port), mode]
+
+
+def handlers_settled(server: int) -> bool:
+    """Every child of server has exited, and its zombie count holds still for 0.2 s."""
+    kids = children_of(server)
+    if any(not k.is_zombie for k in kids):
+        return False
+    time.sleep(0.2)
+    return len(kids) == ps_zombies_of(server)
+
+
+@pytest.fixture
+def nothing_left() -> Iterator[None]:
+    yield
+    reap_adopted(timeout=5.0)
+    assert descendants_of(os.getpid()) == []
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def test_parse_fork_exec_exit_events() -> None:
+    head = pev._EVENT_HEAD
+    fork = head.pack(pev.PROC_EVENT_FORK, 0, 2_000_000_000) + pev._FORK.pack(10, 10, 11, 11)
+    thread = head.pack(pev.PROC_EVENT_FORK, 0, 0) + pev._FORK.pack(10, 10, 12, 11)
+    exit_ = head.pack(pev.PROC_EVENT_EXIT, 0, 3_000_000_000) + pev._EXIT.pack(11, 11, 256, 17)
+    exit_ += pev._EXIT_PARENT.pack(10, 10)
+    assert pev.parse_event(fork) == pev.Event("fork", 11, 10, 2.0)
+    assert pev.parse_event(thread) is None  # a thread, not a process
+    assert pev.parse_event(exit_) == pev.Event("exit", 11, 10, 3.0, 256)
+    assert pev.parse_event(b"\0" * 4) is None
+
+
+def test_parse_datagram_walks_netlink_messages() -> None:
+    body = pev._EVENT_HEAD.pack(pev.PROC_EVENT_EXEC, 0, 0) + pev._EXEC.pack(7, 7)
+    cn = pev._CN_MSG.pack(pev.CN_IDX_PROC, pev.CN_VAL_PROC, 0, 0, len(body), 0) + body
+    msg = pev._NLMSGHDR.pack(16 + len(cn), pev.NLMSG_DONE, 0, 0, 0) + cn
+    msg += b"\0" * (-len(msg) % 4)
+    assert pev.parse_datagram(msg * 2) == [pev.Event("exec", 7, 0, 0.0)] * 2
+    assert pev.parse_datagram(msg[:10]) == []
+
+
+def test_listen_message_layout() -> None:
+    msg = pev.listen_message()
+    length, kind = pev._NLMSGHDR.unpack_from(msg)[:2]
+    assert length == len(msg) == 16 + 20 + 4 and kind == pev.NLMSG_DONE
+    assert pev._CN_MSG.unpack_from(msg, 16)[:2] == (pev.CN_IDX_PROC, pev.CN_VAL_PROC)
+
+
+def test_tree_counts_zombies_lifetimes_and_collectors() -> None:
+    t = Tree(root=100, me=1, now=0.0)
+    assert t.fork(101, 100, 0.1) and t.fork(102, 100, 0.1) and t.fork(103, 102, 0.2)
+    assert not t.fork(999, 500, 0.2)  # not forked by the tree
+    t.exit(101, 1.0, ppid=100)
+    t.exit(103, 1.5)
+    assert t.max_zombies == 2
+    t.gone(101, 1.25, by_me=False)
+    t.gone(103, 2.5, by_me=True)
+    assert sorted(t.lifetimes()) == [0.25, 1.0]
+    assert t.adopted == {103} and t.children_started() == 3
+    assert [m.pid for m in t.zombies()] == [] and t.max_zombies == 2
+
+
+def test_tree_sample_sees_zombie_and_keeps_its_parent() -> None:
+    t = Tree(root=100, me=1, now=0.0)
+    t.seen([ProcInfo(100, 1, "S", "srv"), ProcInfo(101, 100, "S", "h")], 0.1, complete=True)
+    t.seen([ProcInfo(100, 1, "S", "srv"), ProcInfo(101, 100, "Z", "h")], 0.2, complete=True)
+    t.seen([ProcInfo(101, 1, "Z", "h")], 0.3, complete=True)  # re-parented to zombiectl
+    assert [(m.pid, m.ppid) for m in t.zombies()] == [(101, 100)]
+    t.seen([], 0.4, complete=True)
+    assert t.lifetimes() == [pytest.approx(0.2)]
+
+
+def test_zombie_polls_back_off() -> None:
+    t = Tree(root=100, me=1, now=0.0)
+    t.fork(101, 100, 0.0)
+    t.exit(101, 10.0)
+    m = t.members[101]
+    t.polled(m, 10.0)
+    assert m.next_poll == pytest.approx(10.002)
+    t.polled(m, 15.0)
+    assert m.next_poll == pytest.approx(15.5)
+    t.polled(m, 1000.0)
+    assert m.next_poll == pytest.approx(1001.0)
+
+
+def test_verdict_names_each_failed_criterion() -> None:
+    facts = Facts(
+        ["srv"],
+        5,
+        "run",
+        134,
+        1.0,
+        None,
+        zombies_at_end=3,
+        tcp=True,
+        listened=True,
+        clients=10,
+        echoes_ok=7,
+        echoes_failed=3,
+        failures={"refused (connection reset)": 3},
+        crashed_by=signal.SIGABRT,
+        oldest_zombie_ms=2500.0,
+    )
+    report = grade(facts, Limits(max_zombies=1, max_zombie_age=2.0))
+    failed = [c.name for c in report.criteria if c.failed]
+    assert failed == ["zombies at end", "zombie age", "replies", "process"]
+    assert report.verdict == "fail" and "SIGABRT" in report.reasons[-1]
+    ok = grade(Facts(["x"], 5, "run", 3, 1.0, None), Limits())
+    assert ok.verdict == "pass"  # a non-zero exit is reported, not graded...
+    strict = grade(Facts(["x"], 5, "run", 3, 1.0, None), Limits(require_exit_zero=True))
+    assert strict.reasons == ["the command exited with status 3"]  # ...unless asked
+
+
+def test_percentile_nearest_rank() -> None:
+    assert percentile([], 50) is None
+    assert percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0
+    assert percentile([float(i) for i in range(1, 11)], 90) == 9.0
+
+
+# --------------------------------------------------------------------------- servers
+
+
+@pytest.mark.needs_cc
+@pytest.mark.parametrize("mode", MODES)
+def test_leaky_c_server_fails_with_every_handler_a_zombie(
+    c_server: Path, mode: str, tmp_path: Path, nothing_left: None
+) -> None:
+    port = free_port()
+    junit = tmp_path / "zombies.xml"
+    proc = start_check(
+        "--tcp",
+        str(port),
+        "--clients",
+        "30",
+        "--settle",
+        "3",
+        "--junit-xml",
+        str(junit),
+        "--",
+        *server_cmd("c", c_server, port, "leak"),
+        mode=mode,
+    )
+    try:
+        lines = read_until(proc, "settling")
+        server = started_pid(lines)
+        assert wait_until(lambda: handlers_settled(server), 20)
+        seen_by_ps = ps_zombies_of(server)  # while the check settles, before it ends CMD
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    report = json.loads(out)
+    assert seen_by_ps == 30
+    assert report["zombies_at_end"] == 30 and report["max_zombies"] == 30
+    assert report["children"] == 30 and report["echoes_ok"] == 30
+    assert report["verdict"] == "fail" and "after 30 connections" in report["reasons"][0]
+    assert report["leakers"] == [
+        {"pid": server, "name": "forking_echo", "cmdline": f"{c_server} {port} leak", "zombies": 30}
+    ]
+    assert report["exit_status"] == 128 + signal.SIGTERM  # ended by the check, not a crash
+    assert report["resolution_ms"] == (None if mode == "events" else 100.0)
+    cases = junit_cases(junit)
+    assert set(cases) == {"zombies at end", "zombie age", "replies", "listening", "process"}
+    assert isinstance(cases["zombies at end"].result[0], Failure)
+    assert "30 zombie(s)" in cases["zombies at end"].result[0].message
+    assert cases["replies"].is_passed and cases["listening"].is_passed
+    assert isinstance(cases["zombie age"].result[0], Skipped)
+
+
+@pytest.mark.needs_cc
+@pytest.mark.parametrize("mode", MODES)
+def test_fixed_c_server_passes(c_server: Path, mode: str, nothing_left: None) -> None:
+    port = free_port()
+    report, res = check_json(
+        "--tcp",
+        str(port),
+        "--clients",
+        "40",
+        "--concurrency",
+        "8",
+        "--settle",
+        "1",
+        "--",
+        *server_cmd("c", c_server, port, "fixed"),
+        mode=mode,
+    )
+    assert res.returncode == 0, res.stderr
+    assert report["verdict"] == "pass" and report["reasons"] == []
+    assert report["zombies_at_end"] == 0 and report["echoes_ok"] == 40
+    if mode == "events":  # every handler is seen; a sampler may miss short-lived ones
+        assert report["children"] == 40
+        life = report["zombie_lifetime_ms"]
+        assert life["p50"] is not None and life["p50"] <= life["p90"] <= life["max"]
+        assert report["collected_by_parent"] == 40
+
+
+@pytest.mark.needs_cc
+def test_one_wait_per_sigchld_matches_ps(c_server: Path, nothing_left: None) -> None:
+    """Coalesced SIGCHLDs leave some handlers unreaped: whatever the count, ps agrees."""
+    port = free_port()
+    proc = start_check(
+        "--tcp",
+        str(port),
+        "--clients",
+        "60",
+        "--concurrency",
+        "20",
+        "--settle",
+        "3",
+        "--max-zombies",
+        "1000",
+        "--",
+        *server_cmd("c", c_server, port, "once"),
+    )
+    try:
+        server = started_pid(read_until(proc, "settling"))
+        # The clients are done, but handlers may still be exiting: ps is read once every
+        # handler has exited and the server has taken its SIGCHLDs (the count holds still).
+        assert wait_until(lambda: handlers_settled(server), 20)
+        seen_by_ps = ps_zombies_of(server)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    report = json.loads(out)
+    assert proc.returncode == 0, err
+    assert report["zombies_at_end"] == seen_by_ps
+    assert report["max_zombies"] >= report["zombies_at_end"]
+    assert report["echoes_ok"] == 60
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kind", ["leak", "fixed"])
+def test_python_servers(kind: str, mode: str, nothing_left: None) -> None:
+    port = free_port()
+    report, res = check_json(
+        "--tcp",
+        str(port),
+        "--clients",
+        "12",
+        "--settle",
+        "1",
+        "--",
+        *server_cmd("py", None, port, kind),
+        mode=mode,
+    )
+    assert report["echoes_ok"] == 12
+    if kind == "leak":
+        assert res.returncode == 1 and report["zombies_at_end"] == 12
+        assert report["leakers"][0]["zombies"] == 12
+    else:
+        assert res.returncode == 0 and report["zombies_at_end"] == 0, res.stderr
+
+
+def test_server_that_never_listens_fails_after_ready_timeout(
+    tmp_path: Path, nothing_left: None
+) -> None:
+    port = free_port()
+    junit = tmp_path / "j.xml"
+    report, res = check_json(
+        "--tcp",
+        str(port),
+        "--ready-timeout",
+        "0.5",
+        "--junit-xml",
+        str(junit),
+        "--",
+        *server_cmd("py", None, port, "never-listen"),
+    )
+    assert res.returncode == 1
+    assert report["reasons"] == ["the server never listened on the port"]
+    assert report["clients"] == 0 and report["exit_status"] == 128 + signal.SIGTERM
+    cases = junit_cases(junit)
+    assert isinstance(cases["listening"].result[0], Failure)
+
+
+def test_server_that_crashes_fails_as_crashed(nothing_left: None) -> None:
+    port = free_port()
+    report, res = check_json(
+        "--tcp",
+        str(port),
+        "--clients",
+        "10",
+        "--concurrency",
+        "1",
+        "--",
+        *server_cmd("py", None, port, "crash"),
+    )
+    assert res.returncode == 1
+    assert report["exit_status"] == 128 + signal.SIGABRT
+    assert any("crashed: killed by SIGABRT" in r for r in report["reasons"])
+    assert report["echoes_ok"] == 3 and report["echoes_failed"] == 7
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_double_forking_server_hands_its_handlers_to_zombiectl(
+    mode: str, nothing_left: None
+) -> None:
+    port = free_port()
+    report, res = check_json(
+        "--tcp",
+        str(port),
+        "--clients",
+        "10",
+        "--concurrency",
+        "2",
+        "--settle",
+        "1",
+        "--",
+        *server_cmd("py", None, port, "double-fork"),
+        mode=mode,
+    )
+    assert res.returncode == 0, res.stderr
+    assert report["zombies_at_end"] == 0 and report["echoes_ok"] == 10
+    assert report["orphans_adopted"] == 10  # every handler, re-parented to zombiectl
+    if mode == "events":
+        assert report["children"] == 20  # the intermediates and the handlers
+        assert report["collected_by_zombiectl"] == 10 and report["collected_by_parent"] == 10
+
+
+# --------------------------------------------------------------------------- programs
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_script_that_exits_holding_zombies(mode: str, tmp_path: Path, nothing_left: None) -> None:
+    script = tmp_path / "leaves_zombies.sh"
+    shutil.copy(PROGRAMS / "leaves_zombies.sh", script)
+    script.chmod(0o755)
+    report, res = check_json("--", str(script), mode=mode)
+    assert res.returncode == 1
+    assert report["zombies_at_end"] == 3 and report["exit_status"] == 0
+    assert report["orphans_adopted"] == 3  # adopted already dead when sleep exited
+    assert report["leakers"][0]["name"] == "sleep" and report["leakers"][0]["zombies"] == 3
+    plain = check("--max-zombies", "3", "--", str(script), mode=mode)
+    assert plain.returncode == 0 and "verdict: pass" in plain.stdout
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_pid_mode_counts_zombies_before_and_ends_nothing(
+    zombie_parent: Callable[..., object], mode: str
+) -> None:
+    parent = zombie_parent(4, alive=1)
+    pid = parent.pid  # type: ignore[attr-defined]
+    report, res = check_json("--pid", str(pid), "--duration", "0.3", mode=mode)
+    assert res.returncode == 1
+    assert report["zombies_before"] == 4 and report["zombies_at_end"] == 4
+    assert report["exit_status"] is None and report["children"] == 0
+    assert report["mode"] == "pid"
+    info = read_proc(pid)
+    assert info is not None and not info.is_zombie  # nothing was ended
+    assert ps_zombies_of(pid) == 4
+    plain = check("--pid", str(pid), "--duration", "0.1", mode="sampled")
+    assert "nothing was adopted, signalled or ended" in plain.stdout
+
+
+def test_pid_that_does_not_exist_is_exit_3() -> None:
+    res = check("--pid", "4194305", "--duration", "1")
+    assert res.returncode == 3 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--clients", "-1", "--", "true"],
+        ["--settle", "nan", "--", "true"],
+        ["--sample", "0", "--", "true"],
+        ["--tcp", "70000", "--", "true"],
+        ["--pid", "1"],  # --pid needs --duration or --tcp
+        [],
+        ["--pid", "1", "--duration", "1", "--", "true"],
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(args: list[str]) -> None:
+    res = check(*args)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("cmd", "code"), [("no-such-command-zombiectl", 127), ("not-executable", 126)]
+)
+def test_cmd_that_cannot_start_still_writes_json_and_junit(
+    cmd: str, code: int, tmp_path: Path
+) -> None:
+    if cmd == "not-executable":
+        path = tmp_path / "server.sh"
+        path.write_text("#!/bin/sh\nexit 0\n")
+        path.chmod(0o644)
+        cmd = str(path)
+    junit = tmp_path / "j.xml"
+    report, res = check_json("--junit-xml", str(junit), "--", cmd)
+    assert res.returncode == code
+    assert report["verdict"] == "fail" and report["exit_status"] == code
+    cases = junit_cases(junit)
+    assert isinstance(cases["process"].result[0], Failure)
+
+
+def test_junit_path_through_a_symlink_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.write_text("keep")
+    link = tmp_path / "link.xml"
+    link.symlink_to(target)
+    res = check("--junit-xml", str(link), "--", "true")
+    assert res.returncode == 2 and target.read_text() == "keep"
+
+
+# --------------------------------------------------------------------------- endings
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupted_check_cleans_up_and_reports(sig: int, code: int, nothing_left: None) -> None:
+    port = free_port()
+    proc = start_check(
+        "--tcp",
+        str(port),
+        "--clients",
+        "5",
+        "--settle",
+        "60",
+        "--",
+        *server_cmd("py", None, port, "leak"),
+    )
+    try:
+        server = started_pid(read_until(proc, "settling"))
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code, err
+    assert json.loads(out)["interrupted"] is True
+    assert read_proc(server) is None
+
+
+def test_sigkill_of_zombiectl_leaves_nothing_of_the_tree(nothing_left: None) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zombiectl",
+            "check",
+            "--",
+            sys.executable,
+            str(PROGRAMS / "daemonizes.py"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=_env("events"),
+    )
+    try:
+        lines = read_until(proc, "daemon ")
+        daemon = int(lines[-1].split()[1])
+        assert read_proc(daemon) is not None
+        proc.kill()
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # The guard kills CMD's group and the daemon's own; what is left comes to this
+    # session (a subreaper) and is reaped here.
+    assert wait_until(
+        lambda: reap_adopted(timeout=0.1) is not None and not descendants_of(os.getpid()), 10
+    )
+    assert read_proc(daemon) is None
+
+
+def test_check_ends_escaped_daemons_when_it_ends(nothing_left: None) -> None:
+    report, res = check_json(
+        "--duration", "1", "--", sys.executable, str(PROGRAMS / "daemonizes.py")
+    )
+    assert res.returncode == 0, res.stderr
+    assert report["orphans_adopted"] == 1  # the daemon, re-parented to zombiectl
+
+
+@pytest.mark.needs_cc
+def test_readme_student_server_fails_as_shown(tmp_path: Path, nothing_left: None) -> None:
+    """The instructors' section: its leaky C server, compiled as printed, fails the check."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("### For instructors") :]
+    source = section.split("```c\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "echo_server.c").write_text(source)
+    exe = tmp_path / "echo_server"
+    subprocess.run(
+        ["gcc", "-w", "-o", str(exe), str(tmp_path / "echo_server.c")],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    report, res = check_json(
+        "--tcp", str(port), "--clients", "10", "--settle", "0.5", "--", str(exe), str(port)
+    )
+    assert res.returncode == 1 and report["zombies_at_end"] == 10 and report["echoes_ok"] == 10
+    assert "--junit-xml" in section and "zombies at the end    100" in section
+
+
+@pytest.mark.parametrize(
+    ("family", "bind", "host", "found"),
+    [
+        (socket.AF_INET, "127.0.0.1", "127.0.0.1", True),
+        (socket.AF_INET, "0.0.0.0", "127.0.0.1", True),
+        (socket.AF_INET6, "::", "127.0.0.1", True),  # dual stack
+        (socket.AF_INET6, "::1", "::1", True),
+        (socket.AF_INET, "127.0.0.2", "127.0.0.1", False),
+        (socket.AF_INET, "127.0.0.1", "localhost", True),
+    ],
+)
+def test_listening_socket_is_found_by_inode(family: int, bind: str, host: str, found: bool) -> None:
+    from zombiectl.check.listening import listening_pid
+
+    with socket.socket(family) as s:
+        s.bind((bind, 0))
+        port = s.getsockname()[1]
+        assert listening_pid([os.getpid()], host, port) is None  # bound, not listening yet
+        s.listen()
+        assert (listening_pid([os.getpid()], host, port) == os.getpid()) is found
+
+
+def test_pid_mode_drives_a_running_server_and_leaves_it_running(nothing_left: None) -> None:
+    port = free_port()
+    server = subprocess.Popen(server_cmd("py", None, port, "leak"), stdin=subprocess.DEVNULL)
+    try:
+        report, res = check_json("--pid", str(server.pid), "--tcp", str(port), "--clients", "5")
+        assert res.returncode == 1, res.stderr
+        assert report["zombies_at_end"] == 5 == ps_zombies_of(server.pid)
+        assert report["exit_status"] is None and server.poll() is None
+    finally:
+        server.kill()
+        server.wait()
+
+
+SILENT_SERVER = """
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+held = []
+while True:
+    held.append(s.accept()[0])  # accepts, never replies, never closes
+"""
+
+
+@pytest.mark.parametrize(("expect", "code", "ok"), [("echo", 1, 0), ("any", 1, 0), ("none", 0, 3)])
+def test_expectations_against_a_server_that_never_replies(
+    expect: str, code: int, ok: int, nothing_left: None
+) -> None:
+    port = free_port()
+    report, res = check_json(
+        "--tcp",
+        str(port),
+        "--clients",
+        "3",
+        "--client-timeout",
+        "0.3",
+        "--expect",
+        expect,
+        "--settle",
+        "0",
+        "--",
+        sys.executable,
+        "-c",
+        SILENT_SERVER,
+        str(port),
+    )
+    assert res.returncode == code, res.stderr
+    assert report["echoes_ok"] == ok and report["echoes_failed"] == 3 - ok
+    if ok == 0:
+        assert report["reasons"] == ["3 of 3 replies failed (3 timed out)"]
+
+
+def test_payload_template_is_echoed(nothing_left: None) -> None:
+    port = free_port()
+    report, res = check_json(
+        "--tcp",
+        str(port),
+        "--clients",
+        "4",
+        "--payload",
+        "ping {n}\n",
+        "--settle",
+        "0",
+        "--max-zombies",
+        "4",  # with no settle time, a handler may still be on its way out: not graded here
+        "--",
+        *server_cmd("py", None, port, "fixed"),
+    )
+    assert res.returncode == 0 and report["echoes_ok"] == 4, res.stderr
+    assert report["echoes_failed"] == 0
+
+
+def test_interrupted_check_is_not_a_pass(nothing_left: None) -> None:
+    proc = start_check("--", "sleep", "100")
+    try:
+        read_until(proc, "as pid")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    report = json.loads(out)
+    assert proc.returncode == 130
+    assert report["verdict"] == "fail"
+    assert report["reasons"] == ["the check was interrupted by SIGINT before it finished"]
+
+
+def test_unwritable_junit_path_is_refused_before_the_check(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    res = check("--junit-xml", str(tmp_path / "no" / "j.xml"), "--", "touch", str(marker))
+    assert res.returncode == 2 and not marker.exists()
+    assert res.stderr.count("\n") == 1

@@ -1,0 +1,178 @@
+"""`demo --quiz`: answers from a pipe and from a terminal; right, wrong, garbage, none."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+
+import pytest
+
+from zombiectl.demo import quiz
+from zombiectl.demo.strategies import registry
+
+FORK = ["demo", "fork", "--count", "2", "--interval", "0.02", "--lifetime", "0.01",
+        "--hold", "0", "--sample", "0.05", "--quiz"]  # fmt: skip
+
+
+def run(args: list[str], answers: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, NO_COLOR="1")
+    return subprocess.run(
+        [sys.executable, "-m", "zombiectl", *args],
+        input=answers,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize(
+    ("answers", "score", "said"),
+    [
+        ("2\n", "score 1/1", "✓ right: 2 zombies left"),
+        ("3\n", "score 0/1", "✗ you said 3; observed 2"),
+        ("two\n", "score 0/1", "'two' is not a whole number"),
+        ("٢\n", "score 0/1", "is not a whole number"),  # not ASCII digits: not an answer
+        ("", "score 0/1", "no answer (end of input)"),
+    ],
+)
+def test_quiz_piped(answers: str, score: str, said: str) -> None:
+    res = run(FORK, answers)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[-1] == score
+    assert said in res.stdout
+    assert "How many zombies will be left at the end?" in res.stdout
+    assert "os.fork()" in res.stdout or "fork_children" in res.stdout  # the code is shown
+    assert "#" not in "".join(x for x in lines if x.startswith("    "))  # no comment gives it away
+
+
+def test_quiz_json_all() -> None:
+    res = run(["demo", "all", "--quiz", "--json", "--hold", "0", "--sample", "0.05"], "5\n9\nx\n")
+    assert res.returncode == 0, res.stderr
+    evs = [json.loads(line) for line in res.stdout.splitlines()]
+    *answers, score = evs
+    assert [a["event"] for a in answers] == ["answer"] * 7
+    assert [a["predicted"] for a in answers] == [5, 9, None, None, None, None, None]
+    assert [a["observed"] for a in answers] == [5, 1, 1, 1, 3, 0, 0]
+    assert [a["correct"] for a in answers] == [True, False, False, False, False, False, False]
+    for a in answers:
+        assert set(a) >= {"strategy", "predicted", "observed", "expected", "correct"}
+        assert a["expected"] == a["observed"]
+    assert score == {"event": "score", "correct": 1, "questions": 7}
+    assert "How many zombies" in res.stderr and "S5 runs interleaved" in res.stderr
+
+
+def test_quiz_on_a_terminal() -> None:
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child becomes zombiectl on the terminal
+        try:
+            os.execve(sys.executable, [sys.executable, "-m", "zombiectl", *FORK],
+                      dict(os.environ, NO_COLOR="1"))  # fmt: skip
+        finally:
+            os._exit(127)
+    out = b""
+    try:
+        out = _read_until(fd, b"left at the end? ")
+        os.write(fd, b"2\r")
+        out += _read_until(fd, b"score ")
+        out += _read_until(fd, None)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    text = out.decode("utf-8", "replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "✓ right: 2 zombies left" in text and "score 1/1" in text
+
+
+def _read_until(fd: int, mark: bytes | None, timeout: float = 60) -> bytes:
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while mark is None or mark not in buf:
+        left = deadline - time.monotonic()
+        assert left > 0, buf
+        r, _, _ = select.select([fd], [], [], left)
+        if not r:
+            continue
+        try:
+            data = os.read(fd, 4096)
+        except OSError:  # EIO: the other side closed
+            break
+        if not data:
+            break
+        buf += data
+    return buf
+
+
+def test_parse_answer_is_ascii_digits_only() -> None:
+    assert quiz.parse_answer(" 3 ") == 3
+    assert quiz.parse_answer("0") == 0
+    for bad in ("", "-1", "3.0", "٣", "²", "1e3", "99999999"):
+        assert quiz.parse_answer(bad) is None
+
+
+def test_excerpt_shows_the_deciding_lines_only() -> None:
+    lang, code = quiz.excerpt(registry.get("interleaved"))
+    assert lang == "python" and "proc.start()" in code and "ctx." not in code and "#" not in code
+    lang, code = quiz.excerpt(registry.get("c"))
+    assert lang == "c" and "fork()" in code and "report" not in code and "pause()" in code
+
+
+def test_ctrl_c_during_an_experiment_cleans_up_and_exits_130() -> None:
+    import psutil
+    from proctools import wait_until
+
+    args = ["demo", "fork", "--count", "3", "--interval", "30", "--quiz"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zombiectl", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, NO_COLOR="1"),
+    )
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write("3\n")
+        proc.stdin.flush()
+        me = psutil.Process(proc.pid)
+
+        def lab_forked() -> bool:
+            try:
+                return any(len(c.children()) for c in me.children())
+            except psutil.Error:
+                return False
+
+        # The lab parent has forked its first child: the experiment is under way.
+        assert wait_until(lab_forked, 30)
+        proc.send_signal(2)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert out.splitlines()[-1] == "score 0/1"
+    assert "interrupted by SIGINT" in err and "0 left" in err
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_every_excerpt_is_whole_code(name: str) -> None:
+    import ast
+
+    lang, code = quiz.excerpt(registry.get(name))
+    assert code.strip() and "ctx." not in code and "rails." not in code
+    if lang == "python":
+        ast.parse(code.replace("return srv", "pass"))  # a body, parsed as a module
+
+
+def test_server_quiz_names_its_reap_mode() -> None:
+    res = run(["demo", "server", "--reap", "none", "--clients", "3", "--quiz"], "3\n")
+    assert res.returncode == 0, res.stderr
+    assert "reap none, clients 3" in res.stdout and "srv.accept()" in res.stdout
+    assert res.stdout.splitlines()[-1] == "score 1/1"

@@ -1,0 +1,250 @@
+"""Renderers for `zombiectl check`: the report as plain lines, a rich panel, JSON, JUnit XML,
+and the views shown while the check runs (plain progress lines, or `watch`'s live table).
+
+Names and command lines come from other users' programs: they pass through
+`untrusted.display()` on their way to a screen and `untrusted.for_json()` into JSON and XML.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from zombiectl.check.verdict import Report, percentile
+from zombiectl.untrusted import display, for_json
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+    from zombiectl.check.tree import Tree
+
+SUITE = "zombiectl check"
+
+
+# --------------------------------------------------------------------------- data
+
+
+def lifetime_ms(report: Report) -> dict[str, float | None]:
+    values = report.facts.lifetimes_ms
+    return {
+        "p50": _ms(percentile(values, 50)),
+        "p90": _ms(percentile(values, 90)),
+        "max": _ms(max(values) if values else None),
+    }
+
+
+def _ms(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
+
+
+def as_dict(report: Report) -> dict[str, Any]:
+    f = report.facts
+    return {
+        "command": [for_json(a) for a in f.command],
+        "pid": f.pid,
+        "exit_status": f.exit_status,
+        "seconds": round(f.seconds, 3),
+        "resolution_ms": f.resolution_ms,
+        "children": f.children,
+        "max_zombies": f.max_zombies,
+        "zombies_before": f.zombies_before,
+        "zombies_at_end": f.zombies_at_end,
+        "orphans_adopted": f.orphans_adopted,
+        "clients": f.clients,
+        "echoes_ok": f.echoes_ok,
+        "echoes_failed": f.echoes_failed,
+        "zombie_lifetime_ms": lifetime_ms(report),
+        "leakers": [
+            {
+                "pid": lk.pid,
+                "name": for_json(lk.name),
+                "cmdline": for_json(lk.cmdline),
+                "zombies": lk.zombies,
+            }
+            for lk in f.leakers
+        ],
+        "verdict": report.verdict,
+        "reasons": [for_json(r) for r in report.reasons],
+        "mode": f.mode,
+        "collected_by_parent": f.collected_by_parent,
+        "collected_by_zombiectl": f.collected_by_zombiectl,
+        "interrupted": f.interrupted_by is not None,
+        "client_seconds": None if f.client_seconds is None else round(f.client_seconds, 3),
+    }
+
+
+def json_text(report: Report) -> str:
+    return json.dumps(as_dict(report))
+
+
+def junit_xml(report: Report) -> bytes:
+    """One testsuite, one testcase per criterion; a failure carries its reason."""
+    f = report.facts
+    suite = ET.Element(
+        "testsuite",
+        name=SUITE,
+        tests=str(len(report.criteria)),
+        failures=str(sum(1 for c in report.criteria if c.failed)),
+        skipped=str(sum(1 for c in report.criteria if c.skipped)),
+        errors="0",
+        time=f"{f.seconds:.3f}",
+    )
+    props = ET.SubElement(suite, "properties")
+    # display(): XML 1.0 cannot carry control characters, which a process name may hold.
+    ET.SubElement(props, "property", name="command", value=display(" ".join(f.command)))
+    for c in report.criteria:
+        case = ET.SubElement(suite, "testcase", classname=SUITE, name=c.name, time="0")
+        if c.failure is not None:
+            why = display(c.failure)
+            ET.SubElement(case, "failure", message=why, type="zombies").text = why
+        elif c.skipped is not None:
+            ET.SubElement(case, "skipped", message=c.skipped)
+    return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _status_text(report: Report) -> str:
+    f = report.facts
+    if f.exit_status is None:
+        return "still running" if f.mode == "pid" else "unknown"
+    text = str(f.exit_status)
+    if f.exit_status > 128 and f.mode == "run" and not f.not_started:
+        try:
+            text += f" ({signal.Signals(f.exit_status - 128).name}"
+        except ValueError:
+            text += " (a signal"
+        text += ", sent by the check)" if f.ended_by_check else ")"
+    return text
+
+
+def _resolution(report: Report) -> str:
+    r = report.facts.resolution_ms
+    return "exact (kernel events)" if r is None else f"sampled every {r:g} ms"
+
+
+def summary_lines(report: Report) -> list[str]:
+    f = report.facts
+    life = lifetime_ms(report)
+    lines = [
+        f"zombiectl check: {display(' '.join(f.command))}"
+        + (f" (pid {f.pid})" if f.pid else " (not started)"),
+        f"  children started      {f.children}",
+        f"  most zombies at once  {f.max_zombies}",
+        f"  zombies at the end    {f.zombies_at_end}",
+    ]
+    if f.mode == "pid":
+        lines.append(f"  zombies before        {f.zombies_before}")
+        lines.append("  (--pid: nothing was adopted, signalled or ended)")
+    lines.append(f"  orphans adopted       {f.orphans_adopted}")
+    if f.tcp:
+        lines.append(
+            f"  clients               {f.clients} ({f.echoes_ok} ok, {f.echoes_failed} failed)"
+        )
+    lines.append(
+        "  zombie lifetime ms    "
+        + ", ".join(f"{k} {'-' if v is None else f'{v:.1f}'}" for k, v in life.items())
+    )
+    lines.append(
+        f"  collected             {f.collected_by_parent} by their parent,"
+        f" {f.collected_by_zombiectl} by zombiectl"
+    )
+    lines.append(f"  counts                {_resolution(report)}")
+    lines.append(f"  exit status           {_status_text(report)}")
+    return lines
+
+
+def leaker_lines(report: Report) -> list[str]:
+    if not report.facts.leakers:
+        return []
+    out = ["leaking parents:"]
+    for lk in report.facts.leakers:
+        out.append(
+            f"  pid {lk.pid} {display(lk.name)}: {lk.zombies} zombie(s)  {display(lk.cmdline)}"
+        )
+    return out
+
+
+def verdict_lines(report: Report) -> list[str]:
+    out = [f"verdict: {report.verdict}"]
+    out.extend(f"  {display(reason)}" for reason in report.reasons)
+    return out
+
+
+def plain_text(report: Report) -> str:
+    return "\n".join(summary_lines(report) + leaker_lines(report) + verdict_lines(report)) + "\n"
+
+
+def panel(report: Report) -> RenderableType:
+    """The verdict panel on a terminal: the same lines, the verdict in colour."""
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.text import Text
+
+    ok = report.verdict == "pass"
+    body = Text("\n".join(summary_lines(report) + leaker_lines(report)))
+    verdict = Text("\n".join(verdict_lines(report)), style="bold green" if ok else "bold red")
+    return Panel(Group(body, verdict), title=SUITE, border_style="green" if ok else "red")
+
+
+# --------------------------------------------------------------------------- views
+
+
+class PlainView:
+    """Progress as plain lines (piped, or on stderr under --json)."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self.write = write
+
+    def phase(self, text: str) -> None:
+        self.write(f"zombiectl check: {display(text)}\n")
+
+    def tick(self, tree: Tree, now: float) -> None:
+        pass
+
+
+class LiveView:
+    """`watch`'s live table of the tree, refreshed while the check runs."""
+
+    def __init__(self, console: Console) -> None:
+        import time
+
+        from rich.live import Live
+
+        from zombiectl.watching.tracker import Tracker
+
+        self.console = console
+        self.tracker = Tracker(None, time.monotonic())
+        self.root = 0
+        self.live = Live(console=console, auto_refresh=False, transient=True)
+        self.last_phase = ""
+
+    def __enter__(self) -> LiveView:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(None, None, None)
+
+    def phase(self, text: str) -> None:
+        self.last_phase = display(text)
+        self.console.print(f"zombiectl check: {self.last_phase}", markup=False, highlight=False)
+
+    def tick(self, tree: Tree, now: float) -> None:
+        from rich.console import Group
+        from rich.text import Text
+
+        from zombiectl.proc.table import read_proc
+        from zombiectl.render.watch import live_view
+
+        self.tracker.pid = tree.root
+        pids = [m.pid for m in tree.members.values() if m.gone is None and m.pid != tree.root]
+        procs = [p for p in (read_proc(pid) for pid in pids[:2000]) if p is not None]
+        root = read_proc(tree.root)
+        sample = self.tracker.update(procs, now, name=root.name if root else "")
+        view = Group(Text(self.last_phase, style="dim"), live_view(sample, 0.25))
+        self.live.update(view, refresh=True)
