@@ -611,13 +611,13 @@ def terminate(
     if not _still_there(target):
         return _reap(target)  # already reaped: its pid may name someone else by now
     try:
-        family = [p.pid for p in reversed(descendants_of(pid)) if not p.is_zombie]
+        family = list(reversed(descendants_of(pid)))
     except (errors.NoSuchProcess, errors.PermissionDenied):
         family = []
-    for p in [*family, pid]:
+    for p in [*(p.pid for p in family if not p.is_zombie), pid]:
         _end(p, sig)
     status = _reap(target)
-    reap_adopted(pids=family)
+    reap_adopted(pids=[p.pid for p in family])  # orphans, and zombies, the session adopted
     return status
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
-from proctools import reap_adopted, wait_until
+from proctools import GLOBAL_TIMEOUT, reap_adopted, wait_until
 
 from zombiectl.check.tree import Tree
 from zombiectl.check.verdict import Facts, Limits, grade, percentile
@@ -290,9 +290,9 @@ def test_leaky_c_server_fails_with_every_handler_a_zombie(
     try:
         lines = read_until(proc, "settling")
         server = started_pid(lines)
-        assert wait_until(lambda: handlers_settled(server), 20)
+        assert wait_until(lambda: handlers_settled(server))
         seen_by_ps = ps_zombies_of(server)  # while the check settles, before it ends CMD
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=GLOBAL_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -365,9 +365,9 @@ def test_one_wait_per_sigchld_matches_ps(c_server: Path, nothing_left: None) -> 
         server = started_pid(read_until(proc, "settling"))
         # The clients are done, but handlers may still be exiting: ps is read once every
         # handler has exited and the server has taken its SIGCHLDs (the count holds still).
-        assert wait_until(lambda: handlers_settled(server), 20)
+        assert wait_until(lambda: handlers_settled(server))
         seen_by_ps = ps_zombies_of(server)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=GLOBAL_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -573,7 +573,7 @@ def test_interrupted_check_cleans_up_and_reports(sig: int, code: int, nothing_le
     try:
         server = started_pid(read_until(proc, "settling"))
         proc.send_signal(sig)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=GLOBAL_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -747,7 +747,7 @@ def test_interrupted_check_is_not_a_pass(nothing_left: None) -> None:
     try:
         read_until(proc, "as pid")
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        out, _ = proc.communicate(timeout=GLOBAL_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
