@@ -24,7 +24,8 @@ Parents of each kind:
             and the sender's pid, to a file; runs an optional command (with {pid} and
             {zombie} filled in) and waits for that command only
   start_parent(mode, n, exe=compile_c_parent(tmp))   the same in C (all, one, never, noterm)
-  stopped_child(), traced_child()   a live child in state T (SIGSTOP) or t (ptrace)
+  StatesParent(*kinds)       one child per kind: zombie (Z), stopped (T, SIGSTOP),
+                             traced (t, PTRACE_TRACEME), sleeping (S)
 """
 
 from __future__ import annotations
