@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
 from proctools import GLOBAL_TIMEOUT, reap_adopted, wait_until
+from proctools import read_until as lines_until
 
 from zombiectl.check.tree import Tree
 from zombiectl.check.verdict import Facts, Limits, grade, percentile
@@ -57,7 +58,7 @@ def _env(mode: str) -> dict[str, str]:
 
 
 def check(
-    *args: str, mode: str = "events", timeout: float = 60
+    *args: str, mode: str = "events", timeout: float = GLOBAL_TIMEOUT
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "zombiectl", "check", *args],
@@ -86,19 +87,10 @@ def start_check(*args: str, mode: str = "events") -> subprocess.Popen[str]:
     )
 
 
-def read_until(proc: subprocess.Popen[str], needle: str, timeout: float = 30) -> list[str]:
+def read_until(proc: subprocess.Popen[str], needle: str) -> list[str]:
     """stderr lines of a running check up to the first that holds `needle`."""
     assert proc.stderr is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        if needle in line:
-            return lines
-    raise AssertionError(f"no {needle!r} in {lines}")
+    return lines_until(proc.stderr, lambda line: needle in line)
 
 
 def started_pid(lines: list[str]) -> int:
@@ -158,7 +150,7 @@ def handlers_settled(server: int) -> bool:
 @pytest.fixture
 def nothing_left() -> Iterator[None]:
     yield
-    reap_adopted(timeout=5.0)
+    reap_adopted()
     assert descendants_of(os.getpid()) == []
 
 
@@ -613,7 +605,7 @@ def test_sigkill_of_zombiectl_leaves_nothing_of_the_tree(nothing_left: None) -> 
     # The guard kills CMD's group and the daemon's own; what is left comes to this
     # session (a subreaper) and is reaped here.
     assert wait_until(
-        lambda: reap_adopted(timeout=0.1) is not None and not descendants_of(os.getpid()), 10
+        lambda: reap_adopted(timeout=0.1) is not None and not descendants_of(os.getpid())
     )
     assert read_proc(daemon) is None
 
