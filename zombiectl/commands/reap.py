@@ -14,18 +14,18 @@ reaped 6 zombies
 from __future__ import annotations
 
 import json
-import signal
 import sys
-from types import FrameType
 
 import click
 
-from zombiectl.commands.common import PID, console_for_stderr, console_for_stdout
-from zombiectl.errors import BadUsage, Interrupted
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+from zombiectl.commands.common import (
+    PID,
+    Seconds,
+    console_for_stderr,
+    console_for_stdout,
+    sigterm_raises,
+)
+from zombiectl.errors import BadUsage, Interrupted, signum_of
 
 
 @click.command(
@@ -46,7 +46,7 @@ after checking that the parent is still the one planned (same start time), so a
 reused pid is never signalled.
 Exit: 0 every targeted zombie is gone, 1 some remain or were refused, 2 no consent
 (not a terminal and no --yes, or "n" at the prompt), 3 no such process, 4 permission
-denied, 130 interrupted.
+denied, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """,
 )
 @click.option("--pid", "parents", type=PID, multiple=True, help="A parent of zombies (repeatable).")
@@ -56,7 +56,7 @@ denied, 130 interrupted.
 @click.option("--all", "all_parents", is_flag=True, help="Every parent that holds zombies.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.01, max=3600),
+    type=Seconds(0.01, 3600),
     default=2.0,
     show_default=True,
     metavar="S",
@@ -96,8 +96,8 @@ def command(
     """Clear zombies safely: nudge their parents with SIGCHLD; optionally end them."""
     from zombiectl.proc.identity import pidfd_supported
     from zombiectl.reaping.ladder import execute, make_plan, planned_report
-    from zombiectl.render.reap import plan_table, report_table
-    from zombiectl.render.tables import plural
+    from zombiectl.render.reap import consent_question, plan_table, report_table
+    from zombiectl.render.safe import data
 
     if force and not kill_parent:
         raise BadUsage("--force only goes with --kill-parent (it SIGKILLs the parent)")
@@ -133,7 +133,7 @@ def command(
                 "not a terminal, so not asking: add --yes to act (or --dry-run to only plan); "
                 "nothing was signalled"
             )
-        if not click.confirm(f"Signal {plural(len(plan.actionable), 'parent')}?", default=False):
+        if not click.confirm(consent_question(plan), default=False):
             raise BadUsage("not confirmed: nothing was signalled")
     elif not as_json and not yes:
         out.print(plan_table(plan))
@@ -142,20 +142,18 @@ def command(
 
     def log(line: str) -> None:
         if verbose:
-            err.print(f"zombiectl: {line}", markup=False)
+            err.print(data(f"zombiectl: {line}"))
 
     if not use_pidfd:
         log(
             "pidfds are not available here: signalling by pid after checking the "
             "parent's create time (psutil), which leaves a tiny window for pid reuse"
         )
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        report = execute(plan, use_pidfd=use_pidfd, log=log)
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted: no further signal was sent") from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        with sigterm_raises():
+            report = execute(plan, use_pidfd=use_pidfd, log=log)
+    except KeyboardInterrupt as interrupt:
+        raise Interrupted("interrupted: no further signal was sent", signum_of(interrupt)) from None
     if as_json:
         emit(report.as_dict())
     else:

@@ -49,6 +49,7 @@ PR_SET_PDEATHSIG = 1
 EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
 DEFAULT_GRACE = 5.0
+GRACE_MAX = 86400.0  # a day: --grace is a wait before SIGKILL, never meant as forever
 
 # Signals the kernel sends us for our own faults, which must keep their default action,
 # and the two job-control signals that would stop us when we write to a terminal we no
@@ -101,8 +102,11 @@ def caught_signals() -> set[signal.Signals]:
 
 
 def _log(text: str) -> None:
+    # Names and paths in a log line are escaped: one line, no terminal control.
+    from zombiectl.untrusted import display
+
     try:
-        os.write(2, f"zombiectl run: {text}\n".encode(errors="replace"))
+        os.write(2, f"zombiectl run: {display(text)}\n".encode())
     except OSError:
         pass
 
@@ -523,13 +527,13 @@ def parse_args(args: list[str]) -> dict[str, object] | None:
 
 
 def _parse_grace(text: str) -> float | None:
+    """The same check as click's `--grace` (one validator); None lets click say why."""
+    from zombiectl import validate
+
     try:
-        value = float(text)
-    except ValueError:
+        return validate.seconds(text, minimum=0.0, maximum=GRACE_MAX)
+    except validate.InvalidValue:
         return None
-    if value != value or value < 0 or value == float("inf"):
-        return None
-    return value
 
 
 def fast_main(args: list[str]) -> int | None:
@@ -551,7 +555,9 @@ def fast_main(args: list[str]) -> int | None:
 
 
 def _echo_err(line: str) -> None:
+    from zombiectl.untrusted import display
+
     try:
-        os.write(2, (line + "\n").encode(errors="replace"))
+        os.write(2, (display(line) + "\n").encode())
     except OSError:
         pass

@@ -8,6 +8,7 @@ from rich.text import Text
 
 from zombiectl.listing.zombies import ListResult
 from zombiectl.proc.containers import Container
+from zombiectl.render.safe import data
 from zombiectl.untrusted import display
 
 PIDS_SHOWN = 8
@@ -75,8 +76,8 @@ def listing_table(result: ListResult) -> RenderableType:
     for g in result.parents:
         row: list[RenderableType] = [
             str(g.pid),
-            g.name,
-            g.user,
+            data(g.name),
+            data(g.user),
             str(g.zombies),
             format_pids(g.zombie_pids),
         ]
@@ -102,7 +103,7 @@ def containers_table(result: ListResult) -> Table:
         worst.append(f" ({row.worst.zombies})")
         table.add_row(
             Text("host") if c is None else container_cell(c),
-            "-" if c is None or c.runtime is None else c.runtime,
+            Text("-" if c is None or c.runtime is None else c.runtime),
             "-" if c is None else str(c.init_pid),
             str(row.zombies),
             str(row.parents),

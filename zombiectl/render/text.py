@@ -6,6 +6,7 @@ They take the data objects from `zombiectl.listing.zombies` and return strings.
 from __future__ import annotations
 
 from zombiectl.listing.zombies import ListResult
+from zombiectl.untrusted import display
 
 DEFAULT_TOP = 20
 
@@ -18,8 +19,13 @@ def listing_json(result: ListResult) -> str:
 
 
 def escape_label(value: str) -> str:
-    """Escape a label value as the text exposition format requires."""
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    """A label value from untrusted text, escaped as the text exposition format requires.
+
+    The value is the name as a screen shows it (`display`): labels end up on dashboards
+    and in terminals (`curl`, `promtool`), so no raw control character goes in. That
+    leaves no newline to escape, only backslashes and double quotes.
+    """
+    return display(value).replace("\\", "\\\\").replace('"', '\\"')
 
 
 # (name, HELP). Fixed texts, whatever the options and the data: metadata that changes
