@@ -323,7 +323,7 @@ class NamedParent:
         try:
             assert self.proc.stdout is not None
             words = read_line(self.proc.stdout).split()
-            if not words or words[0] != b"ready":
+            if not words or words[0] != "ready":
                 raise RuntimeError(f"named parent did not start: {words!r}")
             self.zombie_pids = [int(w) for w in words[1:]]
             if not wait_until(lambda: len(zombie_children(self.pid)) == zombies):
