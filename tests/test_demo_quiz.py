@@ -91,7 +91,7 @@ def test_quiz_on_a_terminal() -> None:
     assert "✓ right: 2 zombies left" in text and "score 1/1" in text
 
 
-def _read_until(fd: int, mark: bytes | None, timeout: float = 60) -> bytes:
+def _read_until(fd: int, mark: bytes | None, timeout: float = GLOBAL_TIMEOUT) -> bytes:
     buf = b""
     deadline = time.monotonic() + timeout
     while mark is None or mark not in buf:
