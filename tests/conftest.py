@@ -10,6 +10,7 @@ nothing is left to an init that may reap slowly or never.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -64,6 +65,18 @@ def run_zombiectl(
 @pytest.fixture
 def zombiectl() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run_zombiectl
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the session (and so every process it starts) a Ctrl-C that works.
+
+    A run started in the background of a non-interactive shell (`make test &` in a
+    script, many CI runners) inherits SIGINT ignored, as POSIX asks; so would every
+    zombiectl it starts, and the tests that end one with SIGINT would wait in vain.
+    A Python handler, unlike SIG_IGN, is reset to the default by exec.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
