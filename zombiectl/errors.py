@@ -1,7 +1,9 @@
-"""Errors that end a command, each carrying the exit code SPEC.md gives it.
+"""Errors that end a command, each carrying its exit code (docs/reference.md, "Exit codes").
 
-Commands raise these; `zombiectl.main` turns one into a single line on stderr and
-its exit code. Nothing else in the package prints an error or calls `sys.exit`.
+Commands raise these; `zombiectl.cli.run_cli` turns one into a single line on stderr and
+its exit code. Commands whose status is a count or a verdict return it instead (`list
+--max`, `reap`, `doctor`, `demo`, `check`), `run` passes its command's status through, and
+a closed stdout ends the process with 141 (`zombiectl.stdout`).
 """
 
 from __future__ import annotations
