@@ -22,6 +22,7 @@ import time
 from operator import itemgetter
 
 from zombiectl.errors import NoSuchProcess, PermissionDenied
+from zombiectl.untrusted import from_proc
 
 # typing and collections.abc cost ~7 ms to import on the fast path of `list`; mypy
 # treats any name TYPE_CHECKING as true.
@@ -119,38 +120,30 @@ class Snapshot:
     @property
     def procs(self) -> dict[int, ProcInfo]:
         if self._parsed is None:
-            self._parsed = {pid: _parse_stat(pid, raw) for pid, raw in self._raw.items()}
+            self._parsed = {pid: Stat.info(pid, raw) for pid, raw in self._raw.items()}
         return self._parsed
 
     def get(self, pid: int) -> ProcInfo | None:
         if self._parsed is not None:
             return self._parsed.get(pid)
         raw = self._raw.get(pid)
-        return None if raw is None else _parse_stat(pid, raw)
+        return None if raw is None else Stat.info(pid, raw)
 
     def __len__(self) -> int:
         return len(self._parsed) if self._parsed is not None else len(self._raw)
-
-    def zombies(self) -> list[ProcInfo]:
-        if self._parsed is not None:
-            return [p for p in self._parsed.values() if p[2] == ZOMBIE]
-        z = ord(ZOMBIE)
-        return [
-            _parse_stat(pid, raw) for pid, raw in self._raw.items() if raw[raw.rfind(b")") + 2] == z
-        ]
 
     def _zombie_pids(self) -> Iterator[tuple[int, int]]:
         """(pid, ppid) of each zombie, without building a ProcInfo for it."""
         if self._parsed is not None:
             for p in self._parsed.values():
-                if p[2] == ZOMBIE:
+                if is_zombie_state(p[2]):
                     yield p[0], p[1]
             return
-        z = ord(ZOMBIE)
+        zombie_ppid = Stat.zombie_ppid
         for pid, raw in self._raw.items():
-            end = raw.rfind(b")")
-            if raw[end + 2] == z:
-                yield pid, int(raw[end + 4 : raw.index(b" ", end + 4)])
+            ppid = zombie_ppid(raw)
+            if ppid is not None:
+                yield pid, ppid
 
     def zombies_by_parent(self, only_parent: int | None = None) -> list[ParentZombies]:
         """Zombies grouped by parent, the biggest leaker first (ties: lower pid first)."""
@@ -167,9 +160,6 @@ class Snapshot:
         out.sort(key=lambda g: (-len(g[3]), g[0]))
         return out
 
-    def state_counts(self) -> dict[str, int]:
-        return count_states(self.procs.values())
-
 
 def count_states(procs: Iterable[ProcInfo]) -> dict[str, int]:
     counts: dict[str, int] = {}
@@ -185,13 +175,74 @@ def have_proc() -> bool:
     return os.path.exists("/proc/self/stat")
 
 
-def _parse_stat(pid: int, raw: bytes) -> ProcInfo:
-    # "PID (COMM) S PPID ...": comm may hold spaces and parentheses, so it ends at the
-    # *last* ')'. The state is the one byte after it, the ppid the number after that.
-    end = raw.rfind(b")")
-    ppid = int(raw[end + 4 : raw.index(b" ", end + 4)])
-    name = raw[raw.find(b"(") + 1 : end].decode("utf-8", "replace")
-    return tuple.__new__(ProcInfo, (pid, ppid, chr(raw[end + 2]), name))
+class Stat:
+    """One line of ``/proc/PID/stat``, by field name: the one parser of that file.
+
+    "PID (COMM) S PPID PGRP ...": COMM may hold spaces and parentheses, so it ends at the
+    *last* ')'. Fields are read on demand from the bytes after it (proc(5) numbers them
+    from 1: state is 3, ppid 4, pgrp 5, flags 9, starttime 22), so a scan that wants only
+    the state pays for no split.
+    """
+
+    __slots__ = ("_end", "raw")
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self._end = raw.rfind(b")")
+        if self._end < 0 or len(raw) < self._end + 4:
+            raise ValueError("not a /proc/PID/stat line")
+
+    @property
+    def name(self) -> str:
+        return from_proc(self.raw[self.raw.find(b"(") + 1 : self._end])
+
+    @property
+    def state(self) -> str:
+        return chr(self.raw[self._end + 2])
+
+    @property
+    def ppid(self) -> int:
+        start = self._end + 4
+        return int(self.raw[start : self.raw.index(b" ", start)])
+
+    @property
+    def pgrp(self) -> int:
+        return self._field(5)
+
+    @property
+    def flags(self) -> int:
+        return self._field(9)
+
+    @property
+    def starttime(self) -> int:
+        """Clock ticks after boot: with the pid, who a process is."""
+        return self._field(22)
+
+    def _field(self, number: int) -> int:
+        # Field 3 (the state) is the first after the ')'.
+        return int(self.raw[self._end + 2 :].split(b" ", number - 2)[number - 3])
+
+    # The scan's two hot paths, one call per process on tables of 10,000: the same
+    # reading as the properties above, without building a Stat.
+
+    @staticmethod
+    def info(pid: int, raw: bytes) -> ProcInfo:
+        """pid, ppid, state and name as a ProcInfo."""
+        end = raw.rfind(b")")
+        ppid = int(raw[end + 4 : raw.index(b" ", end + 4)])
+        name = from_proc(raw[raw.find(b"(") + 1 : end])
+        return tuple.__new__(ProcInfo, (pid, ppid, chr(raw[end + 2]), name))
+
+    @staticmethod
+    def zombie_ppid(raw: bytes) -> int | None:
+        """The ppid when the line is a zombie's, else None."""
+        end = raw.rfind(b")")
+        if raw[end + 2] != _ZOMBIE_BYTE:
+            return None
+        return int(raw[end + 4 : raw.index(b" ", end + 4)])
+
+
+_ZOMBIE_BYTE = ord(ZOMBIE)
 
 
 def _read_raw(names: list[str], out: list[tuple[int, bytes]]) -> None:
@@ -215,7 +266,7 @@ def _read_raw(names: list[str], out: list[tuple[int, bytes]]) -> None:
 def _read_stats(names: list[str], out: list[ProcInfo]) -> None:
     raw: list[tuple[int, bytes]] = []
     _read_raw(names, raw)
-    out.extend(_parse_stat(pid, line) for pid, line in raw)
+    out.extend(Stat.info(pid, line) for pid, line in raw)
 
 
 def _scan_proc(workers: int) -> dict[int, bytes]:
@@ -359,7 +410,7 @@ def read_proc(pid: int) -> ProcInfo | None:
     if have_proc():
         try:
             with open(f"/proc/{pid}/stat", "rb") as f:
-                return _parse_stat(pid, f.read())
+                return Stat.info(pid, f.read())
         except (FileNotFoundError, ProcessLookupError):
             return None
         except PermissionError:
@@ -392,12 +443,6 @@ def _exists_but_hidden(pid: int) -> bool:
     except PermissionError:
         return True
     return not os.path.exists(f"/proc/{pid}")
-
-
-def pid_alive(pid: int) -> bool:
-    """True while pid exists and is not a zombie."""
-    info = read_proc(pid)
-    return info is not None and not is_zombie_state(info[2])
 
 
 # --------------------------------------------------------------------------- children
@@ -497,7 +542,7 @@ def descendants_of(pid: int, known_zombies: Mapping[int, ProcInfo] | None = None
                 if k[0] not in seen:
                     seen.add(k[0])
                     out.append(k)
-                    if k[2] != ZOMBIE:
+                    if not is_zombie_state(k[2]):
                         nxt.append(k[0])
         frontier = nxt
     return out
@@ -543,19 +588,7 @@ def user_of_pid(pid: int) -> str:
     return "?" if uid is None else user_name(uid)
 
 
-def platform_supported() -> bool:
-    """True where a process table can be read at all (``/proc`` or psutil)."""
-    if have_proc():
-        return True
-    return sys.platform != "win32"
-
-
 # --------------------------------------------------------------------------- groups
-
-
-def _pgid_from_stat(raw: bytes) -> int:
-    end = raw.rfind(b")")
-    return int(raw[end + 2 : end + 64].split(b" ", 3)[2])
 
 
 def process_group(pgid: int) -> list[ProcInfo]:
@@ -581,8 +614,8 @@ def process_group(pgid: int) -> list[ProcInfo]:
                 raw = f.read()
         except OSError:
             continue
-        if raw and _pgid_from_stat(raw) == pgid:
-            out.append(_parse_stat(int(name), raw))
+        if raw and Stat(raw).pgrp == pgid:
+            out.append(Stat.info(int(name), raw))
     out.sort()
     return out
 
@@ -632,12 +665,11 @@ def read_identity(pid: int) -> ProcIdentity | None:
                 raw = f.read()
         except OSError:
             return None
-        end = raw.rfind(b")")
-        rest = raw[end + 2 :].split()
-        name = raw[raw.find(b"(") + 1 : end].decode("utf-8", "replace")
-        return ProcIdentity(
-            pid, int(rest[1]), rest[0].decode("ascii"), name, int(rest[6]), int(rest[19])
-        )
+        try:
+            stat = Stat(raw)
+            return ProcIdentity(pid, stat.ppid, stat.state, stat.name, stat.flags, stat.starttime)
+        except (ValueError, IndexError):  # an empty read: the process went in between
+            return None
     import psutil
 
     try:
