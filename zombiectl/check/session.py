@@ -38,12 +38,13 @@ from zombiectl.check.listening import listening_pid
 from zombiectl.check.observer import Observer
 from zombiectl.check.tree import ZOMBIECTL, Tree
 from zombiectl.check.verdict import Facts, Leaker, Limits, Report, grade
-from zombiectl.demo.runner import Guard, get_child_subreaper, set_child_subreaper
+from zombiectl.demo.runner import Guard
 from zombiectl.demo.server.clients import ECHO, EchoResults, drive
 from zombiectl.errors import BadUsage, NotSupported
 from zombiectl.init.reaper import ExecFailed, exit_code_of, spawn
 from zombiectl.proc import table as proctable
 from zombiectl.proc.events import ProcEvents
+from zombiectl.proc.prctl import is_child_subreaper, set_child_subreaper
 
 CLEANUP_DEADLINE = 10.0
 READY_POLL = 0.02  # seconds between two looks for the listening socket
@@ -128,7 +129,7 @@ class Check:
             except (OSError, AttributeError):
                 self.events = None  # not root, or not Linux: sample instead
         if self.opts.argv is not None:
-            self._was_subreaper = get_child_subreaper()
+            self._was_subreaper = is_child_subreaper()
             if not set_child_subreaper(True):
                 raise NotSupported("check -- CMD needs Linux (a child subreaper)")
             self.guard = Guard()

@@ -26,7 +26,6 @@ Clean-up cannot be skipped:
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import json
@@ -44,10 +43,8 @@ from zombiectl.demo.labproc import EXEC_FD
 from zombiectl.demo.strategies.registry import Strategy
 from zombiectl.errors import NoSuchProcess, PermissionDenied
 from zombiectl.proc import table as proctable
+from zombiectl.proc.prctl import is_child_subreaper, set_child_subreaper, set_name
 
-PR_SET_CHILD_SUBREAPER = 36
-PR_GET_CHILD_SUBREAPER = 37
-PR_SET_NAME = 15
 STDERR_LINES_KEPT = 20
 CLEANUP_DEADLINE = 10.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -195,32 +192,6 @@ def helper_name(pid: int) -> str:
     return HELPER
 
 
-# --------------------------------------------------------------------------- prctl
-
-
-def _prctl(option: int, arg: int = 0) -> int:
-    libc = ctypes.CDLL(None, use_errno=True)
-    return int(libc.prctl(option, arg, 0, 0, 0))
-
-
-def get_child_subreaper() -> bool:
-    value = ctypes.c_int(0)
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0) != 0:
-            return False
-    except (OSError, AttributeError):
-        return False
-    return bool(value.value)
-
-
-def set_child_subreaper(on: bool) -> bool:
-    try:
-        return _prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
 # --------------------------------------------------------------------------- guard
 
 
@@ -273,11 +244,7 @@ class Guard:
         keep = sorted({0, 1, 2, r})
         for low, high in zip(keep, [*keep[1:], 65536], strict=True):
             os.closerange(low + 1, high)
-        try:
-            libc = ctypes.CDLL(None)
-            libc.prctl(PR_SET_NAME, b"zombiectl-guard", 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
+        set_name(b"zombiectl-guard")
         groups: set[int] = set()
         buf = b""
         while True:
@@ -685,7 +652,7 @@ class LabRunner:
         self._old_sigchld: Any = None
 
     def __enter__(self) -> LabRunner:
-        self._was_subreaper = get_child_subreaper()
+        self._was_subreaper = is_child_subreaper()
         set_child_subreaper(True)
         self._old_sigchld = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         self._wake_r, self._wake_w = os.pipe()

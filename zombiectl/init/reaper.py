@@ -43,9 +43,8 @@ import signal
 import sys
 
 from zombiectl.errors import BadUsage, NotSupported, ZombiectlError
+from zombiectl.proc.prctl import set_child_subreaper, set_death_signal
 
-PR_SET_CHILD_SUBREAPER = 36
-PR_SET_PDEATHSIG = 1
 EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
 DEFAULT_GRACE = 5.0
@@ -117,16 +116,6 @@ def exit_code_of(status: int) -> int:
     """The shell's convention: the exit code, or 128+N after signal N."""
     code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code
-
-
-def set_subreaper() -> bool:
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
 
 
 def _foreground_tty() -> int | None:
@@ -205,11 +194,7 @@ def spawn(
 
 
 def _set_death_signal(sig: int, parent: int) -> None:  # pragma: no cover - in the child
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    set_death_signal(sig)
     if os.getppid() != parent:  # the parent died before the death signal was armed
         os._exit(EXIT_NOT_FOUND)
 
@@ -436,7 +421,7 @@ def run(
     signal.signal(signal.SIGTTOU, signal.SIG_IGN)
     tty: int | None = None
     try:
-        if not is_pid1 and not set_subreaper():
+        if not is_pid1 and not set_child_subreaper():
             raise NotSupported("cannot become a child subreaper (prctl failed)")
         tty = _foreground_tty()
         pid = spawn(argv, old_mask, tty)
