@@ -25,7 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from zombiectl.errors import EXIT_CONDITION, EXIT_OK
-from zombiectl.proc.identity import is_namespace_init, namespace_pids
+from zombiectl.proc.identity import is_namespace_init, namespace_pids, pidfd_support
 from zombiectl.proc.table import read_proc, scan
 
 INIT_PID_NS_INODE = 4026531836  # PROC_PID_INIT_INO: the initial PID namespace
@@ -367,15 +367,7 @@ def probe_container() -> Container:
 
 
 def probe_pidfd() -> Pidfd:
-    opener = getattr(os, "pidfd_open", None)
-    if opener is None:
-        return Pidfd(False, "this Python has no os.pidfd_open")
-    try:
-        fd = opener(os.getpid())
-    except OSError as err:
-        return Pidfd(False, f"pidfd_open failed: {err.strerror} (needs Linux 5.3+)")
-    os.close(fd)
-    return Pidfd(True, "pidfd_open works: a signal can be sent without risk of pid reuse")
+    return Pidfd(*pidfd_support())
 
 
 PTRACE_MEANINGS = {
@@ -618,8 +610,9 @@ def findings(
         out.append(Finding("pidfd", OK, pidfd.detail))
     else:
         out.append(Finding("pidfd", WARN, pidfd.detail,
-                           "without pidfds a signal by pid can hit a reused pid: "
-                           "`zombiectl reap` refuses rather than guess"))  # fmt: skip
+                           "without pidfds `zombiectl reap` signals by pid after checking "
+                           "the start time again (psutil), which leaves a moment in which "
+                           "the pid can be reused; a kernel of 5.3 or later closes it"))  # fmt: skip
     if hidepid.value in (None, "0", "off"):
         seen = "unknown" if hidepid.value is None else "every process is visible"
         out.append(Finding("proc", OK if hidepid.value else INFO, f"/proc hidepid: {seen}"))
