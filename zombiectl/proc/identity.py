@@ -76,8 +76,7 @@ def refusal_reason(pid: int, identity: ProcIdentity | None = None) -> str | None
         return "a kernel thread: its children are the kernel's business"
     if pid == os.getpid():
         return "this is zombiectl itself"
-    chain = lineage()
-    if pid in chain:
+    if is_self_or_ancestor(pid):
         name = f" ({ident.name})" if ident is not None else ""
         return (
             f"an ancestor of zombiectl{name}: ending it could end your own session "
