@@ -107,9 +107,11 @@ def _log(text: str) -> None:
 
 
 def describe_status(status: int) -> str:
-    """A wait status in words: 'exit 3' or 'killed by SIGKILL'."""
+    """A wait status in words: 'exited with status 3' or 'was killed by SIGKILL'."""
     code = os.waitstatus_to_exitcode(status)
-    return f"exit {code}" if code >= 0 else f"killed by {_signame(-code)}"
+    if code >= 0:
+        return f"exited with status {code}"
+    return f"was killed by {_signame(-code)}"
 
 
 def exit_code_of(status: int) -> int:
@@ -272,11 +274,11 @@ class Init:
             if pid == self.main_pid:
                 self.main_status = status
                 if self.verbose:
-                    _log(f"pid {pid} ({self.name}) {_exited(status)}")
+                    _log(f"pid {pid} ({self.name}) {describe_status(status)}")
             else:
                 self.reaped += 1
                 if self.verbose:
-                    _log(f"reaped orphan {pid}: {describe_status(status)}")
+                    _log(f"reaped orphan {pid}, which {describe_status(status)}")
 
     def forward(self, sig: int) -> None:
         if self.main_status is None:
@@ -315,13 +317,6 @@ def _signame(sig: int) -> str:
         return signal.Signals(sig).name
     except ValueError:
         return f"signal {sig}"
-
-
-def _exited(status: int) -> str:
-    code = os.waitstatus_to_exitcode(status)
-    if code >= 0:
-        return f"exited with status {code}"
-    return f"was killed by {_signame(-code)}"
 
 
 def _live_children() -> list[int]:
