@@ -287,8 +287,9 @@ class Check:
         """Observe until `done()`, the deadline, a stop signal, or (by default) the root's end."""
         assert self.observer is not None
         fds = [self._wake_r]
-        if self.observer.fileno() is not None:
-            fds.append(self.observer.fileno())  # type: ignore[arg-type]
+        events_fd = self.observer.fileno()
+        if events_fd is not None:
+            fds.append(events_fd)
         while not self._stopped():
             now = time.monotonic()
             if self.observer.step() or now >= self._next_check:

@@ -132,7 +132,7 @@ def pidfd_namespace_pids(fd: int, pid: int | None = None) -> tuple[int, ...] | N
 
 def is_namespace_init(nspids: Sequence[int] | None) -> bool:
     """True for PID 1 of some PID namespace: its pid in its own namespace is 1."""
-    return bool(nspids) and nspids[-1] == 1  # type: ignore[index]
+    return nspids is not None and len(nspids) > 0 and nspids[-1] == 1
 
 
 def namespace_init_reason(pid: int, nspids: Sequence[int] | None = None) -> str | None:

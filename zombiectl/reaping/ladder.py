@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from zombiectl.errors import BadUsage, NoSuchProcess
+from zombiectl.errors import BadUsage, NoSuchProcess, PermissionDenied
 from zombiectl.proc.identity import (
     SendResult,
     SendStatus,
@@ -316,6 +316,11 @@ class LadderOutcome:
     adopter: str | None = None
 
 
+def _fewer_than(last: int) -> Callable[[int, bool], bool]:
+    """Done once the parent reaped at least one zombie since `last`, or exited."""
+    return lambda remaining, alive: remaining < last or not alive
+
+
 class Ladder:
     """The escalation for one parent, as a state machine over an injectable clock."""
 
@@ -438,7 +443,7 @@ class Ladder:
             if res.status is not SendStatus.SENT:
                 return self._not_sent(res)
             last = remaining
-            remaining, alive = self._wait(lambda r, a, last=last: r < last or not a)  # type: ignore[misc]
+            remaining, alive = self._wait(_fewer_than(last))
             if not alive:
                 return self._adoption("the parent exited")
             if remaining == 0:
@@ -560,7 +565,7 @@ class LiveParent:
             # O(children): one read of the parent's children list, not one per zombie.
             try:
                 kids = child_pids(self.target.pid)
-            except Exception:
+            except (NoSuchProcess, PermissionDenied):  # gone or hidden: ask each zombie below
                 kids = []
             self.current = [k for k in kids if k in self.zombies]
             if self.current:
