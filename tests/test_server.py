@@ -313,20 +313,23 @@ def _gone(pgid: int) -> bool:
     return not proctable.process_group(pgid)
 
 
-def test_clients_0_serves_by_hand_until_ctrl_c() -> None:
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 0), (signal.SIGTERM, 143)])
+def test_clients_0_serves_by_hand_until_ctrl_c(sig: int, code: int) -> None:
+    """Ctrl-C is its normal end (0); SIGTERM still reports the run as terminated (143)."""
     proc = _popen_demo("--clients", "0", "--reap", "none")
     try:
         server, port = _read_note(proc)
         for i in range(3):  # a class connecting by hand
             assert echo_once("127.0.0.1", port, i, timeout=20) is None
         assert wait_until(lambda: len(zombie_children(server)) == 3, 20)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 0, err
+    assert proc.returncode == code, err
+    assert err.count("\n") == (0 if code == 0 else 1), err
     s = _summary(out)
     assert s["final_zombies"] == 3 and s["leftover"] == 0
     assert wait_until(lambda: _gone(server), 20)
@@ -382,7 +385,7 @@ def test_interrupted_mid_load_leaves_nothing(sig: int) -> None:
     if sig == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL
     else:
-        assert proc.returncode == 130, err
+        assert proc.returncode == (143 if sig == signal.SIGTERM else 130), err
         assert err.count("\n") == 1 and "interrupted" in err, err
         assert _summary(out)["leftover"] == 0
     assert wait_until(lambda: _gone(server), 20), proctable.process_group(server)

@@ -13,7 +13,13 @@ import sys
 import click
 
 from zombiectl import __version__
-from zombiectl.errors import EXIT_INTERRUPTED, EXIT_USAGE, ZombiectlError
+from zombiectl.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    ZombiectlError,
+    interrupted_exit_code,
+    signum_of,
+)
 from zombiectl.stdout import reader_left
 
 # name -> (module, one-line help). The order is the order `--help` shows.
@@ -96,9 +102,9 @@ def run_cli(args: list[str]) -> int:
     except ZombiectlError as err:
         _echo_err(f"zombiectl: {err}")
         return err.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         _echo_err("zombiectl: interrupted")
-        return EXIT_INTERRUPTED
+        return interrupted_exit_code(signum_of(interrupt))
     except BrokenPipeError:
         reader_left()
     if isinstance(rv, int):

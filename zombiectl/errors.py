@@ -14,8 +14,12 @@ EXIT_USAGE = 2
 EXIT_NO_PROCESS = 3
 EXIT_PERMISSION = 4
 EXIT_UNSUPPORTED = 5
-EXIT_INTERRUPTED = 130  # SIGINT
+# Interrupted after clean-up: 128 + the signal's number, as a shell reports a process
+# that the signal killed, so scripts see the same code whether or not zombiectl cleaned up.
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C)
 EXIT_TERMINATED = 143  # SIGTERM
+_SIGINT = 2
+_SIGTERM = 15
 
 
 class ZombiectlError(Exception):
@@ -47,9 +51,28 @@ class NotSupported(ZombiectlError):
 
 
 class Interrupted(ZombiectlError):
-    """Ctrl-C or SIGTERM ended the command after it cleaned up."""
+    """Ctrl-C or SIGTERM ended the command after it cleaned up: 130 or 143."""
 
     exit_code = EXIT_INTERRUPTED
 
-    def __init__(self, message: str = "interrupted") -> None:
+    def __init__(self, message: str = "interrupted", signum: int = _SIGINT) -> None:
         super().__init__(message)
+        self.exit_code = interrupted_exit_code(signum)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so the same clean-up runs.
+
+    `except KeyboardInterrupt` catches both; `signum_of` tells them apart.
+    """
+
+    signum = _SIGTERM
+
+
+def signum_of(interrupt: BaseException) -> int:
+    """The signal behind a KeyboardInterrupt: SIGTERM for Terminated, else SIGINT."""
+    return getattr(interrupt, "signum", _SIGINT)
+
+
+def interrupted_exit_code(signum: int) -> int:
+    return EXIT_TERMINATED if signum == _SIGTERM else EXIT_INTERRUPTED

@@ -20,7 +20,7 @@ import click
 from zombiectl import validate
 from zombiectl.check.session import Check, CheckOptions
 from zombiectl.check.verdict import Limits, Report
-from zombiectl.commands.common import PID, console_for_stdout
+from zombiectl.commands.common import PID, Count, Seconds, console_for_stdout
 from zombiectl.demo.server.clients import EXPECTATIONS, MAX_CONCURRENCY
 from zombiectl.errors import (
     EXIT_CONDITION,
@@ -36,36 +36,6 @@ MAX_CLIENTS = 1_000_000
 MAX_ZOMBIES = 4 * 1024 * 1024
 # Hidden switch for tests and benchmarks: sample even where kernel events are available.
 SAMPLED_ENV = "ZOMBIECTL_CHECK_SAMPLED"
-
-
-class _Seconds(click.ParamType):
-    name = "S"
-
-    def __init__(self, minimum: float = 0.0, maximum: float = validate.DAY) -> None:
-        self.minimum, self.maximum = minimum, maximum
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        try:
-            return validate.seconds(value, minimum=self.minimum, maximum=self.maximum)
-        except validate.InvalidValue as err:
-            self.fail(str(err), param, ctx)
-
-
-class _Whole(click.ParamType):
-    name = "N"
-
-    def __init__(self, minimum: int, maximum: int) -> None:
-        self.minimum, self.maximum = minimum, maximum
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> int:
-        try:
-            return validate.whole(value, minimum=self.minimum, maximum=self.maximum)
-        except validate.InvalidValue as err:
-            self.fail(str(err), param, ctx)
 
 
 @click.command(
@@ -91,7 +61,7 @@ older kernels), else sampled every --sample.
 @click.option(
     "--tcp",
     "port",
-    type=_Whole(1, 65535),
+    type=Count(1, 65535),
     default=None,
     metavar="PORT",
     help="A server: wait until the tree listens on PORT, then drive clients.",
@@ -99,14 +69,14 @@ older kernels), else sampled every --sample.
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where the clients connect.")
 @click.option(
     "--clients",
-    type=_Whole(0, MAX_CLIENTS),
+    type=Count(0, MAX_CLIENTS),
     default=20,
     show_default=True,
     help=f"TCP connections to make (at most {MAX_CLIENTS}).",
 )
 @click.option(
     "--concurrency",
-    type=_Whole(1, MAX_CONCURRENCY),
+    type=Count(1, MAX_CONCURRENCY),
     default=8,
     show_default=True,
     metavar="C",
@@ -127,48 +97,48 @@ older kernels), else sampled every --sample.
 )
 @click.option(
     "--client-timeout",
-    type=_Seconds(0.001, 3600),
+    type=Seconds(0.001, 3600),
     default=5.0,
     show_default=True,
     help="Seconds each client waits for its reply (at most 3600).",
 )
 @click.option(
     "--ready-timeout",
-    type=_Seconds(0.0, 3600),
+    type=Seconds(0.0, 3600),
     default=10.0,
     show_default=True,
     help="Seconds to wait for the server to listen (at most 3600).",
 )
 @click.option(
     "--settle",
-    type=_Seconds(0.0, 3600),
+    type=Seconds(0.0, 3600),
     default=1.0,
     show_default=True,
     help="Seconds after the clients before zombies are counted (at most 3600).",
 )
 @click.option(
     "--grace",
-    type=_Seconds(0.0, 3600),
+    type=Seconds(0.0, 3600),
     default=2.0,
     show_default=True,
     help="Seconds between SIGTERM and SIGKILL when the check ends CMD (at most 3600).",
 )
 @click.option(
     "--duration",
-    type=_Seconds(0.0, validate.DAY),
+    type=Seconds(0.0, validate.DAY),
     default=None,
     help="Count at this deadline, then end CMD (required with --pid without --tcp; at most 86400).",
 )
 @click.option(
     "--max-zombies",
-    type=_Whole(0, MAX_ZOMBIES),
+    type=Count(0, MAX_ZOMBIES),
     default=0,
     show_default=True,
     help="Fail when more zombies than this are left at the end.",
 )
 @click.option(
     "--max-zombie-age",
-    type=_Seconds(0.0, validate.DAY),
+    type=Seconds(0.0, validate.DAY),
     default=None,
     help="Fail when a zombie lived longer than this (default: off; at most 86400).",
 )
@@ -177,7 +147,7 @@ older kernels), else sampled every --sample.
 )
 @click.option(
     "--sample",
-    type=_Seconds(0.01, 60),
+    type=Seconds(0.01, 60),
     default=0.1,
     show_default=True,
     help="Seconds between samples where kernel events are unavailable (0.01 to 60).",

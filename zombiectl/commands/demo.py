@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from zombiectl.commands.common import console_for_stdout
+from zombiectl.commands.common import Count, Seconds, console_for_stdout
 from zombiectl.demo.strategies import registry
 from zombiectl.demo.strategies.registry import COUNT_MAX, START_METHODS, Option, Strategy
 from zombiectl.errors import (
@@ -93,7 +93,7 @@ Examples:
 def _time_option(flag: str, help_text: str) -> click.Option:
     return click.Option(
         [flag],
-        type=click.FloatRange(0, TIME_MAX),
+        type=Seconds(0, TIME_MAX),
         default=None,
         metavar="S",
         help=help_text,
@@ -108,7 +108,7 @@ def _common_options(strategy: Strategy) -> list[click.Parameter]:
         opts.append(
             click.Option(
                 ["--count"],
-                type=click.IntRange(1, COUNT_MAX),
+                type=Count(1, COUNT_MAX),
                 default=None,
                 metavar="N",
                 help=f"Children to start (1..{COUNT_MAX}; default {defaults.count}).",
@@ -159,11 +159,13 @@ def _strategy_option(opt: Option) -> click.Option:
     if opt.choices:
         ptype = click.Choice(opt.choices)
     elif opt.type is int:
-        ptype = click.IntRange(
-            None if opt.min is None else int(opt.min), None if opt.max is None else int(opt.max)
-        )
+        if opt.min is None or opt.max is None:  # every int option states its range
+            raise TypeError(f"{opt.flag}: an int option needs min and max")
+        ptype = Count(int(opt.min), int(opt.max))
     elif opt.type is float:
-        ptype = click.FloatRange(opt.min, opt.max)
+        ptype = Seconds(
+            0.0 if opt.min is None else opt.min, TIME_MAX if opt.max is None else opt.max
+        )
     elif opt.type is bool:
         return click.Option([opt.flag], is_flag=True, default=None, help=opt.help)
     else:
@@ -181,7 +183,7 @@ def _shared_options() -> list[click.Parameter]:
     return [
         click.Option(
             ["--sample"],
-            type=click.FloatRange(SAMPLE_MIN, TIME_MAX),
+            type=Seconds(SAMPLE_MIN, TIME_MAX),
             default=0.1,
             show_default=True,
             metavar="S",
@@ -304,8 +306,8 @@ def command(ctx: click.Context, list_only: bool) -> int | None:
     """Make zombies happen live: run STRATEGY's real code in a lab parent and watch it.
 
     Exit status: 0 when every observed count matches its model and nothing is left
-    behind, 1 otherwise, 130 when interrupted (after clean-up), 5 when `demo c`
-    finds no C compiler.
+    behind, 1 otherwise, 130 when interrupted by Ctrl-C and 143 by SIGTERM (after
+    clean-up), 5 when `demo c` finds no C compiler.
     """
     if ctx.invoked_subcommand is not None:
         return None
@@ -428,13 +430,17 @@ def outcome(specs: list[Any], summaries: list[Any], stop_signal: int | None) -> 
             f"cleaned up, {left} left"
         )
     if stop_signal is not None and stop_signal > 0:
-        # A lab that serves until Ctrl-C (demo server --clients 0) ends normally that way.
-        if specs and all(s.strategy.until_interrupted(s.params) for s in specs):
-            return 0 if all(s.leftover == 0 for s in summaries) else EXIT_CONDITION
         import signal
 
+        # A lab that serves until Ctrl-C (demo server --clients 0) ends normally that
+        # way; SIGTERM still ends it as terminated (143).
+        until_ctrl_c = specs and all(s.strategy.until_interrupted(s.params) for s in specs)
+        if until_ctrl_c and stop_signal == signal.SIGINT:
+            return 0 if all(s.leftover == 0 for s in summaries) else EXIT_CONDITION
         name = signal.Signals(stop_signal).name
-        raise Interrupted(f"interrupted by {name}; the demo was cleaned up, {left} left")
+        raise Interrupted(
+            f"interrupted by {name}; the demo was cleaned up, {left} left", stop_signal
+        )
     if all(s.ok for s in summaries):
         return 0
     return EXIT_CONDITION

@@ -38,21 +38,9 @@ import sys
 
 import click
 
-from zombiectl.commands.common import console_for_stdout
+from zombiectl.commands.common import Seconds, console_for_stdout
 from zombiectl.doctor.probes import DEFAULT_TIMEOUT, diagnose
 from zombiectl.errors import NotSupported
-
-
-def _seconds(value: str | None, param: click.Parameter) -> float | None:
-    """--timeout through the shared validator: finite, 0.05 to 600 seconds."""
-    from zombiectl.validate import InvalidValue, seconds
-
-    if value is None:
-        return None
-    try:
-        return seconds(value, minimum=0.05, maximum=600)
-    except InvalidValue as err:
-        raise click.BadParameter(str(err), param=param) from None
 
 
 @click.command(
@@ -72,8 +60,7 @@ Exit: 0 nothing bad (warnings included), 1 a finding is bad: orphans not reaped 
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: probes and findings.")
 @click.option(
     "--timeout",
-    type=str,
-    callback=lambda ctx, param, value: _seconds(value, param),
+    type=Seconds(0.05, 600),
     default=None,
     metavar="S",
     help=f"How long to wait for the probe's orphan to be reaped [default: {DEFAULT_TIMEOUT:g}]; "

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import click
 
-from zombiectl.commands.common import PID, console_for_stdout
+from zombiectl.commands.common import PID, Count, console_for_stdout
 from zombiectl.commands.list_fast import BY, FORMATS, emit_machine_readable, resolve_format
 from zombiectl.errors import EXIT_CONDITION, BadUsage
 from zombiectl.render.text import DEFAULT_TOP
+from zombiectl.validate import PID_MAX_LIMIT
 
 
 @click.command(
@@ -35,7 +36,7 @@ Examples:
 @click.option(
     "--max",
     "max_zombies",
-    type=click.IntRange(min=0),
+    type=Count(0, PID_MAX_LIMIT),
     default=None,
     metavar="N",
     help="Exit 1 when more than N zombies are found (a monitoring check).",
@@ -50,7 +51,7 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option(
     "--top",
-    type=click.IntRange(min=0),
+    type=Count(0, PID_MAX_LIMIT),
     default=DEFAULT_TOP,
     show_default=True,
     metavar="N",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 
+from zombiectl import validate
 from zombiectl.errors import BadUsage, ZombiectlError
 from zombiectl.render.text import DEFAULT_TOP
 from zombiectl.stdout import reader_left
@@ -29,12 +30,14 @@ _VALUED = ("--pid", "--max", "--format", "--top", "--textfile", "--by")
 BY = ("parent", "container")
 
 
-def _int(value: str, minimum: int) -> int | None:
-    # isascii: "²".isdigit() is true, but int("²") fails.
-    if not (value.isascii() and value.isdigit()):
+def _number(name: str, value: str) -> int | None:
+    """The same check as the click option (one validator); None lets click say why."""
+    try:
+        if name == "--pid":
+            return validate.pid(value)
+        return validate.whole(value, minimum=0, maximum=validate.PID_MAX_LIMIT)
+    except validate.InvalidValue:
         return None
-    n = int(value)
-    return n if n >= minimum else None
 
 
 def parse_fast(args: list[str]) -> dict[str, object] | None:
@@ -65,7 +68,7 @@ def parse_fast(args: list[str]) -> dict[str, object] | None:
         elif name == "--format" and value in FORMATS:
             opts["fmt"] = value
         elif name in ("--pid", "--max", "--top"):
-            n = _int(value, 1 if name == "--pid" else 0)
+            n = _number(name, value)
             if n is None:
                 return None
             opts["max_zombies" if name == "--max" else name[2:]] = n

@@ -14,18 +14,18 @@ reaped 6 zombies
 from __future__ import annotations
 
 import json
-import signal
 import sys
-from types import FrameType
 
 import click
 
-from zombiectl.commands.common import PID, console_for_stderr, console_for_stdout
-from zombiectl.errors import BadUsage, Interrupted
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+from zombiectl.commands.common import (
+    PID,
+    Seconds,
+    console_for_stderr,
+    console_for_stdout,
+    sigterm_raises,
+)
+from zombiectl.errors import BadUsage, Interrupted, signum_of
 
 
 @click.command(
@@ -46,7 +46,7 @@ after checking that the parent is still the one planned (same start time), so a
 reused pid is never signalled.
 Exit: 0 every targeted zombie is gone, 1 some remain or were refused, 2 no consent
 (not a terminal and no --yes, or "n" at the prompt), 3 no such process, 4 permission
-denied, 130 interrupted.
+denied, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """,
 )
 @click.option("--pid", "parents", type=PID, multiple=True, help="A parent of zombies (repeatable).")
@@ -56,7 +56,7 @@ denied, 130 interrupted.
 @click.option("--all", "all_parents", is_flag=True, help="Every parent that holds zombies.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.01, max=3600),
+    type=Seconds(0.01, 3600),
     default=2.0,
     show_default=True,
     metavar="S",
@@ -149,13 +149,11 @@ def command(
             "pidfds are not available here: signalling by pid after checking the "
             "parent's create time (psutil), which leaves a tiny window for pid reuse"
         )
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        report = execute(plan, use_pidfd=use_pidfd, log=log)
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted: no further signal was sent") from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        with sigterm_raises():
+            report = execute(plan, use_pidfd=use_pidfd, log=log)
+    except KeyboardInterrupt as interrupt:
+        raise Interrupted("interrupted: no further signal was sent", signum_of(interrupt)) from None
     if as_json:
         emit(report.as_dict())
     else:

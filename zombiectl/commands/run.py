@@ -18,14 +18,9 @@ from __future__ import annotations
 
 import click
 
+from zombiectl.commands.common import Seconds
 from zombiectl.errors import BadUsage
-from zombiectl.init.reaper import DEFAULT_GRACE, KILL, LEAVE, WAIT, run
-
-
-def _finite(value: float) -> float:
-    if value != value or value == float("inf"):
-        raise click.BadParameter("must be a finite number of seconds")
-    return value
+from zombiectl.init.reaper import DEFAULT_GRACE, GRACE_MAX, KILL, LEAVE, WAIT, run
 
 
 @click.command(
@@ -60,8 +55,7 @@ found, 126 when it cannot be run; 5 when this is not Linux (and not PID 1).
 )
 @click.option(
     "--grace",
-    type=click.FloatRange(min=0),
-    callback=lambda ctx, param, value: _finite(value),
+    type=Seconds(0, GRACE_MAX),
     default=DEFAULT_GRACE,
     show_default=True,
     metavar="S",

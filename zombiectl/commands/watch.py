@@ -9,6 +9,7 @@ pid 18974 exited (it was python); its 40 zombies: 40 adopted by pid 1 (process_a
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -16,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from zombiectl.commands.common import PID, console_for_stdout
-from zombiectl.errors import EXIT_OK
+from zombiectl.commands.common import PID, Count, Seconds, console_for_stdout, sigterm_raises
+from zombiectl.errors import EXIT_OK, Interrupted, signum_of
 from zombiectl.proc.table import require_process
 from zombiectl.stdout import write
 from zombiectl.watching.tracker import (
@@ -34,6 +35,8 @@ from zombiectl.watching.tracker import (
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+SAMPLES_MAX = 1_000_000_000
 
 
 @click.command(
@@ -53,14 +56,18 @@ Examples:
 @click.option("--tree", is_flag=True, help="With --pid: all descendants, not only children.")
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.05),
+    type=Seconds(0.05),
     default=1.0,
     show_default=True,
     metavar="S",
-    help="Seconds between samples (at least 0.05).",
+    help="Seconds between samples (at least 0.05, at most a day).",
 )
 @click.option(
-    "--count", type=click.IntRange(min=1), default=None, metavar="N", help="Stop after N samples."
+    "--count",
+    type=Count(1, SAMPLES_MAX),
+    default=None,
+    metavar="N",
+    help="Stop after N samples.",
 )
 @click.option("--once", is_flag=True, help="One sample (same as --count 1).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample, one per line.")
@@ -69,7 +76,8 @@ def command(
 ) -> int:
     """Live view of zombies: PID's children (or descendants), or the whole system by parent.
 
-    Ends on Ctrl-C, after --count samples, or when the watched PID exits.
+    Ends on Ctrl-C (exit 0), after --count samples, or when the watched PID exits;
+    SIGTERM ends it as terminated (143), the live view restored first.
     """
     if tree and pid is None:
         raise click.UsageError("--tree needs --pid")
@@ -88,15 +96,18 @@ def command(
     console = console_for_stdout()
     live = console.is_terminal and not as_json
     try:
-        if live:
-            _watch_live(take, interval, count, console, lambda: _exited(tracker, pid))
-        else:
-            emit = _json_emit if as_json else _plain_emit
-            run_watch(take, emit, interval, count)
+        with sigterm_raises():
+            if live:
+                _watch_live(take, interval, count, console, lambda: _exited(tracker, pid))
+            else:
+                emit = _json_emit if as_json else _plain_emit
+                run_watch(take, emit, interval, count)
     except Gone:
         _say_exited(_exited(tracker, pid), None if live else as_json)
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt as interrupt:
+        if signum_of(interrupt) == signal.SIGTERM:
+            raise Interrupted("terminated by SIGTERM", signal.SIGTERM) from None
+        # Ctrl-C is how a live view is meant to end: exit 0.
     return EXIT_OK
 
 

@@ -48,6 +48,7 @@ from zombiectl.proc.prctl import set_child_subreaper, set_death_signal
 EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
 DEFAULT_GRACE = 5.0
+GRACE_MAX = 86400.0  # a day: --grace is a wait before SIGKILL, never meant as forever
 
 # Signals the kernel sends us for our own faults, which must keep their default action,
 # and the two job-control signals that would stop us when we write to a terminal we no
@@ -503,13 +504,13 @@ def parse_args(args: list[str]) -> dict[str, object] | None:
 
 
 def _parse_grace(text: str) -> float | None:
+    """The same check as click's `--grace` (one validator); None lets click say why."""
+    from zombiectl import validate
+
     try:
-        value = float(text)
-    except ValueError:
+        return validate.seconds(text, minimum=0.0, maximum=GRACE_MAX)
+    except validate.InvalidValue:
         return None
-    if value != value or value < 0 or value == float("inf"):
-        return None
-    return value
 
 
 def fast_main(args: list[str]) -> int | None:

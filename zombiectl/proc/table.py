@@ -23,6 +23,7 @@ from operator import itemgetter
 
 from zombiectl.errors import NoSuchProcess, PermissionDenied
 from zombiectl.untrusted import from_proc
+from zombiectl.validate import beyond_any_pid
 
 # typing and collections.abc cost ~7 ms to import on the fast path of `list`; mypy
 # treats any name TYPE_CHECKING as true.
@@ -450,6 +451,8 @@ def require_process(pid: int) -> ProcInfo:
 
 
 def _exists_but_hidden(pid: int) -> bool:
+    if beyond_any_pid(pid):  # os.kill would raise OverflowError past a C int
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -55,8 +55,10 @@ def _reason(p: SimpleNamespace, method: str | None) -> str:
 def prepare(p: SimpleNamespace) -> SimpleNamespace:
     """In zombiectl, before the lab starts: check the address, build the C server."""
     try:
+        if not p.host:  # gethostbyname("") is 0.0.0.0: every interface, never meant
+            raise ValueError(p.host)
         p.host = socket.gethostbyname(p.host)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a label over 63 characters, a NUL byte
         raise BadUsage(
             f"--host {p.host!r}: not an IPv4 address or a name that resolves to one"
         ) from None
