@@ -1,20 +1,23 @@
 """`zombiectl list`: one scan of the process table, zombies grouped by parent.
 
 $ zombiectl list
- PARENT  NAME          USER  ZOMBIES  ZOMBIE PIDS
-  48211  leaky-server  www        17  48213 48214 48219 48220 48231 …
-  50102  python3       ann         1  50110
-2 parents leak 18 zombies among 212 processes (scan 2.1 ms)
+PARENT  NAME    USER  ZOMBIES  ZOMBIE PIDS
+ 29774  python  root        3  29805 29810 29811
+ 29709  python  root        2  29715 29716
+2 parents leak 5 zombies among 103 processes (scan 2.0 ms)
+
+Well-formed command lines never reach this module: `zombiectl.fastpath` parses them and
+calls `list_command` without importing click. This command gives `--help` and the
+one-line errors, and calls the same function when it is reached.
 """
 
 from __future__ import annotations
 
 import click
 
-from zombiectl.commands.common import PID, Count, console_for_stdout
-from zombiectl.commands.list_fast import BY, FORMATS, emit_machine_readable, resolve_format
-from zombiectl.errors import EXIT_CONDITION, BadUsage
-from zombiectl.render.text import DEFAULT_TOP
+from zombiectl.commands.common import PID, Count
+from zombiectl.errors import BadUsage
+from zombiectl.listing.output import BY, DEFAULT_TOP, FORMATS, list_command, resolve_format
 from zombiectl.validate import PID_MAX_LIMIT
 
 
@@ -82,14 +85,15 @@ def command(
 ) -> int:
     """One scan of the process table: zombies grouped by parent, biggest leaker first."""
     try:
-        fmt = resolve_format(fmt, as_json, textfile)
+        resolve_format(fmt, as_json, textfile)
     except BadUsage as err:
         raise click.UsageError(str(err)) from None
-    if fmt != "table":
-        return emit_machine_readable(fmt, pid, max_zombies, top, textfile, by)
-    from zombiectl.listing.zombies import exceeds, list_zombies
-    from zombiectl.render.tables import listing_table
-
-    result = list_zombies(pid, by=by)
-    console_for_stdout().print(listing_table(result))
-    return EXIT_CONDITION if exceeds(result, max_zombies) else 0
+    return list_command(
+        pid=pid,
+        max_zombies=max_zombies,
+        fmt=fmt,
+        as_json=as_json,
+        top=top,
+        textfile=textfile,
+        by=by,
+    )

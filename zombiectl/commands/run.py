@@ -4,14 +4,14 @@ $ zombiectl run -v --kill-descendants --grace 1 -- sh -c './stubborn & sleep 30 
 zombiectl run: started sh as pid 296276
 zombiectl run: pid 296276 (sh) exited with status 0
 zombiectl run: sending SIGTERM to 3 descendant(s) still running
-zombiectl run: reaped orphan 296278: killed by SIGTERM
+zombiectl run: reaped orphan 296278, which was killed by SIGTERM
 zombiectl run: sending SIGKILL to 2 descendant(s) after 1 s
-zombiectl run: reaped orphan 296277: killed by SIGKILL
-zombiectl run: reaped orphan 296279: killed by SIGKILL
+zombiectl run: reaped orphan 296277, which was killed by SIGKILL
+zombiectl run: reaped orphan 296279, which was killed by SIGKILL
 
-Well-formed command lines never reach this module: `zombiectl.main` hands them to
-`zombiectl.init.reaper.fast_main`, which starts CMD without importing click. This command
-gives `--help` and the one-line errors, and runs CMD the same way when it is reached.
+Well-formed command lines never reach this module: `zombiectl.fastpath` parses them and
+calls `run_command` without importing click. This command gives `--help` and the
+one-line errors, and calls the same function when it is reached.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from __future__ import annotations
 import click
 
 from zombiectl.commands.common import Seconds
-from zombiectl.errors import BadUsage
-from zombiectl.init.reaper import DEFAULT_GRACE, GRACE_MAX, KILL, LEAVE, WAIT, run
+from zombiectl.init.reaper import DEFAULT_GRACE, GRACE_MAX, run_command
 
 
 @click.command(
@@ -75,7 +74,11 @@ def command(
 ) -> int:
     """Run CMD under a reaping init, like tini: it reaps every orphan at once,
     forwards signals to CMD and exits with CMD's status."""
-    if kill_descendants and wait_descendants:
-        raise BadUsage("--kill-descendants and --wait-descendants cannot be used together")
-    on_exit = KILL if kill_descendants else WAIT if wait_descendants else LEAVE
-    return run(list(cmd), group=group, on_exit=on_exit, grace=grace, verbose=verbose)
+    return run_command(
+        group=group,
+        kill_descendants=kill_descendants,
+        wait_descendants=wait_descendants,
+        grace=grace,
+        verbose=verbose,
+        cmd=cmd,
+    )

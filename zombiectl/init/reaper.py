@@ -2,7 +2,7 @@
 
     $ zombiectl run --verbose -- sh -c '(sleep 0.2 &); sleep 0.3; exit 3'
     zombiectl run: started sh as pid 294128
-    zombiectl run: reaped orphan 294130: exit 0
+    zombiectl run: reaped orphan 294130, which exited with status 0
     zombiectl run: pid 294128 (sh) exited with status 3
     $ echo $?
     3
@@ -450,89 +450,17 @@ def run(
         # CMD's status with 128+N. Pending ones die with the process.
 
 
-# --------------------------------------------------------------------------- fast path
-
-
-def parse_args(args: list[str]) -> dict[str, object] | None:
-    """The well-formed command lines, without click; None for anything else.
-
-    Options end at `--` or at the first word that is not an option (CMD), as for tini.
-    `--help`, an unknown option, a bad `--grace` or a missing CMD return None, so that
-    click gives the help or the one-line error.
-    """
-    opts: dict[str, object] = {"group": False, "on_exit": LEAVE, "grace": DEFAULT_GRACE}
-    opts["verbose"] = False
-    flags = {"--group": ("group", True), "--verbose": ("verbose", True), "-v": ("verbose", True)}
-    seen_kill = seen_wait = False
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--":
-            i += 1
-            break
-        if not arg.startswith("-") or arg == "-":
-            break
-        if arg in flags:
-            key, value = flags[arg]
-            opts[key] = value
-        elif arg == "--kill-descendants":
-            seen_kill = True
-            opts["on_exit"] = KILL
-        elif arg == "--wait-descendants":
-            seen_wait = True
-            opts["on_exit"] = WAIT
-        elif arg == "--grace" or arg.startswith("--grace="):
-            if arg == "--grace":
-                i += 1
-                if i >= len(args):
-                    return None
-                text = args[i]
-            else:
-                text = arg.split("=", 1)[1]
-            grace = _parse_grace(text)
-            if grace is None:
-                return None
-            opts["grace"] = grace
-        else:
-            return None
-        i += 1
-    cmd = args[i:]
-    if not cmd or (seen_kill and seen_wait):
-        return None
-    opts["argv"] = cmd
-    return opts
-
-
-def _parse_grace(text: str) -> float | None:
-    """The same check as click's `--grace` (one validator); None lets click say why."""
-    from zombiectl import validate
-
-    try:
-        return validate.seconds(text, minimum=0.0, maximum=GRACE_MAX)
-    except validate.InvalidValue:
-        return None
-
-
-def fast_main(args: list[str]) -> int | None:
-    """`zombiectl run ARGS` without click; None lets click handle help and errors."""
-    opts = parse_args(args)
-    if opts is None:
-        return None
-    try:
-        return run(
-            opts["argv"],  # type: ignore[arg-type]
-            group=bool(opts["group"]),
-            on_exit=str(opts["on_exit"]),
-            grace=float(opts["grace"]),  # type: ignore[arg-type]
-            verbose=bool(opts["verbose"]),
-        )
-    except ZombiectlError as err:
-        _echo_err(f"zombiectl: {err}")
-        return err.exit_code
-
-
-def _echo_err(line: str) -> None:
-    try:
-        os.write(2, (line + "\n").encode(errors="replace"))
-    except OSError:
-        pass
+def run_command(
+    *,
+    group: bool,
+    kill_descendants: bool,
+    wait_descendants: bool,
+    grace: float,
+    verbose: bool,
+    cmd: tuple[str, ...],
+) -> int:
+    """Run `zombiectl run` with click's parameters (see `zombiectl.fastpath`); CMD's status."""
+    if kill_descendants and wait_descendants:
+        raise BadUsage("--kill-descendants and --wait-descendants cannot be used together")
+    on_exit = KILL if kill_descendants else WAIT if wait_descendants else LEAVE
+    return run(list(cmd), group=group, on_exit=on_exit, grace=grace, verbose=verbose)
