@@ -77,12 +77,24 @@ def _runc(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
     )
 
 
+def container_name(suffix: str) -> str:
+    """PREFIX, the pid of the test process that owns it, suffix: sessions running side by
+    side (xdist workers, two checkouts) never share a name or delete each other's."""
+    return f"{PREFIX}{os.getpid()}-{suffix}"
+
+
+def _owner_alive(name: str) -> bool:
+    owner = name[len(PREFIX) :].split("-", 1)[0]
+    return owner.isdigit() and os.path.exists(f"/proc/{owner}")
+
+
 def delete_leftovers() -> list[str]:
-    """Force-delete every container named with PREFIX (left by an earlier, killed session)."""
+    """Force-delete every container named with PREFIX whose owning test process is gone
+    (left by an earlier, killed session)."""
     if shutil.which("runc") is None or os.geteuid() != 0:
         return []
     listed = _runc("list", "-q")
-    names = [n for n in listed.stdout.split() if n.startswith(PREFIX)]
+    names = [n for n in listed.stdout.split() if n.startswith(PREFIX) and not _owner_alive(n)]
     for name in names:
         _runc("delete", "-f", name)
     return names
@@ -119,7 +131,7 @@ class RuncContainer:
 @contextlib.contextmanager
 def runc_container(tmp: Path, suffix: str, args: list[str]) -> Iterator[RuncContainer]:
     """A detached runc container named PREFIX + suffix; deleted, and its init reaped, after."""
-    name = PREFIX + suffix
+    name = container_name(suffix)
     bundle = make_bundle(tmp / name, args)
     pidfile = tmp / f"{name}.pid"
     init_pid = None

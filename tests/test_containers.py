@@ -24,6 +24,7 @@ from containers import (
     TINI_ARGS,
     WAIT_FOR_SLEEP,
     RuncContainer,
+    container_name,
     delete_leftovers,
     pid_namespace,
     runc_container,
@@ -46,8 +47,8 @@ def _container_peers() -> None:
         require_peer(peer)
 
 
-LEAKY = PREFIX + "leaky"
-TINI = PREFIX + "tini"
+LEAKY = container_name("leaky")
+TINI = container_name("tini")
 NS_ZOMBIES = 3
 
 

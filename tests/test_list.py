@@ -179,9 +179,11 @@ def test_prometheus_escapes_label_values_and_honours_top() -> None:
     text = listing_prometheus(ListResult(50, 5, parents, 0.01), top=2)
     series = [line for line in text.splitlines() if line.startswith("zombiectl_zombies_by_parent{")]
     assert len(series) == 2
+    # The label holds the name as a screen shows it: the real newline as the two
+    # characters \n, each backslash then escaped for the exposition format.
     assert (
         series[0]
-        == 'zombiectl_zombies_by_parent{ppid="10",parent="we\\"ird\\\\na\\nme0",container="",init="false"} 1'
+        == 'zombiectl_zombies_by_parent{ppid="10",parent="we\\"ird\\\\na\\\\nme0",container="",init="false"} 1'
     )
     assert escape_label('a"b') == 'a\\"b'
 

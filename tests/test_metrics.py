@@ -37,6 +37,7 @@ from zombiectl.listing.output import resolve_format
 from zombiectl.listing.zombies import ListResult
 from zombiectl.proc.table import ParentZombies
 from zombiectl.render.text import listing_prometheus
+from zombiectl.untrusted import display
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRIB = ROOT / "contrib"
@@ -93,7 +94,8 @@ def test_exposition_of_real_zombies_parses_with_the_reference_parser(
     series = by_parent(fams)
     assert series[str(plain.pid)].value == 3
     assert series[str(weird.pid)].value == 2
-    assert series[str(weird.pid)].labels["parent"] == WEIRD_NAME
+    # The label is the name as a screen shows it: the newline as the two characters \n.
+    assert series[str(weird.pid)].labels["parent"] == display(WEIRD_NAME) == 'z"q\\x\\ny) é'
     # One label set for every series: what an operator's queries and recording rules rely on.
     assert {frozenset(s.labels) for s in series.values()} == {
         frozenset({"ppid", "parent", "container", "init"})
@@ -124,11 +126,22 @@ def test_at_most_20_parent_series_by_default() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ['a"b', "back\\slash", "new\nline", "\\n", '\\"', "ends\\", "é日本", ") (x", ""]
+    "name", ['a"b', "back\\slash", "\\n", '\\"', "ends\\", "é日本", ") (x", "[/]", ""]
 )
 def test_label_values_round_trip_through_the_parser(name) -> None:
     text = listing_prometheus(ListResult(5, 1, [ParentZombies(7, name, "u", [8])], 0.0))
     assert by_parent(families(text))["7"].labels["parent"] == name
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [("new\nline", "new\\nline"), ("\x1b[2J", "\\x1b[2J"), ("a\tb\r", "a\\tb\\r"),
+     ("rtl\u202e", "rtl\\u202e"), ("bad\\xff", "bad\\xff")],
+)  # fmt: skip
+def test_label_values_hold_control_characters_escaped_as_display_shows_them(name, shown) -> None:
+    text = listing_prometheus(ListResult(5, 1, [ParentZombies(7, name, "u", [8])], 0.0))
+    assert not any(ch < " " and ch != "\n" for ch in text)
+    assert by_parent(families(text))["7"].labels["parent"] == shown == display(name)
 
 
 def test_help_text_does_not_change_with_options_or_data() -> None:

@@ -617,7 +617,7 @@ def _run_on_pty(args: list[str], answer: bytes) -> tuple[int, str]:
 def test_terminal_asks_and_no_means_nothing(parent, tmp_path) -> None:
     p = parent("record", 2, log=tmp_path / "signals")
     rc, text = _run_on_pty(["reap", "--pid", str(p.pid)], b"n\n")
-    assert "Signal 1 parent?" in text and "SIGCHLD" in text
+    assert f"Signal 1 parent: {p.pid} (" in text and "SIGCHLD" in text
     assert rc == 2, text  # "n" is no consent, like no terminal and no --yes
     assert "zombiectl: not confirmed: nothing was signalled" in text
     assert "Traceback" not in text

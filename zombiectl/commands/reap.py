@@ -96,8 +96,8 @@ def command(
     """Clear zombies safely: nudge their parents with SIGCHLD; optionally end them."""
     from zombiectl.proc.identity import pidfd_supported
     from zombiectl.reaping.ladder import execute, make_plan, planned_report
-    from zombiectl.render.reap import plan_table, report_table
-    from zombiectl.render.tables import plural
+    from zombiectl.render.reap import consent_question, plan_table, report_table
+    from zombiectl.render.safe import data
 
     if force and not kill_parent:
         raise BadUsage("--force only goes with --kill-parent (it SIGKILLs the parent)")
@@ -133,7 +133,7 @@ def command(
                 "not a terminal, so not asking: add --yes to act (or --dry-run to only plan); "
                 "nothing was signalled"
             )
-        if not click.confirm(f"Signal {plural(len(plan.actionable), 'parent')}?", default=False):
+        if not click.confirm(consent_question(plan), default=False):
             raise BadUsage("not confirmed: nothing was signalled")
     elif not as_json and not yes:
         out.print(plan_table(plan))
@@ -142,7 +142,7 @@ def command(
 
     def log(line: str) -> None:
         if verbose:
-            err.print(f"zombiectl: {line}", markup=False)
+            err.print(data(f"zombiectl: {line}"))
 
     if not use_pidfd:
         log(

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from zombiectl.errors import EXIT_CONDITION, EXIT_OK
 from zombiectl.proc.identity import is_namespace_init, namespace_pids, pidfd_support
 from zombiectl.proc.table import read_proc, scan
+from zombiectl.untrusted import from_proc
 
 INIT_PID_NS_INODE = 4026531836  # PROC_PID_INIT_INO: the initial PID namespace
 FAST_REAP_S = 0.25  # an adopter that reaps on SIGCHLD does so within milliseconds
@@ -316,10 +317,19 @@ def _wait_gone(pid: int, parent: int | None, started: float, timeout: float) -> 
         interval = min(interval * 1.5, 0.02)
 
 
+def _read_name(path: str) -> str | None:
+    """A name or command line from /proc: any bytes its process chose (see untrusted)."""
+    try:
+        with open(path, "rb") as f:
+            return from_proc(f.read())
+    except OSError:
+        return None
+
+
 def probe_pid1() -> Pid1:
-    comm = _read("/proc/1/comm")
-    name = comm.strip() if comm else None
-    raw = _read("/proc/1/cmdline")
+    comm = _read_name("/proc/1/comm")
+    name = comm.removesuffix("\n") if comm else None
+    raw = _read_name("/proc/1/cmdline")
     cmdline = raw.replace("\0", " ").strip() if raw else None
     status = _read("/proc/1/status")
     sigchld = sigchld_disposition(status) if status else None

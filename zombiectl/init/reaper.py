@@ -101,8 +101,11 @@ def caught_signals() -> set[signal.Signals]:
 
 
 def _log(text: str) -> None:
+    # Names and paths in a log line are escaped: one line, no terminal control.
+    from zombiectl.untrusted import display
+
     try:
-        os.write(2, f"zombiectl run: {text}\n".encode(errors="replace"))
+        os.write(2, f"zombiectl run: {display(text)}\n".encode())
     except OSError:
         pass
 

@@ -9,6 +9,10 @@ and the source of details such as a user name or a command line.
 Processes come and go during a scan: a process that vanishes between ``listdir`` and
 ``open`` is skipped, never an error.
 
+A name is whatever bytes its process chose (``prctl(PR_SET_NAME)``): it is decoded with
+``zombiectl.untrusted.from_proc``, so bytes that are not UTF-8 read as ``\\xNN`` text
+(never U+FFFD), and psutil's names are brought to the same form with ``for_json``.
+
     >>> snap = scan()
     >>> [(g.pid, g.name, len(g.zombie_pids)) for g in snap.zombies_by_parent()][:1]
     [(4242, 'leaky-server', 17)]
@@ -22,7 +26,7 @@ import time
 from operator import itemgetter
 
 from zombiectl.errors import NoSuchProcess, PermissionDenied
-from zombiectl.untrusted import from_proc
+from zombiectl.untrusted import for_json, from_proc
 from zombiectl.validate import beyond_any_pid
 
 # typing and collections.abc cost ~7 ms to import on the fast path of `list`; mypy
@@ -103,7 +107,7 @@ class ParentZombies(tuple):
         pids = self[3] if max_pids is None else self[3][:max_pids]
         return {
             "pid": self[0],
-            "name": self[1],
+            "name": for_json(self[1]),
             "user": self[2],
             "zombies": len(self[3]),
             "zombie_pids": pids,
@@ -393,7 +397,7 @@ def _psutil_info(p: object) -> ProcInfo | None:
         info["pid"],
         info["ppid"],
         _PSUTIL_STATES.get(info.get("status") or "", "?"),
-        info.get("name") or "?",
+        for_json(info.get("name") or "?"),
     )
 
 
@@ -435,7 +439,8 @@ def read_proc(pid: int) -> ProcInfo | None:
     try:
         p = psutil.Process(pid)
         with p.oneshot():
-            return ProcInfo(pid, p.ppid(), _PSUTIL_STATES.get(p.status(), "?"), p.name())
+            state = _PSUTIL_STATES.get(p.status(), "?")
+            return ProcInfo(pid, p.ppid(), state, for_json(p.name()))
     except psutil.NoSuchProcess:
         return None
 
@@ -702,7 +707,7 @@ def read_identity(pid: int) -> ProcIdentity | None:
         p = psutil.Process(pid)
         with p.oneshot():
             state = _PSUTIL_STATES.get(p.status(), "?")
-            return ProcIdentity(pid, p.ppid(), state, p.name(), 0, p.create_time())
+            return ProcIdentity(pid, p.ppid(), state, for_json(p.name()), 0, p.create_time())
     except psutil.Error:
         return None
 

@@ -47,6 +47,7 @@ from zombiectl.proc.table import (
     scan,
     user_of_pid,
 )
+from zombiectl.untrusted import for_json
 
 REAPED = "reaped"
 REMAINING = "remaining"
@@ -634,7 +635,7 @@ class ParentResult:
     def as_dict(self) -> dict[str, object]:
         return {
             "pid": self.pid,
-            "name": self.name,
+            "name": for_json(self.name),
             "zombies_before": self.zombies_before,
             "zombies_after": self.zombies_after,
             "actions": list(self.actions),

@@ -15,7 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from zombiectl.demo.runner import Lab, LabSpec, Sample, Summary
+from zombiectl.render.safe import data
 from zombiectl.stdout import reader_left
+from zombiectl.untrusted import display
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -108,7 +110,8 @@ def summary_line(s: Summary, why: str) -> str:
     if s.interrupted:
         line += " (interrupted)"
     if s.error is not None:
-        line += f"\n  error: {s.error}"
+        # An error quotes what failed (a compiler's message, a path): escaped, one line.
+        line += f"\n  error: {display(s.error)}"
     elif why:
         line += f"\n  {why}"
     return line
@@ -204,7 +207,7 @@ class PlainPrinter(Printer):
         for lab in labs:
             seen = self._notes.get(id(lab), 0)
             for text in lab.notes[seen:]:
-                self._add(lab.spec.name, f"note: {text}")
+                self._add(lab.spec.name, f"note: {display(text)}")
             self._notes[id(lab)] = len(lab.notes)
         for s in samples:
             key = (s.alive, s.zombies, s.reaped)
@@ -328,7 +331,7 @@ def single_view(
     if lab is not None:
         phase = "starting" if lab.done_at is None else "holding" if lab.summary is None else "done"
         foot += f"   max so far {lab.max_zombies}   {phase}"
-        parts.extend(Text(f"note: {n}", style="cyan") for n in lab.notes)
+        parts.extend(data(f"note: {n}", style="cyan") for n in lab.notes)
     parts.append(Text(foot, style="dim"))
     return Group(*parts)
 
@@ -363,10 +366,10 @@ def side_by_side_table(
         if summary is not None:
             mark = Text("✓", style="green") if summary.ok else Text("✗", style="bold red")
         table.add_row(
-            spec.name,
-            spec.strategy.name,
-            settings_text(spec.settings),
-            method_text(spec, default_method),
+            Text(spec.name),
+            Text(spec.strategy.name),
+            Text(settings_text(spec.settings)),
+            Text(method_text(spec, default_method)),
             f"{s.t:.1f}" if s else "",
             str(s.alive) if s else "",
             Text(str(s.zombies), style="bold red" if s.zombies else "") if s else "",

@@ -73,7 +73,7 @@ def render_overview(console: Console, rows: list[OverviewRow]) -> None:
     table.add_column("zombies at the end (defaults)")
     table.add_column("what it does", overflow="fold")
     for r in rows:
-        table.add_row(r.name, r.experiment, r.kind, r.expected, r.title)
+        table.add_row(*(Text(cell) for cell in (r.name, r.experiment, r.kind, r.expected, r.title)))
     console.print(table)
     console.print()
-    console.print("zombiectl explain NAME shows a strategy's code, its model and the fix.")
+    console.print(Text("zombiectl explain NAME shows a strategy's code, its model and the fix."))

@@ -7,7 +7,9 @@ from rich.table import Table
 from rich.text import Text
 
 from zombiectl.reaping.ladder import DENIED, REAPED, REFUSED, ParentPlan, Plan, ReapReport
+from zombiectl.render.safe import data
 from zombiectl.render.tables import format_pids, parents_table, plural
+from zombiectl.untrusted import display
 
 RESULT_STYLE = {REAPED: "green", REFUSED: "yellow", DENIED: "red"}
 
@@ -27,14 +29,13 @@ def plan_table(plan: Plan) -> RenderableType:
     table.add_column("PLAN", overflow="fold")
     for p in plan.parents:
         if p.refused is not None:
-            what = Text(f"refuse: {p.refused}", style="yellow")
+            what = data(f"refuse: {p.refused}", style="yellow")
         elif not p.actionable:
-            what = Text(p.note or "nothing to do: no zombies", style="dim")
+            what = data(p.note or "nothing to do: no zombies", style="dim")
         else:
-            what = Text(plan_steps_text(plan, p) + (f" ({p.note})" if p.note else ""))
-        table.add_row(
-            str(p.pid), p.name, p.user, str(p.zombies), format_pids(list(p.zombie_pids), 4), what
-        )
+            what = data(plan_steps_text(plan, p) + (f" ({p.note})" if p.note else ""))
+        pids = format_pids(list(p.zombie_pids), 4)
+        table.add_row(str(p.pid), data(p.name), data(p.user), str(p.zombies), pids, what)
     n = len(plan.actionable)
     zombies = sum(p.zombies for p in plan.actionable)
     footer = Text(
@@ -43,6 +44,15 @@ def plan_table(plan: Plan) -> RenderableType:
         style="dim",
     )
     return Group(table, footer)
+
+
+def consent_question(plan: Plan, shown: int = 3) -> str:
+    """The yes/no question before acting, naming the parents it will signal (one line)."""
+    parents = plan.actionable
+    who = [f"{p.pid} ({display(p.name)})" for p in parents[:shown]]
+    if len(parents) > shown:
+        who.append(f"{len(parents) - shown} more")
+    return f"Signal {plural(len(parents), 'parent')}: {', '.join(who)}?"
 
 
 def report_table(report: ReapReport) -> RenderableType:
@@ -62,12 +72,12 @@ def report_table(report: ReapReport) -> RenderableType:
         )
         table.add_row(
             str(p.pid),
-            p.name,
+            data(p.name),
             str(p.zombies_before),
             str(p.zombies_after),
-            actions or "-",
+            data(actions or "-"),
             Text(p.result, style=RESULT_STYLE.get(p.result, "bold red")),
-            p.reason,
+            data(p.reason),
         )
     return Group(table, Text(report_footer(report), style="dim"))
 

@@ -78,7 +78,7 @@ def containers_table(result: ListResult) -> Table:
         worst.append(f" ({row.worst.zombies})")
         table.add_row(
             Text("host") if c is None else container_cell(c),
-            "-" if c is None or c.runtime is None else c.runtime,
+            Text("-" if c is None or c.runtime is None else c.runtime),
             "-" if c is None else str(c.init_pid),
             str(row.zombies),
             str(row.parents),

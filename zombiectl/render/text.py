@@ -7,6 +7,7 @@ They take the data objects from `zombiectl.listing.zombies` and return strings.
 from __future__ import annotations
 
 from zombiectl.listing.zombies import ListResult
+from zombiectl.untrusted import display
 
 TYPE_CHECKING = False  # typing costs ~4 ms to import; mypy treats this name as true
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def parents_row(result: ListResult, g: ParentZombies, with_container: bool) -> l
     """One parent's cells in `list`'s table, as text (rich styles some of them)."""
     from zombiectl.untrusted import display
 
-    row = [str(g.pid), display(g.name), g.user, str(g.zombies), format_pids(g.zombie_pids)]
+    row = [str(g.pid), display(g.name), display(g.user), str(g.zombies), format_pids(g.zombie_pids)]
     if with_container:
         c = result.container_of(g.pid)
         cell = "-" if c is None else display(c.id)
@@ -74,8 +75,13 @@ def listing_json(result: ListResult) -> str:
 
 
 def escape_label(value: str) -> str:
-    """Escape a label value as the text exposition format requires."""
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    """A label value from untrusted text, escaped as the text exposition format requires.
+
+    The value is the name as a screen shows it (`display`): labels end up on dashboards
+    and in terminals (`curl`, `promtool`), so no raw control character goes in. That
+    leaves no newline to escape, only backslashes and double quotes.
+    """
+    return display(value).replace("\\", "\\\\").replace('"', '\\"')
 
 
 # (name, HELP). Fixed texts, whatever the options and the data: metadata that changes

@@ -8,6 +8,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from zombiectl.render.safe import data
 from zombiectl.render.tables import format_pids
 from zombiectl.untrusted import display
 from zombiectl.watching.tracker import Exited, Sample
@@ -86,9 +87,10 @@ def _age(seconds: float) -> str:
 
 
 def _title(s: Sample) -> str:
+    """Display text: the watched process's name is escaped, so a plain line stays one line."""
     if s.pid is None:
         return "whole system"
-    return f"pid {s.pid} ({s.name})" if s.name else f"pid {s.pid}"
+    return f"pid {s.pid} ({display(s.name)})" if s.name else f"pid {s.pid}"
 
 
 def _what(s: Sample) -> str:
@@ -182,7 +184,7 @@ def _zombies_table(s: Sample, rows: int) -> Table | None:
         info = s.zombie_info.get(pid)
         table.add_row(
             str(pid),
-            Text(display(info.name)) if info else "?",
+            data(info.name) if info else "?",
             str(info.ppid) if info else "?",
             zombie_age(s, pid),
             style="red" if pid in new else None,
@@ -205,8 +207,8 @@ def _parents_table(s: Sample, rows: int) -> Table | None:
     for g in s.parents[:rows]:
         table.add_row(
             str(g.pid),
-            g.name,
-            g.user,
+            data(g.name),
+            data(g.user),
             str(g.zombies),
             oldest_age(s, g.zombie_pids),
             format_pids(g.zombie_pids),

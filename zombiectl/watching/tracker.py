@@ -25,6 +25,7 @@ from zombiectl.proc.table import (
     read_proc,
     scan,
 )
+from zombiectl.untrusted import for_json
 from zombiectl.watching.limits import Limit
 
 HISTORY = 120
@@ -88,6 +89,7 @@ class Sample:
             }
             out["seconds_left"] = None if self.seconds_left is None else round(self.seconds_left, 1)
         if self.pid is not None:
+            out["name"] = for_json(self.name)
             out["container"] = self.container
         else:
             out["parents"] = [g.as_dict(max_pids=20) for g in self.parents[:20]]
