@@ -94,7 +94,7 @@ def test_explain_c_shows_the_c_program() -> None:
     assert "pid = fork();" in res.output and "pause();" in res.output
 
 
-def test_explain_answers_the_seed_question() -> None:
+def test_explain_answers_the_posts_question() -> None:
     res = CliRunner().invoke(cli, ["explain", "interleaved"])
     out = " ".join(res.output.split())
     assert "timing, not sleep" in out
