@@ -11,9 +11,10 @@ and the probe times how long its pid stays in /proc, that is, until the adopter 
 it. The wait is bounded; an adopter that does not reap within the bound keeps the
 orphan as a zombie, and the report says which pid that is.
 
-    >>> probe = probe_orphan(timeout=5.0)
-    >>> probe.adopter_pid, probe.adopter_name, probe.reaped, round(probe.seconds, 1)
-    (1, 'process_api', True, 1.8)
+A shell transcript, on a machine whose PID 1 does not reap:
+
+    $ zombiectl doctor --json --timeout 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["orphan_probe"])'
+    {'orphan_pid': 19767, 'adopter_pid': 1, 'adopter_name': 'process_api', 'adopter_is_pid1': True, 'reaped': False, 'seconds': 1.0153377260003253, 'timeout': 1.0, 'error': None}
 """
 
 from __future__ import annotations

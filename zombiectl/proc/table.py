@@ -13,9 +13,13 @@ A name is whatever bytes its process chose (``prctl(PR_SET_NAME)``): it is decod
 ``zombiectl.untrusted.from_proc``, so bytes that are not UTF-8 read as ``\\xNN`` text
 (never U+FFFD), and psutil's names are brought to the same form with ``for_json``.
 
-    >>> snap = scan()
-    >>> [(g.pid, g.name, len(g.zombie_pids)) for g in snap.zombies_by_parent()][:1]
-    [(4242, 'leaky-server', 17)]
+Every reader parses ``/proc/PID/stat`` through `Stat` (a doctest the suite runs):
+
+    >>> stat = Stat(b"4242 (a) (b)) Z 17 4242 4242 0 -1 4194636 0 0 0 0 0 0 0 0 20 0 1 0 987 0")
+    >>> stat.name, stat.state, stat.ppid, stat.flags, stat.starttime
+    ('a) (b)', 'Z', 17, 4194636, 987)
+    >>> Stat.zombie_ppid(stat.raw)
+    17
 """
 
 from __future__ import annotations

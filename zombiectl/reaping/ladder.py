@@ -16,10 +16,12 @@ The ladder takes its clock, its sleep and its view of the parent as arguments, s
 timing is tested with a fake clock. Every signal goes through
 `zombiectl.proc.identity.send_signal_safely`.
 
-    >>> plan = make_plan(parents=[845172], kill_parent=True)  # a parent that never reaps
-    >>> report = execute(plan)
-    >>> [(p.pid, p.zombies_before, p.zombies_after, p.actions, p.result) for p in report.parents]
-    [(845172, 3, 0, ['SIGCHLD', 'SIGTERM'], 'reaped')]
+A shell transcript (`make_plan`, then `execute`), with a parent that ignores the nudge:
+
+    $ zombiectl reap --pid 28642 --yes --timeout 0.2
+    PARENT  NAME     BEFORE  AFTER  ACTIONS  RESULT     WHY
+     28642  python3       1      1  SIGCHLD  remaining  the parent did not reap within 0.2s of SIGCHLD; --kill-parent ends it so that its adopter reaps them
+    reaped 0 zombies; 1 remain under 1 parent
 """
 
 from __future__ import annotations
