@@ -44,7 +44,7 @@ from zombiectl.errors import BadUsage, NotSupported
 from zombiectl.init.reaper import ExecFailed, exit_code_of, spawn
 from zombiectl.proc import table as proctable
 from zombiectl.proc.events import ProcEvents
-from zombiectl.proc.prctl import is_child_subreaper, set_child_subreaper
+from zombiectl.proc.prctl import Subreaper
 
 CLEANUP_DEADLINE = 10.0
 READY_POLL = 0.02  # seconds between two looks for the listening socket
@@ -110,7 +110,7 @@ class Check:
         self._old: dict[int, Any] = {}
         self._old_wakeup = -1
         self._wake_r = self._wake_w = -1
-        self._was_subreaper = False
+        self._subreaper = Subreaper()
         self._last_ui = 0.0
 
     # ----------------------------------------------------------------- set-up
@@ -129,8 +129,7 @@ class Check:
             except (OSError, AttributeError):
                 self.events = None  # not root, or not Linux: sample instead
         if self.opts.argv is not None:
-            self._was_subreaper = is_child_subreaper()
-            if not set_child_subreaper(True):
+            if not self._subreaper.start():
                 raise NotSupported("check -- CMD needs Linux (a child subreaper)")
             self.guard = Guard()
         return self
@@ -153,8 +152,7 @@ class Check:
                 signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
             for fd in (self._wake_r, self._wake_w):
                 os.close(fd)
-            if self.opts.argv is not None and not self._was_subreaper:
-                set_child_subreaper(False)
+            self._subreaper.stop()
 
     # ----------------------------------------------------------------- the check
 

@@ -43,7 +43,7 @@ from zombiectl.demo.labproc import EXEC_FD
 from zombiectl.demo.strategies.registry import Strategy
 from zombiectl.errors import NoSuchProcess, PermissionDenied
 from zombiectl.proc import table as proctable
-from zombiectl.proc.prctl import is_child_subreaper, set_child_subreaper, set_name
+from zombiectl.proc.prctl import Subreaper, set_name
 
 STDERR_LINES_KEPT = 20
 CLEANUP_DEADLINE = 10.0
@@ -648,12 +648,11 @@ class LabRunner:
         self._old_handlers: dict[int, Any] = {}
         self._old_wakeup = -1
         self._wake_r = self._wake_w = -1
-        self._was_subreaper = False
+        self._subreaper = Subreaper()
         self._old_sigchld: Any = None
 
     def __enter__(self) -> LabRunner:
-        self._was_subreaper = is_child_subreaper()
-        set_child_subreaper(True)
+        self._subreaper.start()
         self._old_sigchld = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -697,8 +696,7 @@ class LabRunner:
         self._wake_r = self._wake_w = -1
         if self._old_sigchld is not None:
             signal.signal(signal.SIGCHLD, self._old_sigchld)
-        if not self._was_subreaper:
-            set_child_subreaper(False)
+        self._subreaper.stop()
 
     def start(self, spec: LabSpec) -> Lab:
         lab = Lab(spec)

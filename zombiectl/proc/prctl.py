@@ -58,6 +58,29 @@ def is_child_subreaper() -> bool:
     return bool(flag.value)
 
 
+class Subreaper:
+    """This process as a child subreaper for a while (`demo`, `check`, the pytest plugin).
+
+    `start()` makes it one; `stop()` undoes that, unless it was one already (a caller's
+    `zombiectl run`, or PID 1), so a nested user never takes the role from an outer one.
+    """
+
+    def __init__(self) -> None:
+        self.was = False
+        self.active = False
+
+    def start(self) -> bool:
+        """True when this process is now a child subreaper."""
+        self.was = is_child_subreaper()
+        self.active = set_child_subreaper(True) or self.was
+        return self.active
+
+    def stop(self) -> None:
+        if self.active and not self.was:
+            set_child_subreaper(False)
+        self.active = False
+
+
 def set_death_signal(sig: int) -> None:
     """Have the kernel send sig to this process when its parent exits; OSError if it cannot.
 
