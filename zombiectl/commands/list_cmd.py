@@ -13,6 +13,8 @@ one-line errors, and calls the same function when it is reached.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from zombiectl.commands.common import PID, Count
@@ -74,26 +76,10 @@ Examples:
     show_default=True,
     help="One row per parent, or per container (its zombies and its worst parent).",
 )
-def command(
-    pid: int | None,
-    max_zombies: int | None,
-    fmt: str | None,
-    as_json: bool,
-    top: int,
-    textfile: str | None,
-    by: str,
-) -> int:
+def command(**params: Any) -> int:
     """One scan of the process table: zombies grouped by parent, biggest leaker first."""
     try:
-        resolve_format(fmt, as_json, textfile)
+        resolve_format(params["fmt"], params["as_json"], params["textfile"])
     except BadUsage as err:
         raise click.UsageError(str(err)) from None
-    return list_command(
-        pid=pid,
-        max_zombies=max_zombies,
-        fmt=fmt,
-        as_json=as_json,
-        top=top,
-        textfile=textfile,
-        by=by,
-    )
+    return list_command(**params)  # the fast path's function, with click's parameters

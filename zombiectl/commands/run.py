@@ -16,6 +16,8 @@ one-line errors, and calls the same function when it is reached.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from zombiectl.commands.common import Seconds
@@ -64,21 +66,7 @@ found, 126 when it cannot be run; 5 when this is not Linux (and not PID 1).
     "--verbose", "-v", is_flag=True, help="Log each reap and each forwarded signal to stderr."
 )
 @click.argument("cmd", nargs=-1, required=True, metavar="-- CMD [ARG]...")
-def command(
-    group: bool,
-    kill_descendants: bool,
-    wait_descendants: bool,
-    grace: float,
-    verbose: bool,
-    cmd: tuple[str, ...],
-) -> int:
+def command(**params: Any) -> int:
     """Run CMD under a reaping init, like tini: it reaps every orphan at once,
     forwards signals to CMD and exits with CMD's status."""
-    return run_command(
-        group=group,
-        kill_descendants=kill_descendants,
-        wait_descendants=wait_descendants,
-        grace=grace,
-        verbose=verbose,
-        cmd=cmd,
-    )
+    return run_command(**params)  # the fast path's function, with click's parameters
