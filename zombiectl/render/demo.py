@@ -15,8 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from zombiectl.demo.runner import Lab, LabSpec, Sample, Summary
+from zombiectl.render.console import PIPE_WIDTH
 from zombiectl.render.safe import data
-from zombiectl.stdout import reader_left
+from zombiectl.stdout import write
 from zombiectl.untrusted import display
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 HISTORY_ROWS = 12
 BAR_MAX = 30
 # Piped output is read by programs and pagers, not a terminal: never wrap a row.
-PIPE_WIDTH = 1000
 
 
 def method_text(spec: LabSpec, default_method: str | None) -> str:
@@ -117,15 +117,6 @@ def summary_line(s: Summary, why: str) -> str:
     return line
 
 
-def _put(out: IO[str], text: str) -> None:
-    # The reader may leave (`| head`): exit 141 quietly; the lab runner still cleans up.
-    try:
-        out.write(text)
-        out.flush()
-    except BrokenPipeError:
-        reader_left()
-
-
 class Printer:
     """Base: one per run. `update` is called after every sample round."""
 
@@ -154,7 +145,7 @@ class JsonPrinter(Printer):
         self._notes: dict[int, int] = {}
 
     def _emit(self, obj: dict[str, Any]) -> None:
-        _put(self.out, json.dumps(obj) + "\n")
+        write(json.dumps(obj) + "\n", self.out)
 
     def update(self, labs: list[Lab], samples: list[Sample]) -> None:
         for lab in labs:
@@ -230,15 +221,15 @@ class PlainPrinter(Printer):
                 return
             self._write(spec.name)
             if lab is not None and lab.summary is not None:
-                _put(self.out, summary_line(lab.summary, why(spec)) + "\n")
+                write(summary_line(lab.summary, why(spec)) + "\n", self.out)
             if len(self.specs) > 1:
-                _put(self.out, "\n")
+                write("\n", self.out)
             self._next += 1
 
     def _write(self, label: str) -> None:
         lines = self._blocks.get(label, [])
         if lines:
-            _put(self.out, "".join(line + "\n" for line in lines))
+            write("".join(line + "\n" for line in lines), self.out)
             lines.clear()
 
     def end(self, labs: list[Lab]) -> None:
