@@ -13,8 +13,6 @@ Standard library only: this module imports neither click, rich nor psutil.
 
 from __future__ import annotations
 
-from zombiectl import validate
-
 TYPE_CHECKING = False  # typing costs ~4 ms to import; mypy treats this name as true
 if TYPE_CHECKING:
     from typing import Any
@@ -24,6 +22,12 @@ if TYPE_CHECKING:
 
 def dispatch(args: list[str]) -> int | None:
     """The exit code of a command run here, or None when click must handle the line."""
+    if args == ["--version"]:  # before any other import: nothing else to pay for
+        from zombiectl import __version__
+        from zombiectl.stdout import write
+
+        write(f"zombiectl {__version__}\n")
+        return 0
     from zombiectl.errors import ZombiectlError, report, report_error
 
     try:
@@ -38,12 +42,6 @@ def dispatch(args: list[str]) -> int | None:
 
 
 def _run(args: list[str]) -> int | None:
-    if args == ["--version"]:
-        from zombiectl import __version__
-        from zombiectl.stdout import write
-
-        write(f"zombiectl {__version__}\n")
-        return 0
     if args[:1] == ["list"]:
         params = parse_list(args[1:])
         if params is not None:
@@ -117,6 +115,8 @@ def _take_list_option(params: Params, name: str, value: str) -> bool:
 
 def _list_number(name: str, value: str) -> int | None:
     """The same check as the click option (one validator); None lets click say why."""
+    from zombiectl import validate
+
     try:
         if name == "--pid":
             return validate.pid(value)
@@ -188,6 +188,7 @@ def parse_run(args: list[str]) -> Params | None:
 
 def _run_grace(text: str) -> float | None:
     """The same check as click's `--grace` (one validator); None lets click say why."""
+    from zombiectl import validate
     from zombiectl.init.reaper import GRACE_MAX
 
     try:
