@@ -506,15 +506,15 @@ class Lab:
             if info.si_pid == 0:
                 return
 
-    def should_finish(self, now: float, default_hold: float) -> bool:
-        hold = getattr(self.spec.params, "hold", default_hold)
+    def should_finish(self, now: float) -> bool:
+        """Done: failed, exited, or settled and past its own --hold."""
         if self.error is not None or self.lab_status is not None:
             return True
         if self.settled_at is None or self.done_at is None:
             return False
         if self.spec.strategy.until_interrupted(self.spec.params):
             return False
-        return now >= max(self.done_at + hold, self.settled_at)
+        return now >= max(self.done_at + self.spec.params.hold, self.settled_at)
 
     # ----------------------------------------------------------------- clean-up
 
@@ -639,9 +639,8 @@ class LabRunner:
     started. On exit, every lab is killed and reaped, and all of that is undone.
     """
 
-    def __init__(self, sample_every: float = 0.1, hold: float = 1.0) -> None:
+    def __init__(self, sample_every: float = 0.1) -> None:
         self.sample_every = sample_every
-        self.hold = hold
         self.labs: list[Lab] = []
         self.stop_signal: int | None = None
         self._guard: Guard | None = None
@@ -731,7 +730,7 @@ class LabRunner:
                 lab.reap_adopted()
                 if now >= next_sample:
                     samples.append(lab.sample(now))
-                if lab.should_finish(now, self.hold):
+                if lab.should_finish(now):
                     lab.finish()
                     if self._guard is not None:
                         self._guard.forget(lab.pgid)
