@@ -40,14 +40,6 @@ def bar(n: int, char: str = "Z") -> str:
     return char * min(n, BAR_MAX) + ("+" if n > BAR_MAX else "")
 
 
-def verdict(s: Summary) -> str:
-    if s.error is not None:
-        return "error"
-    if s.expected_final_zombies is None:
-        return "no prediction"
-    return "match" if s.matches else "MISMATCH"
-
-
 def why(spec: LabSpec) -> str:
     return spec.strategy.why_line(spec.params, spec.start_method)
 
