@@ -45,12 +45,13 @@ class Seconds(click.FloatRange):
 
     def __init__(self, minimum: float = 0.0, maximum: float = validate.DAY) -> None:
         super().__init__(minimum, maximum)
+        self.bounds = (minimum, maximum)  # click's min and max are typed as optional
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> float:
         try:
-            return validate.seconds(value, minimum=float(self.min), maximum=float(self.max))  # type: ignore[arg-type]
+            return validate.seconds(value, minimum=self.bounds[0], maximum=self.bounds[1])
         except validate.InvalidValue as err:
             self.fail(str(err), param, ctx)
 
@@ -65,10 +66,11 @@ class Count(click.IntRange):
 
     def __init__(self, minimum: int, maximum: int) -> None:
         super().__init__(minimum, maximum)
+        self.bounds = (minimum, maximum)  # click's min and max are typed as optional
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         try:
-            return validate.whole(value, minimum=int(self.min), maximum=int(self.max))  # type: ignore[arg-type]
+            return validate.whole(value, minimum=self.bounds[0], maximum=self.bounds[1])
         except validate.InvalidValue as err:
             self.fail(str(err), param, ctx)
 
