@@ -1,7 +1,7 @@
 """Probes for `zombiectl doctor`: does this machine or container reap orphans?
 
 Each probe returns data; `findings()` turns the data into verdicts with advice,
-`Report.exit_code()` into the command's exit code (1 when any finding is bad), and
+`Diagnosis.exit_code()` into the command's exit code (1 when any finding is bad), and
 `zombiectl.render.doctor` renders them. Nothing here prints.
 
 The central probe makes a real orphan: a child forks a grandchild and exits, so the
@@ -79,7 +79,7 @@ class Pid1:
 
 
 @dataclass(frozen=True)
-class Container:
+class ContainerCheck:
     detected: bool
     runtime: str | None
     evidence: list[str]
@@ -133,10 +133,10 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class Report:
+class Diagnosis:
     orphan_probe: OrphanProbe | None
     pid1: Pid1
-    container: Container
+    container: ContainerCheck
     pidfd: Pidfd
     proc_hidepid: Hidepid
     ptrace_scope: PtraceScope
@@ -343,7 +343,7 @@ def probe_pid1() -> Pid1:
     return Pid1(name, cmdline, sigchld, known)
 
 
-def probe_container() -> Container:
+def probe_container() -> ContainerCheck:
     evidence: list[str] = []
     runtime = None
     if os.path.exists("/.dockerenv"):
@@ -374,7 +374,7 @@ def probe_container() -> Container:
         namespace = "unknown"
     if namespace == "child":
         evidence.append("this is a child PID namespace")
-    return Container(bool(evidence), runtime, evidence, namespace)
+    return ContainerCheck(bool(evidence), runtime, evidence, namespace)
 
 
 def probe_pidfd() -> Pidfd:
@@ -521,7 +521,7 @@ def pid1_finding(pid1: Pid1, probe: OrphanProbe | None) -> Finding:
     return Finding("pid1", OK if pid1.known_init else INFO, summary)
 
 
-def container_finding(c: Container) -> Finding:
+def container_finding(c: ContainerCheck) -> Finding:
     ns = {"initial": "the host's PID namespace", "child": "a PID namespace of its own"}.get(
         c.pid_namespace, "an unknown PID namespace"
     )
@@ -605,7 +605,7 @@ def leaker_advice(z: ZombiesNow) -> str:
 def findings(
     probe: OrphanProbe | None,
     pid1: Pid1,
-    container: Container,
+    container: ContainerCheck,
     pidfd: Pidfd,
     hidepid: Hidepid,
     ptrace: PtraceScope,
@@ -656,7 +656,7 @@ def is_init(pid: int) -> bool:
     return pid == 1 or (pid > 1 and is_namespace_init(namespace_pids(pid)))
 
 
-def diagnose(timeout: float = DEFAULT_TIMEOUT, probe: bool = True) -> Report:
+def diagnose(timeout: float = DEFAULT_TIMEOUT, probe: bool = True) -> Diagnosis:
     """Run every probe (zombies are counted before the orphan probe makes one)."""
     snap = scan()
     groups = snap.zombies_by_parent()
@@ -674,7 +674,7 @@ def diagnose(timeout: float = DEFAULT_TIMEOUT, probe: bool = True) -> Report:
     hidepid = hidepid_of(_read("/proc/self/mountinfo") or "")
     ptrace = probe_ptrace()
     pids = probe_pids(len(snap))
-    return Report(
+    return Diagnosis(
         orphan,
         pid1,
         container,
