@@ -28,6 +28,9 @@ class PidType(click.ParamType):
 
     name = "PID"
 
+    def __repr__(self) -> str:
+        return "PID"  # stable, like click's own types (test ids, debugging)
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         try:
             return validate.pid(value)
