@@ -37,8 +37,7 @@ def test_stat_fields_by_name_with_a_hostile_name() -> None:
     stat = Stat(raw)
     assert (stat.name, stat.state, stat.ppid, stat.pgrp) == ("a) (b) c", "Z", 45, 67)
     assert (stat.flags, stat.starttime) == (4194560, 987)
-    assert Stat.zombie_ppid(raw) == 45
-    assert Stat.zombie_ppid(raw.replace(b") Z ", b") T ")) is None
+    assert list(Stat.zombies([(123, raw), (124, raw.replace(b") Z ", b") T "))])) == [(123, 45)]
     with pytest.raises(ValueError):
         Stat(b"")
 
