@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from zombiectl.testing import forks
 from zombiectl.testing.tree import Key, Proc, collect, describe, read_tree
 
-# A process still running when its owner is checked gets this long to exit on its own.
+# What a test left (a process still running, or a zombie its owner may be about to reap)
+# gets this long to go away on its own before it counts.
 GRACE_SECONDS = 0.5
 
 
@@ -147,7 +148,9 @@ class Ledger:
         torn down)."""
         mine = self._owned(self.claim(current), owner)
         deadline = time.monotonic() + self.grace
-        while any(not p.is_zombie for p in mine) and time.monotonic() < deadline:
+        # A zombie counts only after the grace too: its owner (a thread in Popen.wait(),
+        # a SIGCHLD handler) may be about to reap it.
+        while mine and time.monotonic() < deadline:
             time.sleep(0.01)
             mine = self._owned(self.claim(current), owner)
         if not mine:

@@ -10,7 +10,7 @@ asked for, so it changes no other project's test run:
 Inactive, this module only declares its options and the ``zombies_allowed`` marker.
 Active, pytest becomes a child subreaper at start-up, and after each test (setup, call
 and teardown) reads its own process tree once. What a test started and left (a zombie
-anywhere in the tree, or a process still running after a 0.5 s grace period) is named
+anywhere in the tree, or a process still running, once a 0.5 s grace period has passed) is named
 in the report, then collected: the running killed, the dead reaped. What a session-,
 package-, module- or class-scoped fixture starts in its setup is that fixture's, checked
 when it is torn down. ``@pytest.mark.zombies_allowed`` exempts a test (what it leaves is
