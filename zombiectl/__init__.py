@@ -6,8 +6,8 @@ Where each command lives (its click command is always `commands/<name>.py`):
     list     listing/zombies.py, output.py,   render/tables.py (rich),      proc/table.py,
              textfile.py                      plain.py (piped), text.py     proc/containers.py
     watch    watching/tracker.py, limits.py   render/watch.py               proc/table.py
-    demo     demo/runner.py, strategies/,     render/demo.py, quiz.py       demo/labproc.py,
-             server/, quiz.py, cbuild.py                                    proc/prctl.py
+    demo     demo/model.py, runner.py,        render/demo.py, quiz.py       demo/labproc.py,
+             strategies/, server/, quiz.py                                  guard.py, cbuild.py
     explain  demo/explain.py                  render/explain.py             -
     reap     reaping/ladder.py                render/reap.py                proc/identity.py
     run      init/reaper.py (stdlib only)     (its --verbose log lines)     proc/prctl.py

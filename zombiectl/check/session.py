@@ -16,7 +16,7 @@ context manager whose exit guarantees clean-up, whatever happened:
 * SIGINT and SIGTERM only set a flag; the check then ends the same way and reports
   130 or 143.
 * zombiectl SIGKILLed: CMD dies of its death signal, and the demos' guard process
-  (`zombiectl.demo.runner.Guard`) SIGKILLs every process group it was told about: CMD's
+  (`zombiectl.demo.guard.Guard`) SIGKILLs every process group it was told about: CMD's
   and every group a process of the tree made for itself (``setsid``, ``setpgid``). The
   limit: a process that leaves its group *and* forks before zombiectl's next look (at
   most one event-loop turn) is known to the guard only by the group it left.
@@ -38,7 +38,7 @@ from zombiectl.check.listening import listening_pid
 from zombiectl.check.observer import Observer
 from zombiectl.check.tree import ZOMBIECTL, Tree
 from zombiectl.check.verdict import Facts, Leaker, Limits, Report, grade
-from zombiectl.demo.runner import Guard
+from zombiectl.demo.guard import Guard
 from zombiectl.demo.server.clients import ECHO, EchoResults, drive
 from zombiectl.errors import BadUsage, NotSupported
 from zombiectl.init.reaper import ExecFailed, exit_code_of, spawn

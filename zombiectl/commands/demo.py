@@ -32,7 +32,7 @@ from zombiectl.errors import (
 )
 
 if TYPE_CHECKING:  # imported when a lab runs: `demo --list` and --help need neither
-    from zombiectl.demo.runner import LabSpec, Summary
+    from zombiectl.demo.model import LabSpec, Summary
     from zombiectl.render.demo import Printer
 
 SAMPLE_MIN = 0.02
@@ -212,7 +212,7 @@ def _strategy_command(strategy: Strategy) -> click.Command:
         if strategy.prepare is not None:
             params = strategy.prepare(params)
         method = registry.resolve_start_method(strategy, start_method)
-        from zombiectl.demo.runner import LabSpec
+        from zombiectl.demo.model import LabSpec
 
         spec = LabSpec(strategy, params, method)
         if quiz:
@@ -234,7 +234,7 @@ def _strategy_command(strategy: Strategy) -> click.Command:
 
 def all_specs(hold: float | None = None) -> list[LabSpec]:
     """`demo all`'s labs; `hold`, when given, for every one of them."""
-    from zombiectl.demo.runner import LabSpec
+    from zombiectl.demo.model import LabSpec
 
     specs = []
     for label, name, row_params, method, seen in ALL_ROWS:

@@ -1,6 +1,6 @@
 """What `demo` shows: a live rich table on a terminal, plain lines when piped, JSON lines.
 
-The printers take the labs' data (`zombiectl.demo.runner.Lab`, `Sample`, `Summary`) and a
+The printers take the labs' data (`zombiectl.demo.runner.Lab`, `LabSample`, `Summary`) and a
 Console or stream; they never start, sample or clean up anything.
 """
 
@@ -14,7 +14,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from zombiectl.demo.runner import Lab, LabSpec, Sample, Summary
+from zombiectl.demo.model import LabSample, LabSpec, Summary
+from zombiectl.demo.runner import Lab
 from zombiectl.render.console import PIPE_WIDTH
 from zombiectl.render.safe import data
 from zombiectl.stdout import write
@@ -120,7 +121,7 @@ class Printer:
     def begin(self) -> None:
         pass
 
-    def update(self, labs: list[Lab], samples: list[Sample]) -> None:
+    def update(self, labs: list[Lab], samples: list[LabSample]) -> None:
         pass
 
     def end(self, labs: list[Lab]) -> None:
@@ -139,7 +140,7 @@ class JsonPrinter(Printer):
     def _emit(self, obj: dict[str, Any]) -> None:
         write(json.dumps(obj) + "\n", self.out)
 
-    def update(self, labs: list[Lab], samples: list[Sample]) -> None:
+    def update(self, labs: list[Lab], samples: list[LabSample]) -> None:
         for lab in labs:
             self._flush_notes(lab)
         for s in samples:
@@ -159,7 +160,7 @@ class JsonPrinter(Printer):
         self.update(labs, [])
 
 
-def sample_line(s: Sample) -> str:
+def sample_line(s: LabSample) -> str:
     line = (
         f"t={s.t:5.2f}s  alive {s.alive:>3}  zombies {s.zombies:>3}  "
         f"reaped {s.reaped:>3}  {bar(s.zombies)}"
@@ -186,7 +187,7 @@ class PlainPrinter(Printer):
     def _add(self, label: str, line: str) -> None:
         self._blocks.setdefault(label, []).append(line)
 
-    def update(self, labs: list[Lab], samples: list[Sample]) -> None:
+    def update(self, labs: list[Lab], samples: list[LabSample]) -> None:
         for lab in labs:
             seen = self._notes.get(id(lab), 0)
             for text in lab.notes[seen:]:
@@ -243,7 +244,7 @@ class LivePrinter(Printer):
     ) -> None:
         super().__init__(specs, default_method)
         self.console = console
-        self.history: list[Sample] = []
+        self.history: list[LabSample] = []
         self._live: Live | None = None
         self._labs: list[Lab] = []
 
@@ -251,7 +252,7 @@ class LivePrinter(Printer):
         self._live = Live(self._render(), console=self.console, auto_refresh=False, transient=False)
         self._live.start()
 
-    def update(self, labs: list[Lab], samples: list[Sample]) -> None:
+    def update(self, labs: list[Lab], samples: list[LabSample]) -> None:
         self._labs = labs
         for s in samples:
             last = self.history[-1] if self.history else None
@@ -292,7 +293,7 @@ class LivePrinter(Printer):
 
 
 def single_view(
-    spec: LabSpec, labs: list[Lab], history: list[Sample], default_method: str | None
+    spec: LabSpec, labs: list[Lab], history: list[LabSample], default_method: str | None
 ) -> RenderableType:
     lab = labs[0] if labs else None
     title = Text(f"demo {spec.strategy.name}: {spec.strategy.title}", style="bold")

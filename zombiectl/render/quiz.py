@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.text import Text
 
+from zombiectl.demo.model import LabSpec
 from zombiectl.demo.quiz import Reply, Result
-from zombiectl.demo.runner import LabSpec
 from zombiectl.render.demo import header, settings_text
 from zombiectl.stdout import write
 
