@@ -13,7 +13,8 @@ from types import SimpleNamespace
 import pytest
 from proctools import GLOBAL_TIMEOUT
 
-from zombiectl.demo.runner import Lab, LabSpec
+from zombiectl.demo.model import LabSpec
+from zombiectl.demo.runner import Lab
 from zombiectl.demo.strategies import registry
 
 

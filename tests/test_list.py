@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from proctools import GLOBAL_TIMEOUT
 
 from zombiectl.cli import cli, run_cli
-from zombiectl.commands.list_fast import parse_fast
+from zombiectl.fastpath import parse_list
 from zombiectl.listing.zombies import ListResult
 from zombiectl.proc.table import ParentZombies
 from zombiectl.render.tables import listing_footer
@@ -148,7 +148,7 @@ def _fast(**changed: object) -> dict[str, object]:
     ],
 )
 def test_fast_parser_accepts(args, expected) -> None:
-    assert parse_fast(args) == expected
+    assert parse_list(args) == expected
 
 
 @pytest.mark.parametrize(
@@ -166,7 +166,7 @@ def test_fast_parser_accepts(args, expected) -> None:
     ],
 )
 def test_fast_parser_defers_anything_unusual_to_click(args) -> None:
-    assert parse_fast(args) is None
+    assert parse_list(args) is None
 
 
 def test_fast_and_click_paths_give_the_same_json(zombie_parent, zombiectl) -> None:

@@ -30,9 +30,10 @@ from promstack import (
 
 from zombiectl.cli import cli, run_cli
 from zombiectl.commands.list_cmd import command as list_command
-from zombiectl.commands.list_fast import parse_fast, resolve_format, try_fast_list
 from zombiectl.errors import BadUsage, PermissionDenied, ZombiectlError
+from zombiectl.fastpath import dispatch, parse_list
 from zombiectl.listing import textfile
+from zombiectl.listing.output import resolve_format
 from zombiectl.listing.zombies import ListResult
 from zombiectl.proc.table import ParentZombies
 from zombiectl.render.text import DEFAULT_TOP, listing_prometheus
@@ -182,7 +183,7 @@ AGREEMENT_CASES = [
 
 @pytest.mark.parametrize("args", AGREEMENT_CASES, ids=" ".join)
 def test_fast_parser_agrees_with_click(args) -> None:
-    fast = parse_fast(args)
+    fast = parse_list(args)
     try:
         ctx = list_command.make_context("list", list(args), resilient_parsing=False)
     except (click.UsageError, click.exceptions.Exit):
@@ -193,7 +194,7 @@ def test_fast_parser_agrees_with_click(args) -> None:
 
 
 def test_fast_parser_knows_every_click_option() -> None:
-    fast = parse_fast([])
+    fast = parse_list([])
     assert fast is not None
     assert set(fast) == {p.name for p in list_command.params if p.name != "help"}
 
@@ -421,7 +422,7 @@ def _as_unprivileged(args: list[str], use_click: bool) -> tuple[int, str]:
                 os.setgroups([])
                 os.setgid(65534)
                 os.setuid(65534)
-            rc = run_cli(["list", *args]) if use_click else try_fast_list(args)
+            rc = run_cli(["list", *args]) if use_click else dispatch(["list", *args])
         finally:
             sys.stderr.flush()
             os._exit(rc if isinstance(rc, int) else 98)

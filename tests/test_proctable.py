@@ -11,14 +11,14 @@ from proctools import STATE_OF_KIND, ZombieParent, wait_until
 
 from zombiectl.errors import NoSuchProcess
 from zombiectl.proc import table as proctable
-from zombiectl.proc.table import ProcInfo, _parse_stat, read_identity, scan
+from zombiectl.proc.table import ProcInfo, Stat, read_identity, scan
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def test_parse_stat_with_spaces_and_parens_in_name() -> None:
     raw = b"123 (a) (b) c) Z 45 123 123 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 1 0 0"
-    info = _parse_stat(123, raw)
+    info = Stat.info(123, raw)
     assert info == ProcInfo(123, 45, "Z", "a) (b) c")
     assert info.is_zombie and info.ppid == 45
 
@@ -32,6 +32,26 @@ def test_scan_sees_real_zombies_grouped_under_their_parent(zombie_parent) -> Non
     states = {p.pid: p.state for p in snap.procs.values() if p.ppid == parent.pid}
     assert sorted(pid for pid, s in states.items() if s == "Z") == parent.zombie_pids
     assert sorted(pid for pid, s in states.items() if s != "Z") == parent.alive_pids
+
+
+def test_stat_fields_by_name_with_a_hostile_name() -> None:
+    raw = b"123 (a) (b) c) Z 45 67 123 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 987 0 0"
+    stat = Stat(raw)
+    assert (stat.name, stat.state, stat.ppid, stat.pgrp) == ("a) (b) c", "Z", 45, 67)
+    assert (stat.flags, stat.starttime) == (4194560, 987)
+    assert list(Stat.zombies([(123, raw), (124, raw.replace(b") Z ", b") T "))])) == [(123, 45)]
+    with pytest.raises(ValueError):
+        Stat(b"")
+
+
+def test_stat_fields_agree_with_the_kernel_and_psutil() -> None:
+    with open(f"/proc/{os.getpid()}/stat", "rb") as f:
+        stat = Stat(f.read())
+    assert (stat.ppid, stat.pgrp, stat.state) == (os.getppid(), os.getpgrp(), "R")
+    # psutil computes create_time from the same field; boot time + ticks / HZ.
+    hz = os.sysconf("SC_CLK_TCK")
+    created = psutil.boot_time() + stat.starttime / hz
+    assert abs(created - psutil.Process().create_time()) < 1.0
 
 
 @pytest.mark.parametrize("workers", [1, 2, 4])

@@ -14,6 +14,7 @@ from proctools import GLOBAL_TIMEOUT, read_line, reap_adopted, signals_held, wai
 from test_run_vs_tini import RECORD, LineReader, stop
 
 from zombiectl.errors import NotSupported
+from zombiectl.fastpath import parse_run
 from zombiectl.init import reaper as initd
 from zombiectl.proc.table import read_proc
 
@@ -45,16 +46,16 @@ LEAVES_TWO = (
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--", "true"], {"argv": ["true"], "group": False, "on_exit": "leave"}),
-        (["true", "--group"], {"argv": ["true", "--group"], "group": False}),
-        (["--group", "-v", "--", "a", "b"], {"argv": ["a", "b"], "group": True, "verbose": True}),
-        (["--kill-descendants", "--grace", "2.5", "x"], {"on_exit": "kill", "grace": 2.5}),
-        (["--wait-descendants", "--grace=0", "--", "x"], {"on_exit": "wait", "grace": 0.0}),
-        (["--", "--help"], {"argv": ["--help"]}),
+        (["--", "true"], {"cmd": ("true",), "group": False, "kill_descendants": False}),
+        (["true", "--group"], {"cmd": ("true", "--group"), "group": False}),
+        (["--group", "-v", "--", "a", "b"], {"cmd": ("a", "b"), "group": True, "verbose": True}),
+        (["--kill-descendants", "--grace", "2.5", "x"], {"kill_descendants": True, "grace": 2.5}),
+        (["--wait-descendants", "--grace=0", "--", "x"], {"wait_descendants": True, "grace": 0.0}),
+        (["--", "--help"], {"cmd": ("--help",)}),
     ],
 )
 def test_fast_parser_accepts_well_formed_lines(args: list[str], expected: dict) -> None:
-    opts = initd.parse_args(args)
+    opts = parse_run(args)
     assert opts is not None
     for key, value in expected.items():
         assert opts[key] == value
@@ -75,7 +76,7 @@ def test_fast_parser_accepts_well_formed_lines(args: list[str], expected: dict) 
     ],
 )
 def test_fast_parser_leaves_help_and_errors_to_click(args: list[str]) -> None:
-    assert initd.parse_args(args) is None
+    assert parse_run(args) is None
 
 
 @pytest.mark.parametrize(
@@ -188,7 +189,7 @@ def test_verbose_logs_each_reap(zombiectl: Run) -> None:
         "run", "--verbose", "--wait-descendants", "--", "sh", "-c", "(sh -c 'exit 4' &); exit 0"
     )
     assert result.returncode == 0
-    assert "reaped orphan" in result.stderr and "exit 4" in result.stderr
+    assert "reaped orphan" in result.stderr and "which exited with status 4" in result.stderr
 
 
 def test_default_leaves_live_descendants_to_the_next_reaper(zombiectl: Run) -> None:

@@ -42,8 +42,8 @@ from proctools import (
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
-from zombiectl import cli
 from zombiectl.doctor.probes import Pid1, ZombiesNow, pid1_finding, zombies_finding
+from zombiectl.errors import report
 from zombiectl.listing.zombies import ListResult
 from zombiectl.proc.identity import Target
 from zombiectl.proc.table import ParentZombies, ProcInfo, read_identity, read_proc
@@ -245,7 +245,7 @@ def test_any_name_through_every_renderer(raw: bytes) -> None:
     # An error message that quotes the name: one line on stderr.
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
-        cli._echo_err(f"zombiectl: error: pid 10 ({name}) is not a zombie")
+        report(f"zombiectl: error: pid 10 ({name}) is not a zombie")
     assert err.getvalue().count("\n") == 1 and raw_controls(err.getvalue()) == []
     assert shown in err.getvalue()
 
