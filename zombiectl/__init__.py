@@ -32,4 +32,4 @@ click commands (`init.reaper.run_command`, `listing.output.list_command`). testi
 the pytest plugin, a user of the layers above.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
