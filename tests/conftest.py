@@ -10,12 +10,13 @@ nothing is left to an init that may reap slowly or never.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 
 import pytest
-from proctools import ZombieParent
+from proctools import GLOBAL_TIMEOUT, StatesParent, ZombieParent, terminate_registered
 
 pytest_plugins = ["pytester"]
 
@@ -35,8 +36,16 @@ def zombie_parent() -> Iterator[Callable[..., ZombieParent]]:
         parent.close()
 
 
+@pytest.fixture
+def states_parent() -> Iterator[StatesParent]:
+    """A real parent with one zombie, one stopped (T), one traced (t), one sleeping child."""
+    parent = StatesParent("zombie", "stopped", "traced", "sleeping")
+    yield parent
+    parent.close()
+
+
 def run_zombiectl(
-    *args: str, timeout: float = 60, **kwargs: object
+    *args: str, timeout: float = GLOBAL_TIMEOUT, **kwargs: object
 ) -> subprocess.CompletedProcess[str]:
     """`python -m zombiectl ARGS` as a real subprocess, output captured as text."""
     env = dict(os.environ)
@@ -58,11 +67,28 @@ def zombiectl() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run_zombiectl
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the session (and so every process it starts) a Ctrl-C that works.
+
+    A run started in the background of a non-interactive shell (`make test &` in a
+    script, many CI runners) inherits SIGINT ignored, as POSIX asks; so would every
+    zombiectl it starts, and the tests that end one with SIGINT would wait in vain.
+    A Python handler, unlike SIG_IGN, is reset to the default by exec.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Delete the test containers a killed earlier session left running."""
     from containers import delete_leftovers
 
     delete_leftovers()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """End whatever a helper started and a failed test left running."""
+    terminate_registered()
 
 
 def pytest_report_header(config: pytest.Config) -> str:

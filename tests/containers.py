@@ -22,12 +22,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from proctools import wait_until, zombie_children
+from proctools import GLOBAL_TIMEOUT, wait_until, zombie_children
 
 PREFIX = "zombiectl-test-"
 BUSYBOX = "/bin/busybox"
 TINI = "/usr/bin/tini-static"
-TIMEOUT = 30.0
+TIMEOUT = GLOBAL_TIMEOUT
 
 
 # A subshell that returns once the script's shell ($$) has exec'd `sleep`.

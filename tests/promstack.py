@@ -19,7 +19,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from proctools import kill_tree, reap_adopted, wait_until, zombie_children
+from proctools import (
+    GLOBAL_TIMEOUT,
+    read_line,
+    reap_adopted,
+    terminate,
+    wait_until,
+    zombie_children,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 # No proxy for loopback, whatever the environment says.
@@ -32,7 +39,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def http_get(url: str, timeout: float = 10.0) -> tuple[int, str]:
+def http_get(url: str, timeout: float = GLOBAL_TIMEOUT) -> tuple[int, str]:
     try:
         with _OPENER.open(url, timeout=timeout) as resp:
             return resp.status, resp.read().decode("utf-8")
@@ -66,13 +73,13 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(15)
+                self.proc.wait(GLOBAL_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.proc.wait()
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float = 60.0) -> bool:
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float = GLOBAL_TIMEOUT) -> bool:
     wait_until(lambda: proc.poll() is not None or http_get(url, 2)[0] == 200, timeout, 0.05)
     return proc.poll() is None and http_get(url, 5)[0] == 200
 
@@ -229,28 +236,23 @@ class GrowingParent:
         self.pid = self.proc.pid
         self.zombie_pids: list[int] = []
 
-    def grow(self, n: int, timeout: float = 30.0) -> None:
+    def grow(self, n: int, timeout: float = GLOBAL_TIMEOUT) -> None:
         assert self.proc.stdin and self.proc.stdout
         self.proc.stdin.write(f"{n}\n")
         self.proc.stdin.flush()
-        self.zombie_pids += [int(x) for x in self.proc.stdout.readline().split()]
+        self.zombie_pids += [int(x) for x in read_line(self.proc.stdout).split()]
         want = len(self.zombie_pids)
         if not wait_until(lambda: len(zombie_children(self.pid)) == want, timeout):
             raise RuntimeError(f"{want} zombies did not appear under {self.pid}")
 
-    def close(self, timeout: float = 30.0) -> None:
+    def close(self, timeout: float = GLOBAL_TIMEOUT) -> None:
         try:
             if self.proc.poll() is None and self.proc.stdin:
                 self.proc.stdin.close()
                 self.proc.wait(timeout)
         except (subprocess.TimeoutExpired, OSError):
             pass
-        kill_tree(self.pid)
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
+        terminate(self.proc, signal.SIGKILL)
         reap_adopted(pids=[self.pid, *self.zombie_pids])
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
-from proctools import reap_adopted, wait_until
+from proctools import GLOBAL_TIMEOUT, reap_adopted, wait_until
+from proctools import read_until as lines_until
 
 from zombiectl.check.tree import Tree
 from zombiectl.check.verdict import Facts, Limits, grade, percentile
@@ -57,7 +58,7 @@ def _env(mode: str) -> dict[str, str]:
 
 
 def check(
-    *args: str, mode: str = "events", timeout: float = 60
+    *args: str, mode: str = "events", timeout: float = GLOBAL_TIMEOUT
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "zombiectl", "check", *args],
@@ -86,19 +87,10 @@ def start_check(*args: str, mode: str = "events") -> subprocess.Popen[str]:
     )
 
 
-def read_until(proc: subprocess.Popen[str], needle: str, timeout: float = 30) -> list[str]:
+def read_until(proc: subprocess.Popen[str], needle: str) -> list[str]:
     """stderr lines of a running check up to the first that holds `needle`."""
     assert proc.stderr is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        if needle in line:
-            return lines
-    raise AssertionError(f"no {needle!r} in {lines}")
+    return lines_until(proc.stderr, lambda line: needle in line)
 
 
 def started_pid(lines: list[str]) -> int:
@@ -158,7 +150,7 @@ def handlers_settled(server: int) -> bool:
 @pytest.fixture
 def nothing_left() -> Iterator[None]:
     yield
-    reap_adopted(timeout=5.0)
+    reap_adopted()
     assert descendants_of(os.getpid()) == []
 
 
@@ -292,9 +284,9 @@ def test_leaky_c_server_fails_with_every_handler_a_zombie(
     try:
         lines = read_until(proc, "settling")
         server = started_pid(lines)
-        assert wait_until(lambda: handlers_settled(server), 20)
+        assert wait_until(lambda: handlers_settled(server))
         seen_by_ps = ps_zombies_of(server)  # while the check settles, before it ends CMD
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=GLOBAL_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -367,9 +359,9 @@ def test_one_wait_per_sigchld_matches_ps(c_server: Path, nothing_left: None) -> 
         server = started_pid(read_until(proc, "settling"))
         # The clients are done, but handlers may still be exiting: ps is read once every
         # handler has exited and the server has taken its SIGCHLDs (the count holds still).
-        assert wait_until(lambda: handlers_settled(server), 20)
+        assert wait_until(lambda: handlers_settled(server))
         seen_by_ps = ps_zombies_of(server)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=GLOBAL_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -575,7 +567,7 @@ def test_interrupted_check_cleans_up_and_reports(sig: int, code: int, nothing_le
     try:
         server = started_pid(read_until(proc, "settling"))
         proc.send_signal(sig)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=GLOBAL_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -615,7 +607,7 @@ def test_sigkill_of_zombiectl_leaves_nothing_of_the_tree(nothing_left: None) -> 
     # The guard kills CMD's group and the daemon's own; what is left comes to this
     # session (a subreaper) and is reaped here.
     assert wait_until(
-        lambda: reap_adopted(timeout=0.1) is not None and not descendants_of(os.getpid()), 10
+        lambda: reap_adopted(timeout=0.1) is not None and not descendants_of(os.getpid())
     )
     assert read_proc(daemon) is None
 
@@ -749,7 +741,7 @@ def test_interrupted_check_is_not_a_pass(nothing_left: None) -> None:
     try:
         read_until(proc, "as pid")
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        out, _ = proc.communicate(timeout=GLOBAL_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()

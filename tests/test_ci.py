@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from proctools import GLOBAL_TIMEOUT
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason=".ci/run installs only as root")
@@ -45,7 +46,7 @@ def _ci_run(tmp_path: Path, apt_status: int) -> tuple[subprocess.CompletedProces
         capture_output=True,
         text=True,
         env=env,
-        timeout=60,
+        timeout=GLOBAL_TIMEOUT,
     )
     calls = tmp_path / "calls"
     return res, calls.read_text() if calls.exists() else ""

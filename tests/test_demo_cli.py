@@ -63,7 +63,7 @@ def test_strategy_options_reach_the_lab_params(monkeypatch) -> None:
 
     seen = {}
 
-    def fake_run(specs, sample, hold, as_json):
+    def fake_run(specs, sample, as_json):
         seen.update(vars(specs[0].params), method=specs[0].start_method, sample=sample)
         return 0
 
@@ -94,7 +94,7 @@ def test_explain_c_shows_the_c_program() -> None:
     assert "pid = fork();" in res.output and "pause();" in res.output
 
 
-def test_explain_answers_the_seed_question() -> None:
+def test_explain_answers_the_posts_question() -> None:
     res = CliRunner().invoke(cli, ["explain", "interleaved"])
     out = " ".join(res.output.split())
     assert "timing, not sleep" in out
@@ -105,3 +105,11 @@ def test_explain_answers_the_seed_question() -> None:
     assert "<defunct>" in text and "forkserver" in text
     for name in registry.names():
         assert name in overview.output
+
+
+def test_demo_all_hold_is_given_to_every_lab_not_patched_in() -> None:
+    from zombiectl.commands import demo
+
+    held = demo.all_specs(0.3)
+    assert [s.params.hold for s in held] == [0.3] * len(held)
+    assert all(s.params.hold != 0.3 for s in demo.all_specs())

@@ -11,8 +11,10 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+from proctools import GLOBAL_TIMEOUT
 
-from zombiectl.demo.runner import Lab, LabSpec
+from zombiectl.demo.model import LabSpec
+from zombiectl.demo.runner import Lab
 from zombiectl.demo.strategies import registry
 
 
@@ -88,7 +90,7 @@ def test_server_reap_none_never_shows_a_reap() -> None:
     while runs < 20:
         batch = [_server_run() for _ in range(4)]
         for proc in batch:
-            out, err = proc.communicate(timeout=120)
+            out, err = proc.communicate(timeout=2 * GLOBAL_TIMEOUT)
             assert proc.returncode == 0, err
             evs = events(out)
             assert [e["reaped"] for e in evs if e["event"] == "sample"] == [0] * sum(

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from proctools import describe, leftover_descendants, reap_adopted, wait_until
+from proctools import GLOBAL_TIMEOUT, describe, leftover_descendants, reap_adopted, wait_until
 
 LONG = ["--interval", "0.05", "--lifetime", "30", "--hold", "30"]
 CASES = {
@@ -44,7 +44,7 @@ class Demo:
         self.buf = b""
         self.events: list[dict] = []
 
-    def read_until(self, cond: Callable[[dict], bool], timeout: float = 30.0) -> dict:
+    def read_until(self, cond: Callable[[dict], bool], timeout: float = GLOBAL_TIMEOUT) -> dict:
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + timeout
@@ -66,7 +66,7 @@ class Demo:
         self.events.extend(new)
         return new
 
-    def finish(self, timeout: float = 30.0) -> tuple[int, str]:
+    def finish(self, timeout: float = GLOBAL_TIMEOUT) -> tuple[int, str]:
         out, err = self.proc.communicate(timeout=timeout)
         self.buf += out
         self._parse()
@@ -84,7 +84,7 @@ def nothing_left() -> bool:
 
 
 def assert_nothing_left() -> None:
-    ok = wait_until(nothing_left, timeout=15.0, interval=0.02)
+    ok = wait_until(nothing_left, interval=0.02)
     assert ok, f"left behind: {describe(leftover_descendants())}"
 
 

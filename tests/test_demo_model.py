@@ -95,7 +95,7 @@ def test_strategy_options_get_their_defaults() -> None:
 
 
 def test_summary_ok_needs_match_and_no_leftover() -> None:
-    from zombiectl.demo.runner import Summary
+    from zombiectl.demo.model import Summary
 
     base = dict(
         label="fork",
@@ -129,13 +129,14 @@ def test_summary_ok_needs_match_and_no_leftover() -> None:
 
 
 def _finished_lab(name: str, label: str, final: int, expected_ok: bool = True, **given: object):
-    from zombiectl.demo.runner import Lab, LabSpec, Sample, Summary
+    from zombiectl.demo.model import LabSample, LabSpec, Summary
+    from zombiectl.demo.runner import Lab
 
     s = registry.get(name)
     params = s.params({"count": 3, **given})
     spec = LabSpec(s, params, registry.resolve_start_method(s, "fork"), label)
     lab = Lab(spec)
-    lab.last = Sample(spec.name, name, 1.5, 0, final, 3 - final, label or None)
+    lab.last = LabSample(spec.name, name, 1.5, 0, final, 3 - final, label or None)
     lab.max_zombies = final
     expected = spec.expected if expected_ok else (spec.expected or 0) + 1
     lab.summary = Summary(

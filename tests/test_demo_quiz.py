@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+from proctools import GLOBAL_TIMEOUT
 
 from zombiectl.demo import quiz
 from zombiectl.demo.strategies import registry
@@ -26,7 +27,7 @@ def run(args: list[str], answers: str) -> subprocess.CompletedProcess[str]:
         input=answers,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=2 * GLOBAL_TIMEOUT,
         env=env,
     )
 
@@ -90,7 +91,7 @@ def test_quiz_on_a_terminal() -> None:
     assert "✓ right: 2 zombies left" in text and "score 1/1" in text
 
 
-def _read_until(fd: int, mark: bytes | None, timeout: float = 60) -> bytes:
+def _read_until(fd: int, mark: bytes | None, timeout: float = GLOBAL_TIMEOUT) -> bytes:
     buf = b""
     deadline = time.monotonic() + timeout
     while mark is None or mark not in buf:
@@ -149,9 +150,9 @@ def test_ctrl_c_during_an_experiment_cleans_up_and_exits_130() -> None:
                 return False
 
         # The lab parent has forked its first child: the experiment is under way.
-        assert wait_until(lab_forked, 30)
+        assert wait_until(lab_forked)
         proc.send_signal(2)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=GLOBAL_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from proctools import run_zombiectl_in_pids_cgroup
+from proctools import GLOBAL_TIMEOUT, read_line, run_zombiectl_in_pids_cgroup
 
 from zombiectl.demo.strategies import registry
 
@@ -211,8 +211,8 @@ def test_reader_leaving_the_pipe_ends_quietly_after_clean_up() -> None:
         env=dict(os.environ, NO_COLOR="1"),
     )
     assert proc.stdout is not None and proc.stderr is not None
-    assert proc.stdout.readline().startswith(b'{"event": "sample"')
+    assert read_line(proc.stdout).startswith('{"event": "sample"')
     proc.stdout.close()
-    err = proc.stderr.read()
-    assert proc.wait(timeout=60) == 141
+    _, err = proc.communicate(timeout=GLOBAL_TIMEOUT)
+    assert proc.returncode == 141
     assert b"Traceback" not in err

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -13,7 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from proctools import kill_tree, unshare_works, wait_until, zombie_children
+from proctools import (
+    GLOBAL_TIMEOUT,
+    read_line,
+    terminate,
+    unshare_works,
+    wait_until,
+    zombie_children,
+)
 
 from zombiectl.doctor import probes as doctor
 from zombiectl.doctor.probes import Finding, OrphanProbe, Pid1, PidUsage, ZombiesNow
@@ -169,21 +177,19 @@ def test_a_namespace_init_is_recognised(tmp_path: Path) -> None:
         [*argv, str(tmp_path / "log")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        assert proc.stdout is not None and read_line(proc.stdout).strip() == "ready"
         init = child_pids(proc.pid)[0]
-        assert wait_until(lambda: len(zombie_children(init)) == 1, 30)
+        assert wait_until(lambda: len(zombie_children(init)) == 1)
         assert doctor.is_init(init) and doctor.is_init(1)
         assert not doctor.is_init(proc.pid) and not doctor.is_init(os.getpid())
     finally:
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.close()
         try:
-            proc.wait(30)
+            proc.wait(GLOBAL_TIMEOUT)
         except subprocess.TimeoutExpired:
-            kill_tree(proc.pid)
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+            pass
+        terminate(proc, signal.SIGKILL)  # closes the pipes; ends it only if still running
 
 
 # --------------------------------------------------------------------------- the probe
@@ -204,7 +210,7 @@ def doctor_under(parent: list[str], timeout: float, rc: int) -> tuple[int, dict]
     proc = subprocess.Popen(
         [*parent, *DOCTOR, "--timeout", str(timeout)], stdout=subprocess.PIPE, text=True
     )
-    out, _ = proc.communicate(timeout=60)
+    out, _ = proc.communicate(timeout=GLOBAL_TIMEOUT)
     report = json.loads(out)
     assert proc.returncode == rc, [f for f in report["findings"] if f["status"] == "bad"]
     return proc.pid, report
@@ -246,7 +252,7 @@ def test_verdicts_differ_between_a_non_reaping_pid1_and_zombiectl_run() -> None:
             ["unshare", "--pid", "--fork", "--mount-proc", *pid1, *DOCTOR, "--timeout", "1"],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=GLOBAL_TIMEOUT,
         )
         assert result.returncode == rc, (result.stdout, result.stderr)
         reports[name] = json.loads(result.stdout)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from peers import require_peer
+from proctools import GLOBAL_TIMEOUT
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -70,17 +71,26 @@ def test_readme_system_install_works_in_an_isolated_prefix(tmp_path: Path) -> No
         command = re.sub(r"(?<![\w.])/(opt|usr/local)/", rf"{prefix}/\1/", command)
         assert str(prefix) in command or command.startswith(sys.executable)
         done = subprocess.run(
-            command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+            command,
+            shell=True,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=10 * GLOBAL_TIMEOUT,
         )
         assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
     installed = prefix / link_path(install_commands()).lstrip("/")
     version = subprocess.run(
-        [installed, "--version"], capture_output=True, text=True, timeout=60, env=env
+        [installed, "--version"], capture_output=True, text=True, timeout=GLOBAL_TIMEOUT, env=env
     )
     assert version.returncode == 0 and version.stdout.startswith("zombiectl ")
     # Only the runtime dependencies went into the system venv.
     freeze = subprocess.run(
-        [prefix / "opt/zombiectl/bin/pip", "freeze"], capture_output=True, text=True, timeout=60
+        [prefix / "opt/zombiectl/bin/pip", "freeze"],
+        capture_output=True,
+        text=True,
+        timeout=GLOBAL_TIMEOUT,
     )
     names = {re.split(r"[=@ ]", ln)[0].lower() for ln in freeze.stdout.splitlines() if ln}
     assert {"click", "psutil", "rich"} <= names and "pytest" not in names
@@ -96,13 +106,13 @@ def test_readme_system_install_works_in_an_isolated_prefix(tmp_path: Path) -> No
         [analyze, "verify", units / SERVICE.name, units / TIMER.name],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=GLOBAL_TIMEOUT,
     )
     assert verify.returncode == 0, verify.stderr
     # The unmodified unit names a path that does not exist here: verify must say so, or
     # the check above proves nothing.
     broken = subprocess.run(
-        [analyze, "verify", SERVICE], capture_output=True, text=True, timeout=60
+        [analyze, "verify", SERVICE], capture_output=True, text=True, timeout=GLOBAL_TIMEOUT
     )
     if not Path("/usr/local/bin/zombiectl").exists():
         assert broken.returncode != 0 and "/usr/local/bin/zombiectl" in broken.stderr
@@ -121,7 +131,7 @@ def completions(words: list[str], script: str) -> list[str]:
         ["bash", "--norc", "--noprofile", "-c", program],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=GLOBAL_TIMEOUT,
         env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
     )
     assert done.returncode == 0, done.stderr
@@ -137,7 +147,7 @@ def test_bash_completion_as_the_readme_says(tmp_path: Path) -> None:
         env={**os.environ, "_ZOMBIECTL_COMPLETE": "bash_source"},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=GLOBAL_TIMEOUT,
     )
     assert source.returncode == 0 and "complete " in source.stdout
     script.write_text(source.stdout)

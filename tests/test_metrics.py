@@ -18,7 +18,7 @@ import click
 import pytest
 from click.testing import CliRunner
 from peers import require_peer
-from proctools import wait_until
+from proctools import GLOBAL_TIMEOUT, in_top, roomy_top, wait_until
 from promstack import (
     GrowingParent,
     comm_of,
@@ -30,12 +30,13 @@ from promstack import (
 
 from zombiectl.cli import cli, run_cli
 from zombiectl.commands.list_cmd import command as list_command
-from zombiectl.commands.list_fast import parse_fast, resolve_format, try_fast_list
 from zombiectl.errors import BadUsage, PermissionDenied, ZombiectlError
+from zombiectl.fastpath import dispatch, parse_list
 from zombiectl.listing import textfile
+from zombiectl.listing.output import resolve_format
 from zombiectl.listing.zombies import ListResult
 from zombiectl.proc.table import ParentZombies
-from zombiectl.render.text import listing_prometheus
+from zombiectl.render.text import DEFAULT_TOP, listing_prometheus
 from zombiectl.untrusted import display
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,7 +82,7 @@ def test_exposition_of_real_zombies_parses_with_the_reference_parser(
     weird = growing_parent(WEIRD_NAME)
     weird.grow(2)
     assert comm_of(weird.pid) == WEIRD_NAME  # the kernel kept every byte
-    res = zombiectl("list", "--format", "prometheus")
+    res = zombiectl("list", "--format", "prometheus", "--top", str(roomy_top()))
     assert res.returncode == 0, res.stderr
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -182,7 +183,7 @@ AGREEMENT_CASES = [
 
 @pytest.mark.parametrize("args", AGREEMENT_CASES, ids=" ".join)
 def test_fast_parser_agrees_with_click(args) -> None:
-    fast = parse_fast(args)
+    fast = parse_list(args)
     try:
         ctx = list_command.make_context("list", list(args), resilient_parsing=False)
     except (click.UsageError, click.exceptions.Exit):
@@ -193,7 +194,7 @@ def test_fast_parser_agrees_with_click(args) -> None:
 
 
 def test_fast_parser_knows_every_click_option() -> None:
-    fast = parse_fast([])
+    fast = parse_list([])
     assert fast is not None
     assert set(fast) == {p.name for p in list_command.params if p.name != "help"}
 
@@ -231,7 +232,9 @@ def test_fast_path_writes_textfile_without_click_rich_or_psutil(tmp_path, zombie
         "    heavy = sorted({m.split('.')[0] for m in sys.modules} & {'click', 'rich', 'psutil'})\n"
         "    print(e.code, heavy)\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=GLOBAL_TIMEOUT
+    )
     assert res.stdout.strip() == "0 []", res.stderr
     assert by_parent(families(out.read_text()))[str(parent.pid)].value == 2
 
@@ -419,7 +422,7 @@ def _as_unprivileged(args: list[str], use_click: bool) -> tuple[int, str]:
                 os.setgroups([])
                 os.setgid(65534)
                 os.setuid(65534)
-            rc = run_cli(["list", *args]) if use_click else try_fast_list(args)
+            rc = run_cli(["list", *args]) if use_click else dispatch(["list", *args])
         finally:
             sys.stderr.flush()
             os._exit(rc if isinstance(rc, int) else 98)
@@ -465,7 +468,10 @@ def test_write_errors_map_to_exit_codes() -> None:
 def test_rules_file_passes_promtool_check_and_its_unit_tests() -> None:
     promtool = require_peer("promtool")
     check = subprocess.run(
-        [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
+        [promtool, "check", "rules", str(RULES)],
+        capture_output=True,
+        text=True,
+        timeout=GLOBAL_TIMEOUT,
     )
     assert check.returncode == 0, check.stdout + check.stderr
     assert "4 rules found" in check.stdout
@@ -473,7 +479,7 @@ def test_rules_file_passes_promtool_check_and_its_unit_tests() -> None:
         [promtool, "test", "rules", "zombiectl-rules.test.yml"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=GLOBAL_TIMEOUT,
         cwd=RULES.parent,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
@@ -501,9 +507,10 @@ def test_shipped_command_lines_work(tmp_path, zombie_parent, command) -> None:
     assert argv[-2:] == ["--textfile", "/var/lib/prometheus/node-exporter/zombiectl.prom"]
     out = tmp_path / "zombiectl.prom"
     argv = [sys.executable, "-m", "zombiectl", *argv[1:-1], str(out)]
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=GLOBAL_TIMEOUT)
     assert res.returncode == 0 and res.stdout == "" and res.stderr == ""
-    assert by_parent(families(out.read_text()))[str(parent.pid)].value == 2
+    series = {int(k): s.value for k, s in by_parent(families(out.read_text())).items()}
+    assert in_top(series, parent.pid, 2, top=DEFAULT_TOP)
 
 
 def test_systemd_units_verify(tmp_path) -> None:
@@ -518,7 +525,10 @@ def test_systemd_units_verify(tmp_path) -> None:
         dst.write_text(src.read_text().replace("/usr/local/bin/zombiectl", zombiectl_bin))
         units.append(str(dst))
     res = subprocess.run(
-        [analyze, "verify", "--man=no", *units], capture_output=True, text=True, timeout=60
+        [analyze, "verify", "--man=no", *units],
+        capture_output=True,
+        text=True,
+        timeout=GLOBAL_TIMEOUT,
     )
     assert res.returncode == 0 and res.stderr == "", res.stderr
 
@@ -561,7 +571,9 @@ def _scrape_until_readers_agree(ne, write) -> dict[str, list]:
         pairs.append(pair)
         return pair[0] is not None and pair[0] == pair[1]
 
-    assert wait_until(agree, 60, 0.2), f"zombiectl vs node_exporter never agreed: {pairs[-10:]}"
+    assert wait_until(agree, interval=0.2), (
+        f"zombiectl vs node_exporter never agreed: {pairs[-10:]}"
+    )
     return fams
 
 
@@ -576,10 +588,13 @@ def test_node_exporter_and_prometheus_see_the_zombies(
     prom_file = textdir / "zombiectl.prom"
 
     def write() -> None:
-        res = zombiectl("list", "--format", "prometheus", "--textfile", str(prom_file))
+        res = zombiectl(
+            "list", "--format", "prometheus", "--top", top, "--textfile", str(prom_file)
+        )
         assert res.returncode == 0 and res.stdout == "" and res.stderr == "", res.stderr
 
     known = zombie_parent(5)
+    top = str(roomy_top())
     grower = growing_parent()
     grower.grow(1)
     with node_exporter(ne_bin, textdir, tmp_path / "node_exporter.log") as ne:
@@ -597,10 +612,10 @@ def test_node_exporter_and_prometheus_see_the_zombies(
                 result = prom.query(f'zombiectl_zombies_by_parent{{ppid="{grower.pid}"}}')
                 return bool(result) and float(result[0]["value"][1]) == n
 
-            assert wait_until(lambda: grower_at(1), 60, 0.2), prom.log_tail()
+            assert wait_until(lambda: grower_at(1), interval=0.2), prom.log_tail()
             grower.grow(4)
             write()
-            assert wait_until(lambda: grower_at(5), 60, 0.2), prom.log_tail()
+            assert wait_until(lambda: grower_at(5), interval=0.2), prom.log_tail()
 
             rules = prom.alerting_rules()
             assert set(rules) == {

@@ -20,13 +20,12 @@ import click
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from parents import Parent, start_parent
+from proctools import GLOBAL_TIMEOUT, Parent, read_line, start_parent
 
 from zombiectl import validate
 from zombiectl.cli import cli, run_cli
 from zombiectl.commands.common import Count, PidType, Seconds
-from zombiectl.commands.list_fast import parse_fast
-from zombiectl.init.reaper import parse_args as parse_run_args
+from zombiectl.fastpath import parse_list, parse_run
 from zombiectl.main import main
 
 BAD = ["nan", "inf", "-inf", "1e308", "99999999999999999999", "-1", "١٢", "²", " 12 ", "0x10", ""]
@@ -174,7 +173,7 @@ def test_run_fast_path_starts_nothing_on_a_bad_grace(zombiectl, tmp_path) -> Non
 def test_fast_list_parses_as_click_does(args: list[str]) -> None:
     from zombiectl.commands import list_cmd
 
-    fast = parse_fast(args)
+    fast = parse_list(args)
     assert fast is not None
     params = list_cmd.command.make_context("list", list(args)).params
     assert fast == params
@@ -184,7 +183,7 @@ def test_fast_list_parses_as_click_does(args: list[str]) -> None:
 def test_fast_run_parses_grace_as_click_does(grace: str) -> None:
     from zombiectl.commands import run as run_cmd
 
-    fast = parse_run_args(["--grace", grace, "--", "true"])
+    fast = parse_run(["--grace", grace, "--", "true"])
     assert fast is not None
     ctx = run_cmd.command.make_context("run", ["--grace", grace, "--", "true"])
     assert fast["grace"] == ctx.params["grace"]
@@ -278,9 +277,9 @@ def _watch(*args: str) -> subprocess.Popen[str]:
 def test_watch_ends_on_sigint_with_0_and_on_sigterm_with_143(sig: int, code: int) -> None:
     proc = _watch()
     try:
-        assert proc.stdout is not None and proc.stdout.readline()
+        assert proc.stdout is not None and read_line(proc.stdout)
         proc.send_signal(sig)
-        _, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=GLOBAL_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()

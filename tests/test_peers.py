@@ -9,6 +9,7 @@ from pathlib import Path
 
 import peers
 import pytest
+from proctools import GLOBAL_TIMEOUT
 
 PEERS_SCRIPT = Path(__file__).parent / "peers.py"
 
@@ -72,7 +73,11 @@ def test_the_check_names_every_missing_peer_in_one_line(empty_path) -> None:
     (empty_path / "tini").chmod(0o755)
     env = {**os.environ, "PATH": str(empty_path)}
     res = subprocess.run(
-        [sys.executable, str(PEERS_SCRIPT)], capture_output=True, text=True, env=env, timeout=60
+        [sys.executable, str(PEERS_SCRIPT)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=GLOBAL_TIMEOUT,
     )
     assert res.returncode == 1 and res.stdout == ""
     assert res.stderr.count("\n") == 1, res.stderr
@@ -88,6 +93,10 @@ def test_the_check_passes_when_every_peer_is_there(tmp_path: Path) -> None:
         (tmp_path / peer.names[0]).symlink_to(target)
     env = {**os.environ, "PATH": str(tmp_path)}
     res = subprocess.run(
-        [sys.executable, str(PEERS_SCRIPT)], capture_output=True, text=True, env=env, timeout=60
+        [sys.executable, str(PEERS_SCRIPT)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=GLOBAL_TIMEOUT,
     )
     assert (res.returncode, res.stderr) == (0, "")

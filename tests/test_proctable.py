@@ -7,16 +7,18 @@ import subprocess
 
 import psutil
 import pytest
-from proctools import ZombieParent
+from proctools import STATE_OF_KIND, ZombieParent, wait_until
 
 from zombiectl.errors import NoSuchProcess
 from zombiectl.proc import table as proctable
-from zombiectl.proc.table import ProcInfo, _parse_stat, scan
+from zombiectl.proc.table import ProcInfo, Stat, read_identity, scan
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def test_parse_stat_with_spaces_and_parens_in_name() -> None:
     raw = b"123 (a) (b) c) Z 45 123 123 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 1 0 0"
-    info = _parse_stat(123, raw)
+    info = Stat.info(123, raw)
     assert info == ProcInfo(123, 45, "Z", "a) (b) c")
     assert info.is_zombie and info.ppid == 45
 
@@ -30,6 +32,26 @@ def test_scan_sees_real_zombies_grouped_under_their_parent(zombie_parent) -> Non
     states = {p.pid: p.state for p in snap.procs.values() if p.ppid == parent.pid}
     assert sorted(pid for pid, s in states.items() if s == "Z") == parent.zombie_pids
     assert sorted(pid for pid, s in states.items() if s != "Z") == parent.alive_pids
+
+
+def test_stat_fields_by_name_with_a_hostile_name() -> None:
+    raw = b"123 (a) (b) c) Z 45 67 123 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 987 0 0"
+    stat = Stat(raw)
+    assert (stat.name, stat.state, stat.ppid, stat.pgrp) == ("a) (b) c", "Z", 45, 67)
+    assert (stat.flags, stat.starttime) == (4194560, 987)
+    assert list(Stat.zombies([(123, raw), (124, raw.replace(b") Z ", b") T "))])) == [(123, 45)]
+    with pytest.raises(ValueError):
+        Stat(b"")
+
+
+def test_stat_fields_agree_with_the_kernel_and_psutil() -> None:
+    with open(f"/proc/{os.getpid()}/stat", "rb") as f:
+        stat = Stat(f.read())
+    assert (stat.ppid, stat.pgrp, stat.state) == (os.getppid(), os.getpgrp(), "R")
+    # psutil computes create_time from the same field; boot time + ticks / HZ.
+    hz = os.sysconf("SC_CLK_TCK")
+    created = psutil.boot_time() + stat.starttime / hz
+    assert abs(created - psutil.Process().create_time()) < 1.0
 
 
 @pytest.mark.parametrize("workers", [1, 2, 4])
@@ -149,7 +171,10 @@ def test_known_zombies_are_not_read_again(zombie_parent, monkeypatch) -> None:
 
     monkeypatch.setattr(os, "open", counting_open)
     again = proctable.children_of(parent.pid, known)
-    assert again == first
+    # A live child's state may change between two reads (S, then R): compare pids, and
+    # the zombies whole.
+    assert [p.pid for p in again] == [p.pid for p in first]
+    assert [p for p in again if p.is_zombie] == list(known.values())
     stat_reads = sorted(int(p.split("/")[2]) for p in opened if p.endswith("/stat"))
     assert stat_reads == parent.alive_pids
 
@@ -196,3 +221,51 @@ def test_parallel_scan_does_not_fork_while_threads_run(zombie_parent, monkeypatc
         t.join()
     assert forks == []
     assert snap.zombies_by_parent(parent.pid)[0].zombie_pids == parent.zombie_pids
+
+
+# --------------------------------------------------------------------------- states
+
+
+def test_only_the_dead_child_is_a_zombie(states_parent) -> None:
+    """Stopped (T) and traced (t) children are alive: only Z counts, in every reader."""
+    kids = states_parent.kids
+    seen = {p.pid: p for p in proctable.children_of(states_parent.pid)}
+    assert {pid: seen[pid].state for pid in kids.values()} == {
+        pid: STATE_OF_KIND[kind] for kind, pid in kids.items()
+    }
+    assert [p.pid for p in seen.values() if p.is_zombie] == [kids["zombie"]]
+    for kind, pid in kids.items():
+        assert read_identity(pid).is_zombie == (kind == "zombie")  # type: ignore[union-attr]
+    for snap in (scan(use_proc=True), scan(use_proc=False)):
+        groups = snap.zombies_by_parent(states_parent.pid)
+        assert [g.zombie_pids for g in groups] == [[kids["zombie"]]]
+
+
+# --------------------------------------------------------------------------- start times
+
+
+def test_start_times_agree_with_psutil(zombie_parent) -> None:
+    """Field 22 of /proc/PID/stat, checked against psutil's create time (boot + ticks)."""
+    parent = zombie_parent(2, alive=1)
+    boot = psutil.boot_time()
+    for pid in (parent.pid, *parent.zombie_pids, *parent.alive_pids, os.getpid()):
+        ident = read_identity(pid)
+        assert ident is not None
+        assert abs(boot + ident.starttime / CLK_TCK - psutil.Process(pid).create_time()) < 0.02
+
+
+def _ticks_since_boot() -> float:
+    with open("/proc/uptime") as f:
+        return float(f.read().split()[0]) * CLK_TCK
+
+
+def test_a_later_process_has_a_later_start_time(zombie_parent) -> None:
+    """Two parents started at least one clock tick apart: the second starts later."""
+    first = zombie_parent(1)
+    born = read_identity(first.pid).starttime  # type: ignore[union-attr]
+    assert wait_until(lambda: _ticks_since_boot() > born + 2)
+    second = zombie_parent(1)
+    later = read_identity(second.pid).starttime  # type: ignore[union-attr]
+    assert later > born
+    # And children start no earlier than their parent.
+    assert read_identity(second.zombie_pids[0]).starttime >= later  # type: ignore[union-attr]

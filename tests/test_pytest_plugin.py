@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from proctools import reap_adopted
+from proctools import GLOBAL_TIMEOUT, read_line, reap_adopted
 
 from zombiectl.proc.table import descendants_of
 from zombiectl.testing.guard import Ledger, Owner
@@ -195,7 +195,9 @@ def teardown_errors(output: str) -> dict[str, str]:
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=120)
+    return pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", *args, timeout=2 * GLOBAL_TIMEOUT
+    )
 
 
 def check_pids_named(pids: dict[str, list[int]], text_of: dict[str, str]) -> None:
@@ -377,7 +379,7 @@ def test_collect_frees_a_pool_whose_parent_side_is_alive() -> None:
     )
     try:
         assert parent.stdout is not None
-        workers = [int(x) for x in parent.stdout.readline().split()]
+        workers = [int(x) for x in read_line(parent.stdout).split()]
         me = os.getpid()
         family = [p for p in read_tree(me) if p.pid in {parent.pid, *workers}]
         assert len(family) == 3

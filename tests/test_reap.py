@@ -1,7 +1,7 @@
 """`zombiectl reap` against real parents (Python and C), plus the ladder on a fake clock.
 
 System tests run `python -m zombiectl reap ...` as a subprocess against parents from
-tests/parents.py; a parent in `record` mode logs every signal it receives, which is how
+tests/proctools.py; a parent in `record` mode logs every signal it receives, which is how
 the refusal and consent tests prove that nothing was signalled.
 """
 
@@ -23,8 +23,18 @@ from pathlib import Path
 import psutil
 import pytest
 from conftest import run_zombiectl
-from parents import Parent, compile_c_parent, reap_by_pid, start_parent
-from proctools import kill_tree, unshare_works, wait_until, zombie_children
+from proctools import (
+    GLOBAL_TIMEOUT,
+    Parent,
+    compile_c_parent,
+    read_line,
+    reap_by_pid,
+    start_parent,
+    terminate,
+    unshare_works,
+    wait_until,
+    zombie_children,
+)
 
 from zombiectl.errors import BadUsage, NoSuchProcess
 from zombiectl.proc import identity as safety
@@ -77,7 +87,7 @@ def c_parent(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return compile_c_parent(tmp_path_factory.mktemp("cparent"))
 
 
-def reap_json(*args: str, timeout: float = 60) -> tuple[int, dict]:
+def reap_json(*args: str, timeout: float = GLOBAL_TIMEOUT) -> tuple[int, dict]:
     res = run_zombiectl("reap", "--json", *args, timeout=timeout)
     assert res.stdout, res.stderr
     return res.returncode, json.loads(res.stdout)
@@ -104,7 +114,7 @@ def run_while_adopting(args: list[str], zombies: list[int]) -> tuple[int, dict, 
     while proc.poll() is None and time.monotonic() < deadline:
         reaped += reap_by_pid([z for z in zombies if z not in reaped])
         time.sleep(0.01)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=GLOBAL_TIMEOUT)
     assert out, err
     return proc.returncode, json.loads(out), reaped
 
@@ -161,7 +171,7 @@ def test_kill_parent_hands_zombies_to_the_subreaper(parent, c_parent_opt, lang) 
     row = only(data, p.pid)
     assert row["actions"] == ["SIGCHLD", "SIGTERM"]
     assert row["result"] == "reaped" and (row["zombies_before"], row["zombies_after"]) == (5, 0)
-    assert p.proc.wait(10) == -signal.SIGTERM
+    assert p.proc.wait(GLOBAL_TIMEOUT) == -signal.SIGTERM
 
 
 @pytest.mark.parametrize("lang", ["py", pytest.param("c", marks=pytest.mark.needs_cc)])
@@ -180,7 +190,7 @@ def test_parent_ignoring_sigterm_needs_force(parent, c_parent_opt, lang) -> None
     )
     assert rc == 0, data
     assert only(data, p.pid)["actions"] == ["SIGCHLD", "SIGTERM", "SIGKILL"]
-    assert p.proc.wait(10) == -signal.SIGKILL
+    assert p.proc.wait(GLOBAL_TIMEOUT) == -signal.SIGKILL
     assert sorted(reaped) == p.zombie_pids
 
 
@@ -194,7 +204,7 @@ def test_parent_that_exits_during_the_run(parent) -> None:
     assert row["result"] == "reaped" and "exited" in row["reason"]
     assert row["actions"] == ["SIGCHLD"]
     assert sorted(reaped) == p.zombie_pids
-    assert p.proc.wait(10) == 0
+    assert p.proc.wait(GLOBAL_TIMEOUT) == 0
 
 
 def test_zombie_target_acts_on_its_parent_once(parent) -> None:
@@ -332,24 +342,21 @@ def namespace_init(tmp_path: Path) -> Iterator[NamespaceInit]:
         [*argv, str(log)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        assert proc.stdout is not None and read_line(proc.stdout).strip() == "ready"
         kids: list[int] = []
-        assert wait_until(lambda: bool(kids.extend(child_pids(proc.pid)) or kids), 30)
+        assert wait_until(lambda: bool(kids.extend(child_pids(proc.pid)) or kids))
         init = NamespaceInit(proc, kids[0], log)
-        assert wait_until(lambda: len(zombie_children(init.pid)) == 3, 30)
+        assert wait_until(lambda: len(zombie_children(init.pid)) == 3)
         assert safety.namespace_pids(init.pid)[-1] == 1  # type: ignore[index]
         yield init
     finally:
         if proc.stdin:
             proc.stdin.close()  # the init exits; the kernel clears its namespace
         try:
-            proc.wait(30)
+            proc.wait(GLOBAL_TIMEOUT)
         except subprocess.TimeoutExpired:
-            kill_tree(proc.pid)
-            proc.kill()
-            proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+            pass
+        terminate(proc, signal.SIGKILL)  # closes the pipes; ends it only if still running
 
 
 def created(pid: int) -> float:
@@ -381,6 +388,29 @@ def test_a_namespace_init_is_nudged_but_never_ended(namespace_init: NamespaceIni
     assert "never SIGTERM or SIGKILL: it is the init (PID 1) of its own PID namespace" in (
         " ".join(res.stdout.split())
     )
+
+
+@pytest.mark.root
+def test_pid1_is_refused_where_it_is_not_an_ancestor(namespace_init: NamespaceInit) -> None:
+    """`nsenter` puts zombiectl in the namespace with its parent outside: there, PID 1
+    is not an ancestor of zombiectl, so only the init rule can refuse to end it."""
+    if shutil.which("nsenter") is None:
+        pytest.skip("needs nsenter")
+    init = namespace_init
+    born = created(init.pid)
+    zombies = zombie_children(init.pid)
+    argv = ["nsenter", "--target", str(init.pid), "--pid", "--mount", "--"]
+    argv += [sys.executable, "-m", "zombiectl", "reap", "--json", "--pid", "1"]
+    argv += ["--kill-parent", "--force", "--yes", "--timeout", "0.3"]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=GLOBAL_TIMEOUT)
+    assert res.returncode == 1, res.stderr
+    data = json.loads(res.stdout)
+    row = only(data, 1)
+    assert row["result"] == "refused" and row["actions"] == [], row
+    assert row["reason"].startswith("PID 1 is init: ending it ends every process"), row
+    assert init.proc.poll() is None and created(init.pid) == born  # the same init, running
+    assert zombie_children(init.pid) == zombies
+    assert init.endings() == []  # no SIGTERM reached it (it would be logged, not ignored)
 
 
 @pytest.mark.root
@@ -424,7 +454,7 @@ def test_reap_all_inside_a_namespace(tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=2 * GLOBAL_TIMEOUT,
     )
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
@@ -532,7 +562,7 @@ def sigterm_pending(pid: int) -> bool:
 def test_stopped_parent_is_named_and_its_pending_sigterm_reported(parent) -> None:
     p = parent("never", 2)
     os.kill(p.pid, signal.SIGSTOP)
-    assert wait_until(lambda: read_proc(p.pid).state == "T", 30)  # type: ignore[union-attr]
+    assert wait_until(lambda: read_proc(p.pid).state == "T")  # type: ignore[union-attr]
     try:
         res = run_zombiectl("reap", "--pid", str(p.pid), "--kill-parent", "--dry-run")
         assert "the parent is stopped (state T)" in " ".join(res.stdout.split())
@@ -545,7 +575,7 @@ def test_stopped_parent_is_named_and_its_pending_sigterm_reported(parent) -> Non
         assert read_proc(p.pid).state == "T"  # type: ignore[union-attr]  # not continued
     finally:
         os.kill(p.pid, signal.SIGCONT)
-    assert p.proc.wait(30) == -signal.SIGTERM  # the pending SIGTERM, as promised
+    assert p.proc.wait(GLOBAL_TIMEOUT) == -signal.SIGTERM  # the pending SIGTERM, as promised
     assert wait_until(
         lambda: (
             sorted(reap_by_pid(p.zombie_pids)) == p.zombie_pids
@@ -606,7 +636,7 @@ def _run_on_pty(args: list[str], answer: bytes) -> tuple[int, str]:
                 answered = True
             if proc.poll() is not None and not ready:
                 break
-        return proc.wait(30), seen.decode(errors="replace")
+        return proc.wait(GLOBAL_TIMEOUT), seen.decode(errors="replace")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -656,9 +686,9 @@ def test_interrupt_stops_before_the_next_signal(parent, tmp_path, sig) -> None:
         env=env,
     )
     try:
-        assert wait_until(lambda: p.user_signals() != [], 30)  # the first nudge arrived
+        assert wait_until(lambda: p.user_signals() != [])  # the first nudge arrived
         proc.send_signal(sig)
-        _out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=GLOBAL_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -707,7 +737,7 @@ def test_another_users_parent_is_denied(parent, tmp_path) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=GLOBAL_TIMEOUT,
     )
     assert res.returncode == 4, res.stderr
     row = only(json.loads(res.stdout), p.pid)
@@ -766,7 +796,7 @@ def test_help_has_an_example() -> None:
 @pytest.mark.slow
 def test_thousands_of_zombies_under_one_parent(parent) -> None:
     p = parent("one", 3000)
-    rc, data = reap_json("--pid", str(p.pid), "--yes", timeout=300)
+    rc, data = reap_json("--pid", str(p.pid), "--yes", timeout=5 * GLOBAL_TIMEOUT)
     assert rc == 0, data
     row = only(data, p.pid)
     assert (row["zombies_before"], row["zombies_after"]) == (3000, 0)
@@ -828,7 +858,7 @@ def test_real_race_parent_dies_between_open_and_check(parent) -> None:
     def opener(pid: int) -> int:
         fd = os.pidfd_open(pid)
         p.proc.kill()
-        assert wait_until(lambda: all(read_proc(z).ppid == os.getpid() for z in p.zombie_pids), 30)
+        assert wait_until(lambda: all(read_proc(z).ppid == os.getpid() for z in p.zombie_pids))
         return fd
 
     res = send_signal_safely(

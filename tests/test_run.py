@@ -10,10 +10,11 @@ import time
 from collections.abc import Callable
 
 import pytest
-from proctools import reap_adopted, signals_held, wait_until
+from proctools import GLOBAL_TIMEOUT, read_line, reap_adopted, signals_held, wait_until
 from test_run_vs_tini import RECORD, LineReader, stop
 
 from zombiectl.errors import NotSupported
+from zombiectl.fastpath import parse_run
 from zombiectl.init import reaper as initd
 from zombiectl.proc.table import read_proc
 
@@ -45,16 +46,16 @@ LEAVES_TWO = (
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--", "true"], {"argv": ["true"], "group": False, "on_exit": "leave"}),
-        (["true", "--group"], {"argv": ["true", "--group"], "group": False}),
-        (["--group", "-v", "--", "a", "b"], {"argv": ["a", "b"], "group": True, "verbose": True}),
-        (["--kill-descendants", "--grace", "2.5", "x"], {"on_exit": "kill", "grace": 2.5}),
-        (["--wait-descendants", "--grace=0", "--", "x"], {"on_exit": "wait", "grace": 0.0}),
-        (["--", "--help"], {"argv": ["--help"]}),
+        (["--", "true"], {"cmd": ("true",), "group": False, "kill_descendants": False}),
+        (["true", "--group"], {"cmd": ("true", "--group"), "group": False}),
+        (["--group", "-v", "--", "a", "b"], {"cmd": ("a", "b"), "group": True, "verbose": True}),
+        (["--kill-descendants", "--grace", "2.5", "x"], {"kill_descendants": True, "grace": 2.5}),
+        (["--wait-descendants", "--grace=0", "--", "x"], {"wait_descendants": True, "grace": 0.0}),
+        (["--", "--help"], {"cmd": ("--help",)}),
     ],
 )
 def test_fast_parser_accepts_well_formed_lines(args: list[str], expected: dict) -> None:
-    opts = initd.parse_args(args)
+    opts = parse_run(args)
     assert opts is not None
     for key, value in expected.items():
         assert opts[key] == value
@@ -75,7 +76,7 @@ def test_fast_parser_accepts_well_formed_lines(args: list[str], expected: dict) 
     ],
 )
 def test_fast_parser_leaves_help_and_errors_to_click(args: list[str]) -> None:
-    assert initd.parse_args(args) is None
+    assert parse_run(args) is None
 
 
 @pytest.mark.parametrize(
@@ -148,7 +149,7 @@ def test_path_search_finds_a_later_entry(tmp_path) -> None:
         [sys.executable, "-m", "zombiectl", "run", "--", "say-hello"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=GLOBAL_TIMEOUT,
         env=env,
     )
     assert result.returncode == 0
@@ -167,7 +168,7 @@ def test_fast_path_imports_neither_click_nor_rich_nor_psutil() -> None:
         [sys.executable, "-X", "importtime", "-m", "zombiectl", "run", "--", "true"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=GLOBAL_TIMEOUT,
     )
     assert result.returncode == 0
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()}
@@ -188,11 +189,11 @@ def test_verbose_logs_each_reap(zombiectl: Run) -> None:
         "run", "--verbose", "--wait-descendants", "--", "sh", "-c", "(sh -c 'exit 4' &); exit 0"
     )
     assert result.returncode == 0
-    assert "reaped orphan" in result.stderr and "exit 4" in result.stderr
+    assert "reaped orphan" in result.stderr and "which exited with status 4" in result.stderr
 
 
 def test_default_leaves_live_descendants_to_the_next_reaper(zombiectl: Run) -> None:
-    result = zombiectl("run", "--", sys.executable, "-c", LEAVES_TWO, timeout=60)
+    result = zombiectl("run", "--", sys.executable, "-c", LEAVES_TWO, timeout=GLOBAL_TIMEOUT)
     pids = [int(p) for p in result.stdout.split()]
     try:
         assert result.returncode == 7
@@ -239,11 +240,11 @@ def test_wait_descendants_forwards_signals_to_what_is_left() -> None:
     )  # fmt: skip
     try:
         assert proc.stdout is not None
-        sleeper = int(proc.stdout.readline())
+        sleeper = int(read_line(proc.stdout))
         # CMD has exited; the sleeper is zombiectl's own child now.
-        assert wait_until(lambda: (read_proc(sleeper) or (0, 0))[1] == proc.pid, 30)
+        assert wait_until(lambda: (read_proc(sleeper) or (0, 0))[1] == proc.pid)
         os.kill(proc.pid, signal.SIGTERM)
-        assert proc.wait(30) == 0, proc.stderr
+        assert proc.wait(GLOBAL_TIMEOUT) == 0, proc.stderr
         assert read_proc(sleeper) is None
     finally:
         if proc.poll() is None:
@@ -261,9 +262,9 @@ def test_signal_sent_during_start_up_is_not_lost() -> None:
     )
     try:
         # Once zombiectl holds its signals, a SIGTERM is forwarded, never fatal to it.
-        assert wait_until(lambda: signals_held(proc.pid), 30, 0.001)
+        assert wait_until(lambda: signals_held(proc.pid), interval=0.001)
         os.kill(proc.pid, signal.SIGTERM)
-        assert proc.wait(30) == 128 + signal.SIGTERM
+        assert proc.wait(GLOBAL_TIMEOUT) == 128 + signal.SIGTERM
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -314,7 +315,7 @@ def test_a_sigpipe_raised_by_its_own_write_is_not_forwarded() -> None:
         for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM):
             os.kill(proc.pid, sig)
             lines.append(out.line())
-        assert proc.wait(30) == 0
+        assert proc.wait(GLOBAL_TIMEOUT) == 0
         assert lines == [f"{s} {cmd_pid}" for s in ("SIGUSR1", "SIGUSR2", "SIGTERM")]
     finally:
         stop(proc)

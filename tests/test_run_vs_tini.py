@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from peers import require_peer
-from proctools import unshare_works
+from proctools import GLOBAL_TIMEOUT, unshare_works
 
 PROGRAMS = Path(__file__).parent / "programs"
 RECORD = [sys.executable, str(PROGRAMS / "record_signals.py")]
@@ -43,7 +43,9 @@ INITS = ["tini", "zombiectl"]
 ALL_INITS = ["tini", "dumb-init", "zombiectl"]
 
 
-def run_under(init: str, cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_under(
+    init: str, cmd: list[str], timeout: float = GLOBAL_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*init_command(init), *cmd], capture_output=True, text=True, timeout=timeout
     )
@@ -57,7 +59,7 @@ class LineReader:
         self.fd = proc.stdout.fileno()
         self.buf = b""
 
-    def line(self, timeout: float = 30.0) -> str:
+    def line(self, timeout: float = GLOBAL_TIMEOUT) -> str:
         deadline = time.monotonic() + timeout
         while b"\n" not in self.buf:
             left = deadline - time.monotonic()
@@ -74,7 +76,7 @@ class LineReader:
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.kill()
-    proc.wait(30)
+    proc.wait(GLOBAL_TIMEOUT)
     if proc.stdout:
         proc.stdout.close()
 
@@ -111,7 +113,7 @@ def test_signals_are_forwarded_to_cmd(init: str) -> None:
         assert seen == [
             f"{s} {cmd_pid}" for s in ("SIGHUP", "SIGUSR1", "SIGINT", "SIGUSR2", "SIGTERM")
         ]
-        assert proc.wait(30) == 0
+        assert proc.wait(GLOBAL_TIMEOUT) == 0
     finally:
         stop(proc)
 
@@ -128,7 +130,7 @@ def test_sigpipe_and_sigxfsz_sent_to_the_init_reach_cmd(init: str, sig: signal.S
         # sh and sleep both keep SIGPIPE and SIGXFSZ at their default (killing) action.
         assert LineReader(proc).line() == "ready"
         os.kill(proc.pid, sig)
-        assert proc.wait(30) == 128 + sig
+        assert proc.wait(GLOBAL_TIMEOUT) == 128 + sig
     finally:
         stop(proc)
 
@@ -149,7 +151,11 @@ def test_a_script_without_a_shebang_is_found_on_path(init: str, tmp_path: Path) 
     (tmp_path / "no-shebang").chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ.get('PATH', os.defpath)}"}
     result = subprocess.run(
-        [*init_command(init), "no-shebang"], capture_output=True, text=True, env=env, timeout=60
+        [*init_command(init), "no-shebang"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=GLOBAL_TIMEOUT,
     )
     assert result.returncode == 5, result.stderr
 
@@ -166,7 +172,7 @@ def test_group_signals_reach_cmds_whole_process_group(init: str) -> None:
         os.kill(proc.pid, signal.SIGUSR1)
         assert {out.line(), out.line()} == {f"SIGUSR1 {p}" for p in pids}
         os.kill(proc.pid, signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert proc.wait(GLOBAL_TIMEOUT) == 0
     finally:
         stop(proc)
 
@@ -184,7 +190,7 @@ def test_signal_to_cmd_alone_without_group(init: str) -> None:
         assert out.line() == f"SIGTERM {child_pid}"
         os.kill(proc.pid, signal.SIGTERM)
         assert out.line() == f"SIGTERM {cmd_pid}"
-        assert proc.wait(30) == 0
+        assert proc.wait(GLOBAL_TIMEOUT) == 0
     finally:
         stop(proc)
 
@@ -201,7 +207,8 @@ def test_a_signal_storm_never_kills_the_init(init: str) -> None:
         # CMD ignores them from now on; both inits block signals before starting CMD.
         assert LineReader(proc).line() == "ready"
         sent = 0
-        while proc.poll() is None:
+        deadline = time.monotonic() + GLOBAL_TIMEOUT
+        while proc.poll() is None and time.monotonic() < deadline:
             for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
                 try:
                     os.kill(proc.pid, sig)
@@ -209,7 +216,7 @@ def test_a_signal_storm_never_kills_the_init(init: str) -> None:
                 except ProcessLookupError:
                     break
         assert sent > 0
-        assert proc.wait(30) == 3
+        assert proc.wait(GLOBAL_TIMEOUT) == 3
     finally:
         stop(proc)
 
@@ -217,7 +224,7 @@ def test_a_signal_storm_never_kills_the_init(init: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("init", INITS)
 def test_a_thousand_orphans_exiting_at_once_are_all_reaped(init: str) -> None:
-    result = run_under(init, [*ORPHANS, "1000", "30"], timeout=120)
+    result = run_under(init, [*ORPHANS, "1000", "30"], timeout=2 * GLOBAL_TIMEOUT)
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["adopted"] == 1000, report  # the init was the subreaper that adopted them
     assert report["left"] == 0 and report["zombies"] == 0, report
@@ -235,7 +242,7 @@ def test_as_pid_1_of_a_pid_namespace_a_thousand_orphans_are_reaped(init: str) ->
         ["unshare", "--pid", "--fork", "--mount-proc", *init_command(init), *ORPHANS, "1000", "30"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=2 * GLOBAL_TIMEOUT,
     )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["adopted"] == 1000, report  # adopted by PID 1, the init
@@ -257,7 +264,7 @@ class Terminal:
                 os._exit(127)
         self.buf = b""
 
-    def read_until(self, token: bytes, timeout: float = 30.0) -> bytes:
+    def read_until(self, token: bytes, timeout: float = GLOBAL_TIMEOUT) -> bytes:
         deadline = time.monotonic() + timeout
         while token not in self.buf:
             left = deadline - time.monotonic()

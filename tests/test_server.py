@@ -19,7 +19,14 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from proctools import reap_adopted, run_zombiectl_in_pids_cgroup, wait_until, zombie_children
+from proctools import (
+    GLOBAL_TIMEOUT,
+    read_line,
+    reap_adopted,
+    run_zombiectl_in_pids_cgroup,
+    wait_until,
+    zombie_children,
+)
 
 from zombiectl.demo.server import echo
 from zombiectl.demo.server.clients import drive, echo_once, wait_settled
@@ -79,7 +86,7 @@ class Server:
             start_new_session=True,
         )
         self.pid = self.proc.pid
-        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        line = read_line(self.proc.stdout) if self.proc.stdout else ""
         m = LISTENING.search(line)
         self.port = int(m.group(3)) if m else 0
         self.line = line
@@ -137,17 +144,17 @@ def test_max_children_refuses_connections_beyond_the_cap(server, impl: str) -> N
     held = []
     try:
         for i in range(2):  # two clients that stay connected: both slots taken
-            s = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=GLOBAL_TIMEOUT)
             s.sendall(b"hold %d\n" % i)
             assert s.recv(100) == b"hold %d\n" % i
             held.append(s)
-        assert wait_until(lambda: handler_states(srv.pid)[0] == 2, 20)
-        refused = echo_once("127.0.0.1", srv.port, 99, timeout=20)
+        assert wait_until(lambda: handler_states(srv.pid)[0] == 2)
+        refused = echo_once("127.0.0.1", srv.port, 99, timeout=GLOBAL_TIMEOUT)
         assert refused is not None and refused.startswith("refused"), refused
         assert handler_states(srv.pid)[0] == 2  # no third handler was forked
         held.pop().close()  # one client leaves: its slot comes back
-        assert wait_until(lambda: handler_states(srv.pid)[0] == 1, 20)
-        assert echo_once("127.0.0.1", srv.port, 100, timeout=20) is None
+        assert wait_until(lambda: handler_states(srv.pid)[0] == 1)
+        assert echo_once("127.0.0.1", srv.port, 100, timeout=GLOBAL_TIMEOUT) is None
     finally:
         for s in held:
             s.close()
@@ -157,15 +164,15 @@ def test_max_children_refuses_connections_beyond_the_cap(server, impl: str) -> N
 def test_max_zombies_closes_new_connections_once_reached(server, impl: str) -> None:
     srv = server(impl, "none", max_zombies=3)
     for i in range(3):
-        assert echo_once("127.0.0.1", srv.port, i, timeout=20) is None
-    assert wait_until(lambda: len(zombie_children(srv.pid)) == 3, 20)
+        assert echo_once("127.0.0.1", srv.port, i, timeout=GLOBAL_TIMEOUT) is None
+    assert wait_until(lambda: len(zombie_children(srv.pid)) == 3)
     for i in range(3, 6):  # the cap holds: closed, not forked
-        refused = echo_once("127.0.0.1", srv.port, i, timeout=20)
+        refused = echo_once("127.0.0.1", srv.port, i, timeout=GLOBAL_TIMEOUT)
         assert refused is not None and refused.startswith("refused"), refused
     assert handler_states(srv.pid) == (0, 3)
     assert srv.proc.poll() is None  # still serving (closing), not dead
     os.killpg(srv.pid, signal.SIGKILL)
-    srv.proc.wait(30)
+    srv.proc.wait(GLOBAL_TIMEOUT)
     err = srv.proc.stderr.read() if srv.proc.stderr else ""
     line = "echo server: 3 handlers forked and never reaped, each a zombie once it exits "
     # Said once, not once per connection refused.
@@ -182,10 +189,10 @@ def test_max_zombies_does_not_cap_a_server_that_reaps(server, impl: str) -> None
 @pytest.mark.parametrize("impl", IMPLS)
 def test_a_silent_client_is_dropped_after_the_handler_timeout(server, impl: str) -> None:
     srv = server(impl, "none", timeout=0.3)
-    with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as s:
-        assert wait_until(lambda: handler_states(srv.pid) == (1, 0), 20)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=GLOBAL_TIMEOUT) as s:
+        assert wait_until(lambda: handler_states(srv.pid) == (1, 0))
         assert s.recv(100) == b""  # the handler gave up and closed, having read nothing
-    assert wait_until(lambda: handler_states(srv.pid) == (0, 1), 20)
+    assert wait_until(lambda: handler_states(srv.pid) == (0, 1))
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -194,7 +201,7 @@ def test_port_in_use_is_one_line_and_exit_2(impl: str) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         srv = Server(impl, "none", port=busy.getsockname()[1])
-        rc = srv.proc.wait(30)
+        rc = srv.proc.wait(GLOBAL_TIMEOUT)
         err = srv.proc.stderr.read() if srv.proc.stderr else ""
         srv.kill()
     assert rc == 2
@@ -299,7 +306,7 @@ def _popen_demo(*args: str) -> subprocess.Popen[str]:
 def _read_note(proc: subprocess.Popen[str]) -> tuple[int, int]:
     """(server pid, port) from the demo's note, reading its JSON lines as they come."""
     assert proc.stdout is not None
-    for line in proc.stdout:
+    while line := read_line(proc.stdout):
         if '"note"' in line:
             m = LISTENING.search(json.loads(line)["text"])
             assert m, line
@@ -320,10 +327,10 @@ def test_clients_0_serves_by_hand_until_ctrl_c(sig: int, code: int) -> None:
     try:
         server, port = _read_note(proc)
         for i in range(3):  # a class connecting by hand
-            assert echo_once("127.0.0.1", port, i, timeout=20) is None
-        assert wait_until(lambda: len(zombie_children(server)) == 3, 20)
+            assert echo_once("127.0.0.1", port, i, timeout=GLOBAL_TIMEOUT) is None
+        assert wait_until(lambda: len(zombie_children(server)) == 3)
         proc.send_signal(sig)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=GLOBAL_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -332,7 +339,7 @@ def test_clients_0_serves_by_hand_until_ctrl_c(sig: int, code: int) -> None:
     assert err.count("\n") == (0 if code == 0 else 1), err
     s = _summary(out)
     assert s["final_zombies"] == 3 and s["leftover"] == 0
-    assert wait_until(lambda: _gone(server), 20)
+    assert wait_until(lambda: _gone(server))
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -342,12 +349,12 @@ def test_clients_0_holds_at_most_max_zombies_and_says_so(impl: str) -> None:
     proc = _popen_demo("--clients", "0", "--reap", "none", "--max-zombies", "3", "--impl", impl)
     try:
         server, port = _read_note(proc)
-        answers = [echo_once("127.0.0.1", port, i, timeout=20) for i in range(6)]
+        answers = [echo_once("127.0.0.1", port, i, timeout=GLOBAL_TIMEOUT) for i in range(6)]
         assert answers[:3] == [None] * 3
         assert all(a is not None and a.startswith("refused") for a in answers[3:]), answers
-        assert wait_until(lambda: len(zombie_children(server)) == 3, 20)
+        assert wait_until(lambda: len(zombie_children(server)) == 3)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=GLOBAL_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -359,7 +366,7 @@ def test_clients_0_holds_at_most_max_zombies_and_says_so(impl: str) -> None:
     assert full == [said + "(--max-zombies): closing new connections"], notes
     s = _summary(out)
     assert (s["final_zombies"], s["children"], s["leftover"]) == (3, 3, 0)
-    assert wait_until(lambda: _gone(server), 20)
+    assert wait_until(lambda: _gone(server))
 
 
 def test_a_driven_run_keeps_one_zombie_per_client_past_max_zombies(zombiectl) -> None:
@@ -375,9 +382,9 @@ def test_interrupted_mid_load_leaves_nothing(sig: int) -> None:
     proc = _popen_demo("--clients", "10000", "--reap", "none", "--concurrency", "8")
     try:
         server, _port = _read_note(proc)
-        assert wait_until(lambda: len(zombie_children(server)) >= 20, 30)
+        assert wait_until(lambda: len(zombie_children(server)) >= 20)
         proc.send_signal(sig)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=GLOBAL_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -388,7 +395,7 @@ def test_interrupted_mid_load_leaves_nothing(sig: int) -> None:
         assert proc.returncode == (143 if sig == signal.SIGTERM else 130), err
         assert err.count("\n") == 1 and "interrupted" in err, err
         assert _summary(out)["leftover"] == 0
-    assert wait_until(lambda: _gone(server), 20), proctable.process_group(server)
+    assert wait_until(lambda: _gone(server)), proctable.process_group(server)
 
 
 @pytest.mark.slow
@@ -408,7 +415,7 @@ def test_demo_server_hundreds_of_clients(zombiectl, impl: str, reap: str) -> Non
         "--json",
         "--hold",
         "0",
-        timeout=120,
+        timeout=2 * GLOBAL_TIMEOUT,
     )
     assert res.returncode == 0, (res.stderr, time.monotonic() - started)
     s = _summary(res.stdout)

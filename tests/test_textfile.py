@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from proctools import GLOBAL_TIMEOUT
 
 from zombiectl.errors import BadUsage
 from zombiectl.listing import textfile
@@ -156,11 +157,11 @@ def test_a_killed_writer_leaves_path_as_it_was_and_its_temporary_is_cleaned_late
     try:
         assert os.read(ready_r, 1) == b"x"  # EOF (b"") if it died before fsync
         proc.kill()
-        assert proc.wait(30) == -9
+        assert proc.wait(GLOBAL_TIMEOUT) == -9
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait(30)
+            proc.wait(GLOBAL_TIMEOUT)
         os.close(ready_r)
         os.close(hold_w)
     left = [n for n in os.listdir(tmp_path) if n != "z.prom"]

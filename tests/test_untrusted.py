@@ -31,12 +31,19 @@ import psutil
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from proctools import reap_adopted, unshare_works, wait_until, zombie_children
+from proctools import (
+    GLOBAL_TIMEOUT,
+    read_line,
+    reap_adopted,
+    unshare_works,
+    wait_until,
+    zombie_children,
+)
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
-from zombiectl import cli
 from zombiectl.doctor.probes import Pid1, ZombiesNow, pid1_finding, zombies_finding
+from zombiectl.errors import report
 from zombiectl.listing.zombies import ListResult
 from zombiectl.proc.identity import Target
 from zombiectl.proc.table import ParentZombies, ProcInfo, read_identity, read_proc
@@ -238,7 +245,7 @@ def test_any_name_through_every_renderer(raw: bytes) -> None:
     # An error message that quotes the name: one line on stderr.
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
-        cli._echo_err(f"zombiectl: error: pid 10 ({name}) is not a zombie")
+        report(f"zombiectl: error: pid 10 ({name}) is not a zombie")
     assert err.getvalue().count("\n") == 1 and raw_controls(err.getvalue()) == []
     assert shown in err.getvalue()
 
@@ -315,11 +322,11 @@ class NamedParent:
         self.zombie_pids: list[int] = []
         try:
             assert self.proc.stdout is not None
-            words = self.proc.stdout.readline().split()
-            if not words or words[0] != b"ready":
+            words = read_line(self.proc.stdout).split()
+            if not words or words[0] != "ready":
                 raise RuntimeError(f"named parent did not start: {words!r}")
             self.zombie_pids = [int(w) for w in words[1:]]
-            if not wait_until(lambda: len(zombie_children(self.pid)) == zombies, 30):
+            if not wait_until(lambda: len(zombie_children(self.pid)) == zombies):
                 raise RuntimeError(f"{zombies} zombies did not appear under {self.pid}")
         except BaseException:
             self.close()
@@ -331,7 +338,7 @@ class NamedParent:
             try:
                 assert self.proc.stdin is not None
                 self.proc.stdin.close()
-                self.proc.wait(30)
+                self.proc.wait(GLOBAL_TIMEOUT)
             except (subprocess.TimeoutExpired, OSError):
                 self.proc.kill()
         self.proc.wait()
@@ -367,7 +374,7 @@ def piped(*args: str) -> subprocess.CompletedProcess[bytes]:
         stdin=subprocess.DEVNULL,
         capture_output=True,
         env=_env(),
-        timeout=60,
+        timeout=GLOBAL_TIMEOUT,
     )
 
 
@@ -401,7 +408,7 @@ def on_tty(*args: str, answer: bytes | None = None) -> tuple[int, bytes]:
                 answer = None
             if not ready and proc.poll() is not None:
                 break
-        return proc.wait(30), seen
+        return proc.wait(GLOBAL_TIMEOUT), seen
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -518,7 +525,7 @@ def test_run_verbose_logs_a_hostile_command_name_escaped(tmp_path: Path) -> None
     res = subprocess.run(
         [sys.executable, "-m", "zombiectl", "run", "--verbose", "--", str(exe)],
         capture_output=True,
-        timeout=60,
+        timeout=GLOBAL_TIMEOUT,
     )
     assert res.returncode == 0, res.stderr
     err = res.stderr.decode()
@@ -550,7 +557,7 @@ def test_doctor_under_a_hostile_pid1_that_holds_zombies() -> None:
         ["unshare", "--pid", "--fork", "--mount-proc", "--", sys.executable, "-c", DOCTOR_INIT,
          raw.hex(), sys.executable],
         capture_output=True,
-        timeout=120,
+        timeout=2 * GLOBAL_TIMEOUT,
         env=_env(),
     )  # fmt: skip
     assert res.returncode == 0, res.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +17,15 @@ from contextlib import contextmanager
 
 import psutil
 import pytest
-from proctools import kill_tree, pids_cgroup, reap_adopted, wait_until, zombie_children
+from proctools import (
+    GLOBAL_TIMEOUT,
+    pids_cgroup,
+    read_line,
+    reap_adopted,
+    terminate,
+    wait_until,
+    zombie_children,
+)
 from rich.console import Console
 
 from zombiectl.proc.table import ProcInfo, children_of
@@ -53,16 +62,10 @@ def leaker(pace: float) -> Iterator[subprocess.Popen[str]]:
     )
     try:
         assert proc.stdout is not None
-        proc.stdout.readline()
+        read_line(proc.stdout)
         yield proc
     finally:
-        kill_tree(proc.pid)
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        for f in (proc.stdin, proc.stdout):
-            if f:
-                f.close()
+        terminate(proc, signal.SIGKILL)
         reap_adopted(exclude=())
 
 
@@ -90,7 +93,7 @@ def test_rate_per_min_follows_a_steady_leak() -> None:
     with leaker(0.05) as parent:
         assert wait_until(lambda: len(zombie_children(parent.pid)) >= 3)
         w = watch("--pid", str(parent.pid), "--json", "--interval", "0.2", "--count", "6")
-        out, err = w.communicate(timeout=60)
+        out, err = w.communicate(timeout=GLOBAL_TIMEOUT)
         assert w.returncode == 0, err
         say(parent, "stop")
         samples = [json.loads(line) for line in out.splitlines()]
@@ -114,13 +117,13 @@ def test_final_frame_names_the_adopter() -> None:
         assert wait_until(lambda: len(zombie_children(parent.pid)) >= 5)
         w = watch("--pid", str(parent.pid), "--interval", "0.05")
         assert w.stdout is not None
-        first = w.stdout.readline()
+        first = read_line(w.stdout)
         assert "zombies" in first and "leak" in first
         say(parent, "stop")
-        assert parent.stdout is not None and parent.stdout.readline() == "stopped\n"
+        assert parent.stdout is not None and read_line(parent.stdout) == "stopped\n"
         say(parent, "exit")
-        parent.wait(10)
-        out, err = w.communicate(timeout=20)
+        parent.wait(GLOBAL_TIMEOUT)
+        out, err = w.communicate(timeout=GLOBAL_TIMEOUT)
         assert w.returncode == 0
         last = out.splitlines()[-1]
         # This session is a child subreaper: it adopts the zombies (and reaps them later).
@@ -132,8 +135,7 @@ def test_final_frame_names_the_adopter() -> None:
 def test_after_exit_counts_adopted_and_reaped(zombie_parent) -> None:
     parent = zombie_parent(3)
     zombies = {p.pid: p for p in children_of(parent.pid) if p.is_zombie}
-    kill_tree(parent.pid)
-    parent.proc.kill()
+    parent.proc.kill()  # it has no live child: its zombies are orphaned, not killed
     parent.proc.wait()
     assert wait_until(lambda: all(psutil.Process(z).ppid() == os.getpid() for z in zombies))
     reaped = zombies and next(iter(zombies))
@@ -168,7 +170,7 @@ def test_zombie_age_bounds_against_the_real_start_time(zombie_parent) -> None:
 def test_tree_says_descendants(zombie_parent) -> None:
     parent = zombie_parent(1)
     w = watch("--pid", str(parent.pid), "--tree", "--once")
-    out, err = w.communicate(timeout=30)
+    out, err = w.communicate(timeout=GLOBAL_TIMEOUT)
     assert w.returncode == 0, err
     assert "descendants 1" in out and "children" not in out
 
@@ -276,7 +278,7 @@ def test_v2_limit_is_the_tightest_up_the_tree(tmp_path) -> None:
 def test_v1_pids_max_of_a_real_process() -> None:
     group = pids_cgroup(77)
     if group is None:
-        pytest.skip("cannot create a cgroup-v1 pids group here")
+        pytest.skip("cannot create a pids cgroup here")
     proc = subprocess.Popen(
         [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
     )
@@ -324,9 +326,9 @@ def test_live_view_on_a_terminal_ends_with_the_final_frame() -> None:
                 if select.select([fd], [], [], 0.5)[0]:
                     out += os.read(fd, 65536)
             say(parent, "stop")
-            assert parent.stdout is not None and parent.stdout.readline() == "stopped\n"
+            assert parent.stdout is not None and read_line(parent.stdout) == "stopped\n"
             say(parent, "exit")
-            parent.wait(10)
+            parent.wait(GLOBAL_TIMEOUT)
             while time.monotonic() < deadline:
                 if select.select([fd], [], [], 0.5)[0]:
                     try:

@@ -8,7 +8,6 @@ another's start.
 from __future__ import annotations
 
 import importlib
-import sys
 
 import click
 
@@ -18,10 +17,11 @@ from zombiectl.errors import (
     EXIT_USAGE,
     ZombiectlError,
     interrupted_exit_code,
+    report,
+    report_error,
     signum_of,
 )
 from zombiectl.stdout import reader_left
-from zombiectl.untrusted import display
 
 # name -> (module, one-line help). The order is the order `--help` shows.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -92,31 +92,21 @@ def run_cli(args: list[str]) -> int:
     try:
         rv = cli.main(args, prog_name="zombiectl", standalone_mode=False)
     except click.UsageError as err:
-        _echo_err(_usage_line(err))
+        report(_usage_line(err))
         return EXIT_USAGE
     except click.ClickException as err:
-        _echo_err(f"zombiectl: error: {err.format_message()}")
+        report(f"zombiectl: error: {err.format_message()}")
         return err.exit_code
     except click.exceptions.Abort:
-        _echo_err("zombiectl: aborted")
+        report("zombiectl: aborted")
         return EXIT_INTERRUPTED
     except ZombiectlError as err:
-        _echo_err(f"zombiectl: {err}")
-        return err.exit_code
+        return report_error(err)
     except KeyboardInterrupt as interrupt:
-        _echo_err("zombiectl: interrupted")
+        report("zombiectl: interrupted")
         return interrupted_exit_code(signum_of(interrupt))
     except BrokenPipeError:
         reader_left()
     if isinstance(rv, int):
         return rv
     return 0
-
-
-def _echo_err(line: str) -> None:
-    # Messages quote names and paths that another user chose: one escaped line.
-    try:
-        sys.stderr.write(display(line) + "\n")
-        sys.stderr.flush()
-    except OSError:
-        pass

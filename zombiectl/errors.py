@@ -1,10 +1,15 @@
-"""Errors that end a command, each carrying the exit code SPEC.md gives it.
+"""Errors that end a command, each carrying its exit code (docs/reference.md, "Exit codes").
 
-Commands raise these; `zombiectl.main` turns one into a single line on stderr and
-its exit code. Nothing else in the package prints an error or calls `sys.exit`.
+Commands raise these; `zombiectl.cli.run_cli` (or `zombiectl.fastpath`) turns one into a
+single line on stderr (`report_error`, the one writer of error lines) and its exit code.
+Commands whose status is a count or a verdict return it instead (`list --max`, `reap`,
+`doctor`, `demo`, `check`), `run` passes its command's status through, and a closed
+stdout ends the process with 141 (`zombiectl.stdout`).
 """
 
 from __future__ import annotations
+
+import sys
 
 EXIT_OK = 0
 EXIT_CONDITION = 1  # list --max exceeded, reap left zombies or refused one, check failed
@@ -74,3 +79,24 @@ def signum_of(interrupt: BaseException) -> int:
 
 def interrupted_exit_code(signum: int) -> int:
     return EXIT_TERMINATED if signum == _SIGTERM else EXIT_INTERRUPTED
+
+
+def report(line: str) -> None:
+    """Write one line on stderr: the one way zombiectl tells what went wrong.
+
+    The line may quote names and paths that another user chose, so it is escaped to one
+    line of text (`zombiectl.untrusted.display`). Never raises: stderr may be closed too.
+    """
+    from zombiectl.untrusted import display
+
+    try:
+        sys.stderr.write(display(line) + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def report_error(err: ZombiectlError) -> int:
+    """`zombiectl: <message>` on stderr; the error's exit code."""
+    report(f"zombiectl: {err}")
+    return err.exit_code

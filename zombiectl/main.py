@@ -1,10 +1,8 @@
 """The `zombiectl` entry point.
 
-Two invocations skip click (and rich and psutil) because their start-up time is part of
-what they are for: `--version`, and `run`, an init that must start about as fast as a
-bare interpreter. `list` in its machine-readable forms (`--json`, `--format json|prometheus`)
-also has a fast path, because monitoring checks call it often on big tables. Everything
-else, including every error and `--help`, goes through click.
+Well-formed `--version`, `run` and `list` command lines are run without click (and
+without rich and psutil where they are not drawn with): see `zombiectl.fastpath`.
+Everything else, including every usage error and `--help`, goes through click.
 """
 
 from __future__ import annotations
@@ -30,26 +28,11 @@ def main(argv: list[str] | None = None) -> None:
 
 def _main(argv: list[str] | None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
-    if args == ["--version"]:
-        from zombiectl import __version__
+    from zombiectl.fastpath import dispatch
 
-        sys.stdout.write(f"zombiectl {__version__}\n")
-        sys.exit(0)
-    if args and args[0] == "list":
-        from zombiectl.commands.list_fast import try_fast_list
+    rc = dispatch(args)
+    if rc is None:
+        from zombiectl.cli import run_cli
 
-        rc = try_fast_list(args[1:])
-        if rc is not None:
-            sys.exit(rc)
-    if args and args[0] == "run":
-        try:
-            from zombiectl.init.reaper import fast_main
-        except ImportError:
-            pass
-        else:
-            rc = fast_main(args[1:])
-            if rc is not None:
-                sys.exit(rc)
-    from zombiectl.cli import run_cli
-
-    sys.exit(run_cli(args))
+        rc = run_cli(args)
+    sys.exit(rc)

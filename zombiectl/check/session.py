@@ -16,7 +16,7 @@ context manager whose exit guarantees clean-up, whatever happened:
 * SIGINT and SIGTERM only set a flag; the check then ends the same way and reports
   130 or 143.
 * zombiectl SIGKILLed: CMD dies of its death signal, and the demos' guard process
-  (`zombiectl.demo.runner.Guard`) SIGKILLs every process group it was told about: CMD's
+  (`zombiectl.demo.guard.Guard`) SIGKILLs every process group it was told about: CMD's
   and every group a process of the tree made for itself (``setsid``, ``setpgid``). The
   limit: the kernel reports ``setsid`` (the guard learns of that group at once) but not
   ``setpgid``, so a group made with ``setpgid`` is known to the guard only from the next
@@ -40,12 +40,13 @@ from zombiectl.check.listening import listening_pid
 from zombiectl.check.observer import Observer
 from zombiectl.check.tree import ZOMBIECTL, Tree
 from zombiectl.check.verdict import Facts, Leaker, Limits, Report, grade
-from zombiectl.demo.runner import Guard, get_child_subreaper, set_child_subreaper
+from zombiectl.demo.guard import Guard
 from zombiectl.demo.server.clients import ECHO, EchoResults, drive
 from zombiectl.errors import BadUsage, NotSupported
 from zombiectl.init.reaper import ExecFailed, exit_code_of, spawn
 from zombiectl.proc import table as proctable
 from zombiectl.proc.events import ProcEvents
+from zombiectl.proc.prctl import Subreaper
 
 CLEANUP_DEADLINE = 10.0
 READY_POLL = 0.02  # seconds between two looks for the listening socket
@@ -112,7 +113,7 @@ class Check:
         self._old: dict[int, Any] = {}
         self._old_wakeup = -1
         self._wake_r = self._wake_w = -1
-        self._was_subreaper = False
+        self._subreaper = Subreaper()
         self._last_ui = 0.0
 
     # ----------------------------------------------------------------- set-up
@@ -131,8 +132,7 @@ class Check:
             except (OSError, AttributeError):
                 self.events = None  # not root, or not Linux: sample instead
         if self.opts.argv is not None:
-            self._was_subreaper = get_child_subreaper()
-            if not set_child_subreaper(True):
+            if not self._subreaper.start():
                 raise NotSupported("check -- CMD needs Linux (a child subreaper)")
             self.guard = Guard()
         return self
@@ -155,8 +155,7 @@ class Check:
                 signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
             for fd in (self._wake_r, self._wake_w):
                 os.close(fd)
-            if self.opts.argv is not None and not self._was_subreaper:
-                set_child_subreaper(False)
+            self._subreaper.stop()
 
     # ----------------------------------------------------------------- the check
 
@@ -289,8 +288,9 @@ class Check:
         """Observe until `done()`, the deadline, a stop signal, or (by default) the root's end."""
         assert self.observer is not None
         fds = [self._wake_r]
-        if self.observer.fileno() is not None:
-            fds.append(self.observer.fileno())  # type: ignore[arg-type]
+        events_fd = self.observer.fileno()
+        if events_fd is not None:
+            fds.append(events_fd)
         while not self._stopped():
             now = time.monotonic()
             if self.observer.step() or now >= self._next_check:

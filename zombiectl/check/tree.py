@@ -143,6 +143,3 @@ class Tree:
             for m in self.members.values()
             if m.gone is not None and m.exited is not None and m.pid != self.root
         ]
-
-    def zombies_of(self, ppid: int) -> int:
-        return sum(1 for m in self.zombies() if m.ppid == ppid)

@@ -10,22 +10,26 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from zombiectl import validate
 from zombiectl.errors import Terminated
-from zombiectl.stdout import reader_left
 
-if TYPE_CHECKING:
-    from rich.console import Console
+# The consoles live with the renderers; commands take them from here with the option types.
+from zombiectl.render.console import PIPE_WIDTH, console_for_stderr, console_for_stdout
+
+__all__ = ["PIPE_WIDTH", "console_for_stderr", "console_for_stdout"]
 
 
 class PidType(click.ParamType):
     """A process id: ASCII digits, from 1 up. Existence is checked by the command (exit 3)."""
 
     name = "PID"
+
+    def __repr__(self) -> str:
+        return "PID"  # stable, like click's own types (test ids, debugging)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         try:
@@ -37,11 +41,6 @@ class PidType(click.ParamType):
 PID = PidType()
 
 
-# Piped output goes to programs and pagers, which wrap (or not) as they like: a table
-# there is as wide as its content, never folded at 80 columns in mid-word.
-PIPE_WIDTH = 1000
-
-
 class Seconds(click.FloatRange):
     """A finite number of seconds in [minimum, maximum] (one day unless said otherwise)."""
 
@@ -49,12 +48,13 @@ class Seconds(click.FloatRange):
 
     def __init__(self, minimum: float = 0.0, maximum: float = validate.DAY) -> None:
         super().__init__(minimum, maximum)
+        self.bounds = (minimum, maximum)  # click's min and max are typed as optional
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> float:
         try:
-            return validate.seconds(value, minimum=float(self.min), maximum=float(self.max))  # type: ignore[arg-type]
+            return validate.seconds(value, minimum=self.bounds[0], maximum=self.bounds[1])
         except validate.InvalidValue as err:
             self.fail(str(err), param, ctx)
 
@@ -69,10 +69,11 @@ class Count(click.IntRange):
 
     def __init__(self, minimum: int, maximum: int) -> None:
         super().__init__(minimum, maximum)
+        self.bounds = (minimum, maximum)  # click's min and max are typed as optional
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         try:
-            return validate.whole(value, minimum=int(self.min), maximum=int(self.max))  # type: ignore[arg-type]
+            return validate.whole(value, minimum=self.bounds[0], maximum=self.bounds[1])
         except validate.InvalidValue as err:
             self.fail(str(err), param, ctx)
 
@@ -94,34 +95,3 @@ def sigterm_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def console_for_stdout() -> Console:
-    """A rich Console on stdout: colour and live views only on a terminal; NO_COLOR respected.
-
-    Piped, it is PIPE_WIDTH columns wide whatever COLUMNS says, so no table row wraps.
-
-    When the reader of a pipe leaves (`zombiectl list | head -1`), rich would exit 1 as
-    if something had failed; this console exits as a process killed by SIGPIPE would
-    be reported by a shell (141), as `ps` does, and says nothing.
-    """
-    from rich.console import Console
-
-    class _Console(Console):
-        def on_broken_pipe(self) -> None:
-            self.quiet = True
-            reader_left()
-
-    console = _Console(highlight=False)
-    if not console.is_terminal:
-        console.width = PIPE_WIDTH
-    return console
-
-
-def console_for_stderr() -> Console:
-    from rich.console import Console
-
-    console = Console(stderr=True, highlight=False)
-    if not console.is_terminal:
-        console.width = PIPE_WIDTH
-    return console

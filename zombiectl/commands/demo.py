@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import errno
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -30,6 +30,10 @@ from zombiectl.errors import (
     NotSupported,
     ZombiectlError,
 )
+
+if TYPE_CHECKING:  # imported when a lab runs: `demo --list` and --help need neither
+    from zombiectl.demo.model import LabSpec, Summary
+    from zombiectl.render.demo import Printer
 
 SAMPLE_MIN = 0.02
 TIME_MAX = 86400.0
@@ -208,12 +212,12 @@ def _strategy_command(strategy: Strategy) -> click.Command:
         if strategy.prepare is not None:
             params = strategy.prepare(params)
         method = registry.resolve_start_method(strategy, start_method)
-        from zombiectl.demo.runner import LabSpec
+        from zombiectl.demo.model import LabSpec
 
         spec = LabSpec(strategy, params, method)
         if quiz:
             return run_quiz([spec], sample, as_json)
-        return run_demo([spec], sample, params.hold, as_json)
+        return run_demo([spec], sample, as_json)
 
     help_text = (
         f"{strategy.title}.\n\n{strategy.model_text}\n\nSee: zombiectl explain {strategy.name}"
@@ -228,11 +232,13 @@ def _strategy_command(strategy: Strategy) -> click.Command:
     )
 
 
-def all_specs() -> list[Any]:
-    from zombiectl.demo.runner import LabSpec
+def all_specs(hold: float | None = None) -> list[LabSpec]:
+    """`demo all`'s labs; `hold`, when given, for every one of them."""
+    from zombiectl.demo.model import LabSpec
 
     specs = []
-    for label, name, given, method, seen in ALL_ROWS:
+    for label, name, row_params, method, seen in ALL_ROWS:
+        given = row_params if hold is None else {**row_params, "hold": hold}
         strategy = registry.get(name)
         params = strategy.params(given)
         if strategy.prepare is not None:
@@ -250,13 +256,10 @@ def all_specs() -> list[Any]:
 
 def _all_command() -> click.Command:
     def callback(sample: float, as_json: bool, quiz: bool, hold: float | None) -> int:
-        specs = all_specs()
-        if hold is not None:
-            for spec in specs:
-                spec.params.hold = hold
+        specs = all_specs(hold)
         if quiz:
             return run_quiz(specs, sample, as_json)
-        return run_demo(specs, sample, max(s.params.hold for s in specs), as_json)
+        return run_demo(specs, sample, as_json)
 
     return click.Command(
         "all",
@@ -322,7 +325,7 @@ def command(ctx: click.Context, list_only: bool) -> int | None:
     return 0
 
 
-def _printer(specs: list[Any], as_json: bool) -> Any:
+def _printer(specs: list[LabSpec], as_json: bool) -> Printer:
     from zombiectl.render.demo import JsonPrinter, LivePrinter, PlainPrinter
 
     default_method = registry.default_start_method()
@@ -334,19 +337,19 @@ def _printer(specs: list[Any], as_json: bool) -> Any:
     return PlainPrinter(specs, default_method, sys.stdout)
 
 
-def run_demo(specs: list[Any], sample: float, hold: float, as_json: bool) -> int:
+def run_demo(specs: list[LabSpec], sample: float, as_json: bool) -> int:
     """Run the labs, render them, and turn the outcome into an exit code."""
-    summaries, stop_signal = run_labs(specs, sample, hold, _printer(specs, as_json))
+    summaries, stop_signal = run_labs(specs, sample, _printer(specs, as_json))
     return outcome(specs, summaries, stop_signal)
 
 
 def run_labs(
-    specs: list[Any], sample: float, hold: float, printer: Any
-) -> tuple[list[Any], int | None]:
+    specs: list[LabSpec], sample: float, printer: Printer
+) -> tuple[list[Summary], int | None]:
     """Run the labs side by side through `printer`; (their summaries, the stop signal)."""
     from zombiectl.demo.runner import LabRunner
 
-    runner = LabRunner(sample_every=sample, hold=hold)
+    runner = LabRunner(sample_every=sample)
     summaries = []
     try:
         with runner:
@@ -367,7 +370,7 @@ def run_labs(
     return summaries, runner.stop_signal
 
 
-def run_quiz(specs: list[Any], sample: float, as_json: bool) -> int:
+def run_quiz(specs: list[LabSpec], sample: float, as_json: bool) -> int:
     """One experiment at a time: show its code, read a prediction, run it, score it.
 
     The exit status is the demo's (every count matches its model, nothing left), not
@@ -380,7 +383,7 @@ def run_quiz(specs: list[Any], sample: float, as_json: bool) -> int:
 
     console = console_for_stderr() if as_json else console_for_stdout()
     results: list[quiz.Result] = []
-    summaries: list[Any] = []
+    summaries: list[Summary] = []
     stop_signal: int | None = None
     eof = False
     for n, spec in enumerate(specs, 1):
@@ -389,7 +392,7 @@ def run_quiz(specs: list[Any], sample: float, as_json: bool) -> int:
         eof = reply.eof
         show.heard(console, reply)
         printer = Printer([spec], None) if as_json else _printer([spec], False)
-        done, stop_signal = run_labs([spec], sample, spec.params.hold, printer)
+        done, stop_signal = run_labs([spec], sample, printer)
         summaries.extend(done)
         if (stop_signal is not None and stop_signal > 0) or not done:
             break
@@ -414,7 +417,7 @@ def run_quiz(specs: list[Any], sample: float, as_json: bool) -> int:
     return outcome(specs[: len(summaries)], summaries, stop_signal)
 
 
-def outcome(specs: list[Any], summaries: list[Any], stop_signal: int | None) -> int:
+def outcome(specs: list[LabSpec], summaries: list[Summary], stop_signal: int | None) -> int:
     errors = [s for s in summaries if s.error is not None]
     left = sum(s.leftover for s in summaries)
     if errors:

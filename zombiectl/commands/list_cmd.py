@@ -1,20 +1,25 @@
 """`zombiectl list`: one scan of the process table, zombies grouped by parent.
 
 $ zombiectl list
- PARENT  NAME          USER  ZOMBIES  ZOMBIE PIDS
-  48211  leaky-server  www        17  48213 48214 48219 48220 48231 …
-  50102  python3       ann         1  50110
-2 parents leak 18 zombies among 212 processes (scan 2.1 ms)
+PARENT  NAME    USER  ZOMBIES  ZOMBIE PIDS
+ 29774  python  root        3  29805 29810 29811
+ 29709  python  root        2  29715 29716
+2 parents leak 5 zombies among 103 processes (scan 2.0 ms)
+
+Well-formed command lines never reach this module: `zombiectl.fastpath` parses them and
+calls `list_command` without importing click. This command gives `--help` and the
+one-line errors, and calls the same function when it is reached.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from zombiectl.commands.common import PID, Count, console_for_stdout
-from zombiectl.commands.list_fast import BY, FORMATS, emit_machine_readable, resolve_format
-from zombiectl.errors import EXIT_CONDITION, BadUsage
-from zombiectl.render.text import DEFAULT_TOP
+from zombiectl.commands.common import PID, Count
+from zombiectl.errors import BadUsage
+from zombiectl.listing.output import BY, DEFAULT_TOP, FORMATS, list_command, resolve_format
 from zombiectl.validate import PID_MAX_LIMIT
 
 
@@ -71,25 +76,10 @@ Examples:
     show_default=True,
     help="One row per parent, or per container (its zombies and its worst parent).",
 )
-def command(
-    pid: int | None,
-    max_zombies: int | None,
-    fmt: str | None,
-    as_json: bool,
-    top: int,
-    textfile: str | None,
-    by: str,
-) -> int:
+def command(**params: Any) -> int:
     """One scan of the process table: zombies grouped by parent, biggest leaker first."""
     try:
-        fmt = resolve_format(fmt, as_json, textfile)
+        resolve_format(params["fmt"], params["as_json"], params["textfile"])
     except BadUsage as err:
         raise click.UsageError(str(err)) from None
-    if fmt != "table":
-        return emit_machine_readable(fmt, pid, max_zombies, top, textfile, by)
-    from zombiectl.listing.zombies import exceeds, list_zombies
-    from zombiectl.render.tables import listing_table
-
-    result = list_zombies(pid, by=by)
-    console_for_stdout().print(listing_table(result))
-    return EXIT_CONDITION if exceeds(result, max_zombies) else 0
+    return list_command(**params)  # the fast path's function, with click's parameters

@@ -4,23 +4,24 @@ $ zombiectl run -v --kill-descendants --grace 1 -- sh -c './stubborn & sleep 30 
 zombiectl run: started sh as pid 296276
 zombiectl run: pid 296276 (sh) exited with status 0
 zombiectl run: sending SIGTERM to 3 descendant(s) still running
-zombiectl run: reaped orphan 296278: killed by SIGTERM
+zombiectl run: reaped orphan 296278, which was killed by SIGTERM
 zombiectl run: sending SIGKILL to 2 descendant(s) after 1 s
-zombiectl run: reaped orphan 296277: killed by SIGKILL
-zombiectl run: reaped orphan 296279: killed by SIGKILL
+zombiectl run: reaped orphan 296277, which was killed by SIGKILL
+zombiectl run: reaped orphan 296279, which was killed by SIGKILL
 
-Well-formed command lines never reach this module: `zombiectl.main` hands them to
-`zombiectl.init.reaper.fast_main`, which starts CMD without importing click. This command
-gives `--help` and the one-line errors, and runs CMD the same way when it is reached.
+Well-formed command lines never reach this module: `zombiectl.fastpath` parses them and
+calls `run_command` without importing click. This command gives `--help` and the
+one-line errors, and calls the same function when it is reached.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from zombiectl.commands.common import Seconds
-from zombiectl.errors import BadUsage
-from zombiectl.init.reaper import DEFAULT_GRACE, GRACE_MAX, KILL, LEAVE, WAIT, run
+from zombiectl.init.reaper import DEFAULT_GRACE, GRACE_MAX, run_command
 
 
 @click.command(
@@ -65,17 +66,7 @@ found, 126 when it cannot be run; 5 when this is not Linux (and not PID 1).
     "--verbose", "-v", is_flag=True, help="Log each reap and each forwarded signal to stderr."
 )
 @click.argument("cmd", nargs=-1, required=True, metavar="-- CMD [ARG]...")
-def command(
-    group: bool,
-    kill_descendants: bool,
-    wait_descendants: bool,
-    grace: float,
-    verbose: bool,
-    cmd: tuple[str, ...],
-) -> int:
+def command(**params: Any) -> int:
     """Run CMD under a reaping init, like tini: it reaps every orphan at once,
     forwards signals to CMD and exits with CMD's status."""
-    if kill_descendants and wait_descendants:
-        raise BadUsage("--kill-descendants and --wait-descendants cannot be used together")
-    on_exit = KILL if kill_descendants else WAIT if wait_descendants else LEAVE
-    return run(list(cmd), group=group, on_exit=on_exit, grace=grace, verbose=verbose)
+    return run_command(**params)  # the fast path's function, with click's parameters

@@ -1,0 +1,15 @@
+"""`zombiectl demo` and `zombiectl explain`: make zombies happen live, with real code.
+
+- `model`: what a lab is and reports: `LabSpec`, `LabSample`, `Summary` (plain data).
+- `runner`: `LabRunner` runs labs side by side, samples them, and cleans up whatever
+  happens; `Lab` is one lab parent seen from zombiectl.
+- `guard`: the process that kills every lab if zombiectl itself is SIGKILLed.
+- `labproc`: the inside of a lab parent (``python -m zombiectl.demo.labproc``).
+- `strategies/`: one module per strategy, and the registry (name -> Strategy).
+- `server/`: the forking echo server of `demo server`, and the clients that drive it.
+- `cbuild`: the bundled C programs, built and run from a descriptor zombiectl checked.
+- `explain`: the texts and models behind `zombiectl explain`; `quiz`: `demo --quiz`.
+
+The commands are `zombiectl.commands.demo` and `.explain`; the renderers are in
+`zombiectl.render.demo`, `.quiz` and `.explain`.
+"""

@@ -1,9 +1,7 @@
 """The bundled C programs: found in a checkout or an installed wheel, built on first use.
 
-    >>> binary = build("fork_no_wait")
-    >>> binary.path
-    PosixPath('/home/ann/.cache/zombiectl/fork_no_wait-3f2a9c0d41b7e8a2')
-    >>> os.execve(binary.fd, ["fork_no_wait", "3"], env)    # run the descriptor, not the path
+Use: ``binary = build("fork_no_wait")``, then ``os.execve(binary.fd, argv, env)``: run
+the descriptor zombiectl checked, never the path (``binary.path`` is for messages).
 
 zombiectl runs as root on shared hosts, so nothing it executes may be a file another
 user could have written. Binaries live in a per-user cache ($XDG_CACHE_HOME/zombiectl,

@@ -27,7 +27,7 @@ ZOMBIE = (
     "process limit, and then fork() fails for everyone."
 )
 
-SEED = (
+THE_POST = (
     "A blog post, \u201cpython3 多进程 multiprocessing对僵尸进程的处理\u201d (\u201cPython 3 "
     "multiprocessing and how it handles zombie processes\u201d), asked a puzzle. Its C loop (fork, never wait) piles up zombies (S1). Its Python "
     "loop, Process(...).start() every second, shows only one zombie at a time (S2), "

@@ -22,7 +22,6 @@ nor psutil: each demo pays only for an interpreter and the strategy's own import
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import importlib
 import json
@@ -33,17 +32,16 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+from zombiectl.proc.prctl import set_death_signal
+
 EVENT_FD = 3
 # A strategy that runs a checked binary (`demo c`) gets its descriptor here: the lab
 # executes the file zombiectl checked, never a path that could be swapped meanwhile.
 EXEC_FD = 4
-PR_SET_PDEATHSIG = 1
 # Test hook: ZOMBIECTL_LAB_FAULT=N makes the lab function fail right after its N-th start,
 # so the clean-up of a strategy that raises can be tested with real children running.
 FAULT_ENV = "ZOMBIECTL_LAB_FAULT"
 FORK_ERRNOS = (errno.EAGAIN, errno.ENOMEM)
-
-_libc: Any = None
 
 
 def die_with_parent(parent: int | None = None) -> None:
@@ -53,14 +51,9 @@ def die_with_parent(parent: int | None = None) -> None:
     (the pid that forked us) is given and is no longer our parent, exit at once.
     A no-op where prctl does not exist.
     """
-    global _libc
-    if not sys.platform.startswith("linux"):
-        return
     try:
-        if _libc is None:
-            _libc = ctypes.CDLL(None, use_errno=True)
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
+        set_death_signal(signal.SIGKILL)
+    except OSError:
         return
     if parent is not None and os.getppid() != parent:
         os._exit(1)

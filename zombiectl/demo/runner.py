@@ -19,14 +19,15 @@ Clean-up cannot be skipped:
   process group is SIGKILLed and everything in it reaped, then the group is scanned to
   measure ``leftover`` (it must be 0).
 * zombiectl itself SIGKILLed: the lab parent dies with it (``PR_SET_PDEATHSIG``), and a
-  guard process, which holds the read end of a pipe only zombiectl writes to, sees
-  end-of-file and SIGKILLs every lab's process group. Their zombies go to the nearest
-  subreaper or init.
+  guard process (`zombiectl.demo.guard`), which holds the read end of a pipe only
+  zombiectl writes to, sees end-of-file and SIGKILLs every lab's process group. Their
+  zombies go to the nearest subreaper or init.
+
+What a lab is and reports (`LabSpec`, `LabSample`, `Summary`) is in `zombiectl.demo.model`.
 """
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import json
@@ -36,138 +37,18 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
+from zombiectl.demo.guard import Guard, kill_group
 from zombiectl.demo.labproc import EXEC_FD
-from zombiectl.demo.strategies.registry import Strategy
+from zombiectl.demo.model import LabSample, LabSpec, Summary
 from zombiectl.errors import NoSuchProcess, PermissionDenied
 from zombiectl.proc import table as proctable
+from zombiectl.proc.prctl import Subreaper
 
-PR_SET_CHILD_SUBREAPER = 36
-PR_GET_CHILD_SUBREAPER = 37
-PR_SET_NAME = 15
 STDERR_LINES_KEPT = 20
 CLEANUP_DEADLINE = 10.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-SETTINGS = ("count", "interval", "lifetime", "gap")
-
-
-# --------------------------------------------------------------------------- data
-
-
-@dataclass(frozen=True)
-class LabSpec:
-    """One lab to run: a strategy, its parameters, and the row label (e.g. "S5")."""
-
-    strategy: Strategy
-    params: SimpleNamespace
-    start_method: str | None = None
-    label: str = ""
-    seen: str = ""  # what the post saw in this experiment (`demo all`)
-
-    @property
-    def name(self) -> str:
-        return self.label or self.strategy.name
-
-    @property
-    def expected(self) -> int | None:
-        return self.strategy.expected(self.params, self.start_method)
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        """The parameters that shape this run's count (count, interval, lifetime, gap, and
-        a strategy's own such as the server's --reap)."""
-        used = self.strategy.uses
-        out = {k: getattr(self.params, k) for k in SETTINGS if k in used}
-        for opt in self.strategy.options:
-            if opt.shapes_count:
-                out[opt.dest] = getattr(self.params, opt.dest)
-        return out
-
-
-@dataclass(frozen=True)
-class Sample:
-    label: str
-    strategy: str
-    t: float
-    alive: int
-    zombies: int
-    reaped: int
-    experiment: str | None = None  # the row of `demo all` ("S5"); None for a single demo
-    helpers: int = 0  # the lab parent's own children that the strategy did not start
-
-    def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "event": "sample",
-            "strategy": self.strategy,
-            "t": round(self.t, 3),
-            "alive": self.alive,
-            "zombies": self.zombies,
-            "reaped": self.reaped,
-        }
-        if self.helpers:
-            d["helpers"] = self.helpers
-        if self.experiment:
-            d["experiment"] = self.experiment
-        return d
-
-
-@dataclass(frozen=True)
-class Summary:
-    label: str
-    strategy: str
-    start_method: str | None
-    children: int
-    max_zombies: int
-    final_zombies: int
-    expected_final_zombies: int | None
-    leftover: int
-    seconds: float
-    interrupted: bool = False
-    error: str | None = None
-    error_kind: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    experiment: str | None = None
-    helpers: tuple[str, ...] = ()  # what the uncounted children were ("fork server", ...)
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def matches(self) -> bool:
-        return self.expected_final_zombies is None or (
-            self.final_zombies == self.expected_final_zombies
-        )
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.leftover == 0 and self.matches
-
-    def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "event": "summary",
-            "strategy": self.strategy,
-            "start_method": self.start_method,
-            "children": self.children,
-            "max_zombies": self.max_zombies,
-            "final_zombies": self.final_zombies,
-            "expected_final_zombies": self.expected_final_zombies,
-            "ok": self.ok,
-            "leftover": self.leftover,
-        }
-        if self.experiment:
-            d["experiment"] = self.experiment
-        if self.settings:
-            d["settings"] = self.settings
-        d["seconds"] = round(self.seconds, 3)
-        if self.interrupted:
-            d["interrupted"] = True
-        if self.error is not None:
-            d["error"] = self.error
-        if self.helpers:
-            d["helpers"] = list(self.helpers)
-        d.update(self.extra)
-        return d
 
 
 # --------------------------------------------------------------------------- helpers
@@ -193,141 +74,6 @@ def helper_name(pid: int) -> str:
         if mark in cmdline:
             return name
     return HELPER
-
-
-# --------------------------------------------------------------------------- prctl
-
-
-def _prctl(option: int, arg: int = 0) -> int:
-    libc = ctypes.CDLL(None, use_errno=True)
-    return int(libc.prctl(option, arg, 0, 0, 0))
-
-
-def get_child_subreaper() -> bool:
-    value = ctypes.c_int(0)
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0) != 0:
-            return False
-    except (OSError, AttributeError):
-        return False
-    return bool(value.value)
-
-
-def set_child_subreaper(on: bool) -> bool:
-    try:
-        return _prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-# --------------------------------------------------------------------------- guard
-
-
-def kill_group(pgid: int) -> bool:
-    """SIGKILL a whole process group; False once no process (not even a zombie) is in it."""
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class Guard:
-    """A process that outlives zombiectl by moments, to kill the labs if zombiectl is killed.
-
-    It is forked before any thread exists, closes every inherited descriptor but one
-    pipe, ignores the terminal's signals, and blocks on that pipe. zombiectl writes
-    "+PGID" for each lab it starts. End-of-file (zombiectl exited, however) makes the
-    guard SIGKILL every group it was told about, a few times so that a fork in flight
-    is caught too, then exit.
-    """
-
-    def __init__(self) -> None:
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the forked guard
-            code = 1
-            try:
-                os.close(w)
-                self._serve(r)
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(r)
-        self.pid = pid
-        self._w: int | None = w
-
-    @staticmethod
-    def _serve(r: int) -> None:  # pragma: no cover - runs in the forked guard
-        # A session of its own: a signal to zombiectl's process group (Ctrl-C, kill -9
-        # -PGID, the terminal hanging up) does not reach the guard.
-        os.setsid()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGTSTP):
-            signal.signal(sig, signal.SIG_IGN)
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1):
-            os.dup2(devnull, fd)
-        keep = sorted({0, 1, 2, r})
-        for low, high in zip(keep, [*keep[1:], 65536], strict=True):
-            os.closerange(low + 1, high)
-        try:
-            libc = ctypes.CDLL(None)
-            libc.prctl(PR_SET_NAME, b"zombiectl-guard", 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
-        groups: set[int] = set()
-        buf = b""
-        while True:
-            try:
-                data = os.read(r, 4096)
-            except InterruptedError:
-                continue
-            if not data:
-                break
-            buf += data
-            *lines, buf = buf.split(b"\n")
-            for line in lines:
-                if line.startswith(b"+"):
-                    groups.add(int(line[1:]))
-                elif line.startswith(b"-"):
-                    groups.discard(int(line[1:]))
-        for _ in range(3):
-            if not [pg for pg in list(groups) if kill_group(pg)]:
-                break
-            time.sleep(0.05)
-
-    def _write(self, text: str) -> None:
-        if self._w is not None:
-            try:
-                os.write(self._w, text.encode())
-            except OSError:
-                pass
-
-    def watch(self, pgid: int) -> None:
-        self._write(f"+{pgid}\n")
-
-    def forget(self, pgid: int) -> None:
-        self._write(f"-{pgid}\n")
-
-    def close(self) -> None:
-        if self._w is not None:
-            os.close(self._w)
-            self._w = None
-        _waitpid_retry(self.pid)
-
-
-def _waitpid_retry(pid: int) -> int | None:
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            return status
-        except ChildProcessError:
-            return None
-        except InterruptedError:
-            continue
 
 
 # --------------------------------------------------------------------------- one lab
@@ -369,7 +115,7 @@ class Lab:
         self.error: tuple[str, str] | None = None
         self.notes: list[str] = []
         self.extra: dict[str, Any] = {}
-        self.last: Sample | None = None
+        self.last: LabSample | None = None
         self.max_zombies = 0
         self.summary: Summary | None = None
         self.lab_status: int | None = None
@@ -475,7 +221,7 @@ class Lab:
 
     # ----------------------------------------------------------------- sampling
 
-    def sample(self, now: float) -> Sample:
+    def sample(self, now: float) -> LabSample:
         try:
             kids = proctable.children_of(self.pid) if self.lab_status is None else []
         except (NoSuchProcess, PermissionDenied):
@@ -494,7 +240,7 @@ class Lab:
         for pid in self.tracked - present - self.reaped:
             if not os.path.exists(f"/proc/{pid}"):
                 self.reaped.add(pid)
-        s = Sample(
+        s = LabSample(
             self.spec.name,
             self.spec.strategy.name,
             now - self.started_at,
@@ -539,15 +285,15 @@ class Lab:
             if info.si_pid == 0:
                 return
 
-    def should_finish(self, now: float, default_hold: float) -> bool:
-        hold = getattr(self.spec.params, "hold", default_hold)
+    def should_finish(self, now: float) -> bool:
+        """Done: failed, exited, or settled and past its own --hold."""
         if self.error is not None or self.lab_status is not None:
             return True
         if self.settled_at is None or self.done_at is None:
             return False
         if self.spec.strategy.until_interrupted(self.spec.params):
             return False
-        return now >= max(self.done_at + hold, self.settled_at)
+        return now >= max(self.done_at + self.spec.params.hold, self.settled_at)
 
     # ----------------------------------------------------------------- clean-up
 
@@ -593,7 +339,7 @@ class Lab:
     def stderr_tail(self) -> str:
         return "\n".join(line for line in self._stderr_tail if line.strip())
 
-    def make_summary(self, final: Sample, leftover: int, interrupted: bool) -> Summary:
+    def make_summary(self, final: LabSample, leftover: int, interrupted: bool) -> Summary:
         spec = self.spec
         error = None
         kind = None
@@ -660,7 +406,7 @@ def _is_my_child(pid: int) -> bool:
 # --------------------------------------------------------------------------- runner
 
 
-OnUpdate = Callable[[list[Lab], list[Sample]], None]
+OnUpdate = Callable[[list[Lab], list[LabSample]], None]
 
 
 class LabRunner:
@@ -672,21 +418,19 @@ class LabRunner:
     started. On exit, every lab is killed and reaped, and all of that is undone.
     """
 
-    def __init__(self, sample_every: float = 0.1, hold: float = 1.0) -> None:
+    def __init__(self, sample_every: float = 0.1) -> None:
         self.sample_every = sample_every
-        self.hold = hold
         self.labs: list[Lab] = []
         self.stop_signal: int | None = None
         self._guard: Guard | None = None
         self._old_handlers: dict[int, Any] = {}
         self._old_wakeup = -1
         self._wake_r = self._wake_w = -1
-        self._was_subreaper = False
+        self._subreaper = Subreaper()
         self._old_sigchld: Any = None
 
     def __enter__(self) -> LabRunner:
-        self._was_subreaper = get_child_subreaper()
-        set_child_subreaper(True)
+        self._subreaper.start()
         self._old_sigchld = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -730,8 +474,7 @@ class LabRunner:
         self._wake_r = self._wake_w = -1
         if self._old_sigchld is not None:
             signal.signal(signal.SIGCHLD, self._old_sigchld)
-        if not self._was_subreaper:
-            set_child_subreaper(False)
+        self._subreaper.stop()
 
     def start(self, spec: LabSpec) -> Lab:
         lab = Lab(spec)
@@ -766,7 +509,7 @@ class LabRunner:
                 lab.reap_adopted()
                 if now >= next_sample:
                     samples.append(lab.sample(now))
-                if lab.should_finish(now, self.hold):
+                if lab.should_finish(now):
                     lab.finish()
                     if self._guard is not None:
                         self._guard.forget(lab.pgid)

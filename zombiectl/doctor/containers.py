@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Callable
 
+from zombiectl.errors import NoSuchProcess, PermissionDenied
 from zombiectl.proc.containers import Container, all_containers
 from zombiectl.proc.table import children_of, read_identity
 from zombiectl.untrusted import for_json, from_proc
@@ -135,7 +136,7 @@ def _zombies(pid: int) -> dict[int, float]:
     out: dict[int, float] = {}
     try:
         kids = children_of(pid)
-    except Exception:  # gone or hidden since it was found: nothing held
+    except (NoSuchProcess, PermissionDenied):  # gone or hidden since it was found: nothing held
         return out
     for k in kids:
         if k.is_zombie:

@@ -1,7 +1,7 @@
 """Probes for `zombiectl doctor`: does this machine or container reap orphans?
 
 Each probe returns data; `findings()` turns the data into verdicts with advice,
-`Report.exit_code()` into the command's exit code (1 when any finding is bad), and
+`Diagnosis.exit_code()` into the command's exit code (1 when any finding is bad), and
 `zombiectl.render.doctor` renders them. Nothing here prints.
 
 The central probe makes a real orphan: a child forks a grandchild and exits, so the
@@ -11,9 +11,10 @@ and the probe times how long its pid stays in /proc, that is, until the adopter 
 it. The wait is bounded; an adopter that does not reap within the bound keeps the
 orphan as a zombie, and the report says which pid that is.
 
-    >>> probe = probe_orphan(timeout=5.0)
-    >>> probe.adopter_pid, probe.adopter_name, probe.reaped, round(probe.seconds, 1)
-    (1, 'process_api', True, 1.8)
+A shell transcript, on a machine whose PID 1 does not reap:
+
+    $ zombiectl doctor --json --timeout 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["orphan_probe"])'
+    {'orphan_pid': 19767, 'adopter_pid': 1, 'adopter_name': 'process_api', 'adopter_is_pid1': True, 'reaped': False, 'seconds': 1.0153377260003253, 'timeout': 1.0, 'error': None}
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from zombiectl.errors import EXIT_CONDITION, EXIT_OK
-from zombiectl.proc.identity import is_namespace_init, namespace_pids
+from zombiectl.proc.identity import is_namespace_init, namespace_pids, pidfd_support
 from zombiectl.proc.table import read_proc, scan
 from zombiectl.untrusted import from_proc
 
@@ -78,7 +79,7 @@ class Pid1:
 
 
 @dataclass(frozen=True)
-class Container:
+class ContainerCheck:
     detected: bool
     runtime: str | None
     evidence: list[str]
@@ -132,10 +133,10 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class Report:
+class Diagnosis:
     orphan_probe: OrphanProbe | None
     pid1: Pid1
-    container: Container
+    container: ContainerCheck
     pidfd: Pidfd
     proc_hidepid: Hidepid
     ptrace_scope: PtraceScope
@@ -342,7 +343,7 @@ def probe_pid1() -> Pid1:
     return Pid1(name, cmdline, sigchld, known)
 
 
-def probe_container() -> Container:
+def probe_container() -> ContainerCheck:
     evidence: list[str] = []
     runtime = None
     if os.path.exists("/.dockerenv"):
@@ -373,19 +374,11 @@ def probe_container() -> Container:
         namespace = "unknown"
     if namespace == "child":
         evidence.append("this is a child PID namespace")
-    return Container(bool(evidence), runtime, evidence, namespace)
+    return ContainerCheck(bool(evidence), runtime, evidence, namespace)
 
 
 def probe_pidfd() -> Pidfd:
-    opener = getattr(os, "pidfd_open", None)
-    if opener is None:
-        return Pidfd(False, "this Python has no os.pidfd_open")
-    try:
-        fd = opener(os.getpid())
-    except OSError as err:
-        return Pidfd(False, f"pidfd_open failed: {err.strerror} (needs Linux 5.3+)")
-    os.close(fd)
-    return Pidfd(True, "pidfd_open works: a signal can be sent without risk of pid reuse")
+    return Pidfd(*pidfd_support())
 
 
 PTRACE_MEANINGS = {
@@ -528,7 +521,7 @@ def pid1_finding(pid1: Pid1, probe: OrphanProbe | None) -> Finding:
     return Finding("pid1", OK if pid1.known_init else INFO, summary)
 
 
-def container_finding(c: Container) -> Finding:
+def container_finding(c: ContainerCheck) -> Finding:
     ns = {"initial": "the host's PID namespace", "child": "a PID namespace of its own"}.get(
         c.pid_namespace, "an unknown PID namespace"
     )
@@ -612,7 +605,7 @@ def leaker_advice(z: ZombiesNow) -> str:
 def findings(
     probe: OrphanProbe | None,
     pid1: Pid1,
-    container: Container,
+    container: ContainerCheck,
     pidfd: Pidfd,
     hidepid: Hidepid,
     ptrace: PtraceScope,
@@ -628,8 +621,9 @@ def findings(
         out.append(Finding("pidfd", OK, pidfd.detail))
     else:
         out.append(Finding("pidfd", WARN, pidfd.detail,
-                           "without pidfds a signal by pid can hit a reused pid: "
-                           "`zombiectl reap` refuses rather than guess"))  # fmt: skip
+                           "without pidfds `zombiectl reap` signals by pid after checking "
+                           "the start time again (psutil), which leaves a moment in which "
+                           "the pid can be reused; a kernel of 5.3 or later closes it"))  # fmt: skip
     if hidepid.value in (None, "0", "off"):
         seen = "unknown" if hidepid.value is None else "every process is visible"
         out.append(Finding("proc", OK if hidepid.value else INFO, f"/proc hidepid: {seen}"))
@@ -662,7 +656,7 @@ def is_init(pid: int) -> bool:
     return pid == 1 or (pid > 1 and is_namespace_init(namespace_pids(pid)))
 
 
-def diagnose(timeout: float = DEFAULT_TIMEOUT, probe: bool = True) -> Report:
+def diagnose(timeout: float = DEFAULT_TIMEOUT, probe: bool = True) -> Diagnosis:
     """Run every probe (zombies are counted before the orphan probe makes one)."""
     snap = scan()
     groups = snap.zombies_by_parent()
@@ -680,7 +674,7 @@ def diagnose(timeout: float = DEFAULT_TIMEOUT, probe: bool = True) -> Report:
     hidepid = hidepid_of(_read("/proc/self/mountinfo") or "")
     ptrace = probe_ptrace()
     pids = probe_pids(len(snap))
-    return Report(
+    return Diagnosis(
         orphan,
         pid1,
         container,

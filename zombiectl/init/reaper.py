@@ -2,7 +2,7 @@
 
     $ zombiectl run --verbose -- sh -c '(sleep 0.2 &); sleep 0.3; exit 3'
     zombiectl run: started sh as pid 294128
-    zombiectl run: reaped orphan 294130: exit 0
+    zombiectl run: reaped orphan 294130, which exited with status 0
     zombiectl run: pid 294128 (sh) exited with status 3
     $ echo $?
     3
@@ -43,9 +43,8 @@ import signal
 import sys
 
 from zombiectl.errors import BadUsage, NotSupported, ZombiectlError
+from zombiectl.proc.prctl import set_child_subreaper, set_death_signal
 
-PR_SET_CHILD_SUBREAPER = 36
-PR_SET_PDEATHSIG = 1
 EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
 DEFAULT_GRACE = 5.0
@@ -112,25 +111,17 @@ def _log(text: str) -> None:
 
 
 def describe_status(status: int) -> str:
-    """A wait status in words: 'exit 3' or 'killed by SIGKILL'."""
+    """A wait status in words: 'exited with status 3' or 'was killed by SIGKILL'."""
     code = os.waitstatus_to_exitcode(status)
-    return f"exit {code}" if code >= 0 else f"killed by {_signame(-code)}"
+    if code >= 0:
+        return f"exited with status {code}"
+    return f"was killed by {_signame(-code)}"
 
 
 def exit_code_of(status: int) -> int:
     """The shell's convention: the exit code, or 128+N after signal N."""
     code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code
-
-
-def set_subreaper() -> bool:
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
 
 
 def _foreground_tty() -> int | None:
@@ -209,11 +200,7 @@ def spawn(
 
 
 def _set_death_signal(sig: int, parent: int) -> None:  # pragma: no cover - in the child
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    set_death_signal(sig)
     if os.getppid() != parent:  # the parent died before the death signal was armed
         os._exit(EXIT_NOT_FOUND)
 
@@ -291,11 +278,11 @@ class Init:
             if pid == self.main_pid:
                 self.main_status = status
                 if self.verbose:
-                    _log(f"pid {pid} ({self.name}) {_exited(status)}")
+                    _log(f"pid {pid} ({self.name}) {describe_status(status)}")
             else:
                 self.reaped += 1
                 if self.verbose:
-                    _log(f"reaped orphan {pid}: {describe_status(status)}")
+                    _log(f"reaped orphan {pid}, which {describe_status(status)}")
 
     def forward(self, sig: int) -> None:
         if self.main_status is None:
@@ -334,13 +321,6 @@ def _signame(sig: int) -> str:
         return signal.Signals(sig).name
     except ValueError:
         return f"signal {sig}"
-
-
-def _exited(status: int) -> str:
-    code = os.waitstatus_to_exitcode(status)
-    if code >= 0:
-        return f"exited with status {code}"
-    return f"was killed by {_signame(-code)}"
 
 
 def _live_children() -> list[int]:
@@ -440,7 +420,7 @@ def run(
     signal.signal(signal.SIGTTOU, signal.SIG_IGN)
     tty: int | None = None
     try:
-        if not is_pid1 and not set_subreaper():
+        if not is_pid1 and not set_child_subreaper():
             raise NotSupported("cannot become a child subreaper (prctl failed)")
         tty = _foreground_tty()
         pid = spawn(argv, old_mask, tty)
@@ -473,91 +453,17 @@ def run(
         # CMD's status with 128+N. Pending ones die with the process.
 
 
-# --------------------------------------------------------------------------- fast path
-
-
-def parse_args(args: list[str]) -> dict[str, object] | None:
-    """The well-formed command lines, without click; None for anything else.
-
-    Options end at `--` or at the first word that is not an option (CMD), as for tini.
-    `--help`, an unknown option, a bad `--grace` or a missing CMD return None, so that
-    click gives the help or the one-line error.
-    """
-    opts: dict[str, object] = {"group": False, "on_exit": LEAVE, "grace": DEFAULT_GRACE}
-    opts["verbose"] = False
-    flags = {"--group": ("group", True), "--verbose": ("verbose", True), "-v": ("verbose", True)}
-    seen_kill = seen_wait = False
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--":
-            i += 1
-            break
-        if not arg.startswith("-") or arg == "-":
-            break
-        if arg in flags:
-            key, value = flags[arg]
-            opts[key] = value
-        elif arg == "--kill-descendants":
-            seen_kill = True
-            opts["on_exit"] = KILL
-        elif arg == "--wait-descendants":
-            seen_wait = True
-            opts["on_exit"] = WAIT
-        elif arg == "--grace" or arg.startswith("--grace="):
-            if arg == "--grace":
-                i += 1
-                if i >= len(args):
-                    return None
-                text = args[i]
-            else:
-                text = arg.split("=", 1)[1]
-            grace = _parse_grace(text)
-            if grace is None:
-                return None
-            opts["grace"] = grace
-        else:
-            return None
-        i += 1
-    cmd = args[i:]
-    if not cmd or (seen_kill and seen_wait):
-        return None
-    opts["argv"] = cmd
-    return opts
-
-
-def _parse_grace(text: str) -> float | None:
-    """The same check as click's `--grace` (one validator); None lets click say why."""
-    from zombiectl import validate
-
-    try:
-        return validate.seconds(text, minimum=0.0, maximum=GRACE_MAX)
-    except validate.InvalidValue:
-        return None
-
-
-def fast_main(args: list[str]) -> int | None:
-    """`zombiectl run ARGS` without click; None lets click handle help and errors."""
-    opts = parse_args(args)
-    if opts is None:
-        return None
-    try:
-        return run(
-            opts["argv"],  # type: ignore[arg-type]
-            group=bool(opts["group"]),
-            on_exit=str(opts["on_exit"]),
-            grace=float(opts["grace"]),  # type: ignore[arg-type]
-            verbose=bool(opts["verbose"]),
-        )
-    except ZombiectlError as err:
-        _echo_err(f"zombiectl: {err}")
-        return err.exit_code
-
-
-def _echo_err(line: str) -> None:
-    from zombiectl.untrusted import display
-
-    try:
-        os.write(2, (display(line) + "\n").encode())
-    except OSError:
-        pass
+def run_command(
+    *,
+    group: bool,
+    kill_descendants: bool,
+    wait_descendants: bool,
+    grace: float,
+    verbose: bool,
+    cmd: tuple[str, ...],
+) -> int:
+    """Run `zombiectl run` with click's parameters (see `zombiectl.fastpath`); CMD's status."""
+    if kill_descendants and wait_descendants:
+        raise BadUsage("--kill-descendants and --wait-descendants cannot be used together")
+    on_exit = KILL if kill_descendants else WAIT if wait_descendants else LEAVE
+    return run(list(cmd), group=group, on_exit=on_exit, grace=grace, verbose=verbose)

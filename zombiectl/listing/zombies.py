@@ -59,6 +59,7 @@ class ListResult:
         zombies: int,
         parents: list[ParentZombies],
         scan_seconds: float,
+        *,
         pid: int | None = None,
         containers: dict[int, Container | None] | None = None,
         inits: set[int] | None = None,

@@ -15,13 +15,10 @@ cgroup of its own; it, and any two namespaces that would share an id, get
 The parsers are pure functions on file contents; `Attributor` reads the files, and only
 for the pids it is asked about (`list` asks only about parents that hold zombies).
 
-    >>> a = Attributor()
-    >>> a.container_of(3246).as_dict()   # PID 1 of a runc container
-    {'id': 'zombiectl-test-leaky', 'runtime': 'runc', 'pod': None, 'pidns': 4026532180,
-     'init_pid': 3246, 'cgroup': '/zombiectl-test-leaky'}
-    >>> a.container_of(3279).as_dict()   # PID 1 of `unshare --pid --fork`
-    {'id': 'pidns:4026532323', 'runtime': None, 'pod': None, 'pidns': 4026532323,
-     'init_pid': 3279, 'cgroup': '/process_api/37feea4ef854c33b3f487a7fca7292a6'}
+`Attributor().container_of(pid)` is None on the host; for a process in a runc
+container, `as_dict()` gives the container's `id` (runc's name), `runtime` ("runc"),
+`pod`, `pidns` (the PID namespace's inode), `init_pid` and `cgroup`; for one in a bare
+PID namespace (`unshare --pid --fork`), the id is `pidns:INODE` and the runtime None.
 
 Stdlib only and no dataclasses: `list --json` imports this on its fast path.
 """

@@ -1,9 +1,7 @@
 """The kernel's process events connector: fork, exec and exit as they happen (Linux, root).
 
-    >>> with ProcEvents() as ev:
-    ...     events = ev.read()
-    >>> events[:1]
-    [Event(kind='fork', pid=301442, ppid=301440, time=12.5, status=None)]
+``with ProcEvents() as ev: events = ev.read()`` gives the events that arrived since
+the socket joined, oldest first, each an `Event` (kind "fork", "exec" or "exit").
 
 A netlink socket (``NETLINK_CONNECTOR``) joined to group ``CN_IDX_PROC`` receives one
 message per fork, exec and exit of every process on the machine, after one

@@ -17,13 +17,13 @@ and they signal a pid read moments earlier, which may since belong to someone el
   pid reused after the pidfd was opened cannot receive the signal: the pidfd refers to
   the old process, and signalling a process that has gone fails with ESRCH.
 
-    >>> t = Target.of(844951)
-    >>> t
-    Target(pid=844951, starttime=424273, name='python3')
-    >>> send_signal_safely(t, signal.SIGCHLD, children=child_pids(844951))
-    SendResult(status=<SendStatus.SENT: 'sent'>, via='pidfd', detail='')
+Where pidfds are missing (Linux before 5.3) the signal goes through psutil, which checks
+the create time again just before it signals.
 
-Standard library only, so that `run` (which must start fast) can use it too.
+What `reap --verbose` logs from it (a shell transcript; the parent ignores the nudge):
+
+    $ zombiectl reap --pid 28642 --yes --verbose --timeout 0.2 >/dev/null
+    zombiectl: SIGCHLD -> 28642 (python3) via pidfd: sent
 """
 
 from __future__ import annotations
@@ -76,8 +76,7 @@ def refusal_reason(pid: int, identity: ProcIdentity | None = None) -> str | None
         return "a kernel thread: its children are the kernel's business"
     if pid == os.getpid():
         return "this is zombiectl itself"
-    chain = lineage()
-    if pid in chain:
+    if is_self_or_ancestor(pid):
         name = f" ({ident.name})" if ident is not None else ""
         return (
             f"an ancestor of zombiectl{name}: ending it could end your own session "
@@ -133,7 +132,7 @@ def pidfd_namespace_pids(fd: int, pid: int | None = None) -> tuple[int, ...] | N
 
 def is_namespace_init(nspids: Sequence[int] | None) -> bool:
     """True for PID 1 of some PID namespace: its pid in its own namespace is 1."""
-    return bool(nspids) and nspids[-1] == 1  # type: ignore[index]
+    return nspids is not None and len(nspids) > 0 and nspids[-1] == 1
 
 
 def namespace_init_reason(pid: int, nspids: Sequence[int] | None = None) -> str | None:
@@ -183,20 +182,29 @@ class SendResult:
     detail: str = ""
 
 
-_pidfd_cache: list[bool] = []
+_pidfd_cache: list[tuple[bool, str]] = []
+
+
+def pidfd_support() -> tuple[bool, str]:
+    """Whether pidfd_open(2) and pidfd_send_signal(2) work here, and why (`doctor` shows it)."""
+    if not _pidfd_cache:
+        _pidfd_cache.append(_probe_pidfd())
+    return _pidfd_cache[0]
+
+
+def _probe_pidfd() -> tuple[bool, str]:
+    if not hasattr(os, "pidfd_open") or not hasattr(signal, "pidfd_send_signal"):
+        return False, "this Python has no os.pidfd_open"
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError as err:  # ENOSYS on old kernels, EPERM under some seccomp filters
+        return False, f"pidfd_open failed: {err.strerror} (needs Linux 5.3+)"
+    return True, "pidfd_open works: a signal can be sent without risk of pid reuse"
 
 
 def pidfd_supported() -> bool:
     """True where pidfd_open(2) and pidfd_send_signal(2) work (Linux 5.3+, Python 3.9+)."""
-    if not _pidfd_cache:
-        ok = hasattr(os, "pidfd_open") and hasattr(signal, "pidfd_send_signal")
-        if ok:
-            try:
-                os.close(os.pidfd_open(os.getpid()))
-            except OSError:  # ENOSYS on old kernels, EPERM under some seccomp filters
-                ok = False
-        _pidfd_cache.append(ok)
-    return _pidfd_cache[0]
+    return pidfd_support()[0]
 
 
 def _still_the_same(

@@ -1,44 +1,99 @@
-"""The two prctl(2) calls a subreaper needs: become one, and ask whether it already is.
+"""The prctl(2) calls zombiectl makes, in one place.
 
-Standard library only (ctypes, imported when called), so that cheap imports stay cheap.
+A subreaper (`run`, `demo`, `check`, the pytest plugin) adopts its orphaned descendants;
+a child asks to die with its parent (`run`'s CMD, every demo process) so that nothing
+outlives a zombiectl that was SIGKILLed; the demo's guard names itself.
+
+Standard library only, and ctypes is imported at the first call: `run` imports this
+module and must start fast.
 """
 
 from __future__ import annotations
 
+import errno
+
+PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
 
+# The C library, loaded once per process: the demos call prctl in every child they fork.
+_libc: list[object] = []
 
-def _libc() -> object | None:
+
+def _prctl(option: int, arg: object) -> None:
+    """prctl(option, arg); OSError where it fails or does not exist (not Linux)."""
     import ctypes
 
-    try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return None
+    if not _libc:
+        try:
+            _libc.append(ctypes.CDLL(None, use_errno=True))
+        except OSError as err:
+            raise OSError(errno.ENOSYS, f"no C library to call prctl: {err}") from None
+    prctl = getattr(_libc[0], "prctl", None)
+    if prctl is None:
+        raise OSError(errno.ENOSYS, "prctl does not exist here")
+    if prctl(option, arg, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
 
 
 def set_child_subreaper(on: bool = True) -> bool:
     """Make this process adopt its orphaned descendants (on) or stop doing so; True if done."""
-    libc = _libc()
-    if libc is None:
-        return False
     try:
-        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0)  # type: ignore[attr-defined]
-    except AttributeError:  # no prctl: not Linux
+        _prctl(PR_SET_CHILD_SUBREAPER, int(on))
+    except OSError:
         return False
+    return True
 
 
 def is_child_subreaper() -> bool:
     """True when this process is already a child subreaper."""
     import ctypes
 
-    libc = _libc()
-    if libc is None:
-        return False
     flag = ctypes.c_int(0)
     try:
-        ok = libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) == 0  # type: ignore[attr-defined]
-    except AttributeError:
+        _prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag))
+    except OSError:
         return False
-    return bool(ok and flag.value)
+    return bool(flag.value)
+
+
+class Subreaper:
+    """This process as a child subreaper for a while (`demo`, `check`, the pytest plugin).
+
+    `start()` makes it one; `stop()` undoes that, unless it was one already (a caller's
+    `zombiectl run`, or PID 1), so a nested user never takes the role from an outer one.
+    """
+
+    def __init__(self) -> None:
+        self.was = False
+        self.active = False
+
+    def start(self) -> bool:
+        """True when this process is now a child subreaper."""
+        self.was = is_child_subreaper()
+        self.active = set_child_subreaper(True) or self.was
+        return self.active
+
+    def stop(self) -> None:
+        if self.active and not self.was:
+            set_child_subreaper(False)
+        self.active = False
+
+
+def set_death_signal(sig: int) -> None:
+    """Have the kernel send sig to this process when its parent exits; OSError if it cannot.
+
+    Call it after fork and then check that the parent is still the one that forked you:
+    a parent that exited before the call left you orphaned with nothing armed.
+    """
+    _prctl(PR_SET_PDEATHSIG, sig)
+
+
+def set_name(name: bytes) -> bool:
+    """This process's name as `ps` and /proc/PID/comm show it (at most 15 bytes)."""
+    try:
+        _prctl(PR_SET_NAME, name)
+    except OSError:
+        return False
+    return True

@@ -16,10 +16,12 @@ The ladder takes its clock, its sleep and its view of the parent as arguments, s
 timing is tested with a fake clock. Every signal goes through
 `zombiectl.proc.identity.send_signal_safely`.
 
-    >>> plan = make_plan(parents=[845172], kill_parent=True)  # a parent that never reaps
-    >>> report = execute(plan)
-    >>> [(p.pid, p.zombies_before, p.zombies_after, p.actions, p.result) for p in report.parents]
-    [(845172, 3, 0, ['SIGCHLD', 'SIGTERM'], 'reaped')]
+A shell transcript (`make_plan`, then `execute`), with a parent that ignores the nudge:
+
+    $ zombiectl reap --pid 28642 --yes --timeout 0.2
+    PARENT  NAME     BEFORE  AFTER  ACTIONS  RESULT     WHY
+     28642  python3       1      1  SIGCHLD  remaining  the parent did not reap within 0.2s of SIGCHLD; --kill-parent ends it so that its adopter reaps them
+    reaped 0 zombies; 1 remain under 1 parent
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from zombiectl.errors import BadUsage, NoSuchProcess
+from zombiectl.errors import BadUsage, NoSuchProcess, PermissionDenied
 from zombiectl.proc.identity import (
     SendResult,
     SendStatus,
@@ -317,6 +319,11 @@ class LadderOutcome:
     adopter: str | None = None
 
 
+def _fewer_than(last: int) -> Callable[[int, bool], bool]:
+    """Done once the parent reaped at least one zombie since `last`, or exited."""
+    return lambda remaining, alive: remaining < last or not alive
+
+
 class Ladder:
     """The escalation for one parent, as a state machine over an injectable clock."""
 
@@ -439,7 +446,7 @@ class Ladder:
             if res.status is not SendStatus.SENT:
                 return self._not_sent(res)
             last = remaining
-            remaining, alive = self._wait(lambda r, a, last=last: r < last or not a)  # type: ignore[misc]
+            remaining, alive = self._wait(_fewer_than(last))
             if not alive:
                 return self._adoption("the parent exited")
             if remaining == 0:
@@ -561,7 +568,7 @@ class LiveParent:
             # O(children): one read of the parent's children list, not one per zombie.
             try:
                 kids = child_pids(self.target.pid)
-            except Exception:
+            except (NoSuchProcess, PermissionDenied):  # gone or hidden: ask each zombie below
                 kids = []
             self.current = [k for k in kids if k in self.zombies]
             if self.current:

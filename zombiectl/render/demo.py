@@ -1,6 +1,6 @@
 """What `demo` shows: a live rich table on a terminal, plain lines when piped, JSON lines.
 
-The printers take the labs' data (`zombiectl.demo.runner.Lab`, `Sample`, `Summary`) and a
+The printers take the labs' data (`zombiectl.demo.runner.Lab`, `LabSample`, `Summary`) and a
 Console or stream; they never start, sample or clean up anything.
 """
 
@@ -14,9 +14,11 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from zombiectl.demo.runner import Lab, LabSpec, Sample, Summary
+from zombiectl.demo.model import LabSample, LabSpec, Summary
+from zombiectl.demo.runner import Lab
+from zombiectl.render.console import PIPE_WIDTH
 from zombiectl.render.safe import data
-from zombiectl.stdout import reader_left
+from zombiectl.stdout import write
 from zombiectl.untrusted import display
 
 if TYPE_CHECKING:
@@ -25,7 +27,6 @@ if TYPE_CHECKING:
 HISTORY_ROWS = 12
 BAR_MAX = 30
 # Piped output is read by programs and pagers, not a terminal: never wrap a row.
-PIPE_WIDTH = 1000
 
 
 def method_text(spec: LabSpec, default_method: str | None) -> str:
@@ -38,14 +39,6 @@ def method_text(spec: LabSpec, default_method: str | None) -> str:
 
 def bar(n: int, char: str = "Z") -> str:
     return char * min(n, BAR_MAX) + ("+" if n > BAR_MAX else "")
-
-
-def verdict(s: Summary) -> str:
-    if s.error is not None:
-        return "error"
-    if s.expected_final_zombies is None:
-        return "no prediction"
-    return "match" if s.matches else "MISMATCH"
 
 
 def why(spec: LabSpec) -> str:
@@ -117,15 +110,6 @@ def summary_line(s: Summary, why: str) -> str:
     return line
 
 
-def _put(out: IO[str], text: str) -> None:
-    # The reader may leave (`| head`): exit 141 quietly; the lab runner still cleans up.
-    try:
-        out.write(text)
-        out.flush()
-    except BrokenPipeError:
-        reader_left()
-
-
 class Printer:
     """Base: one per run. `update` is called after every sample round."""
 
@@ -137,7 +121,7 @@ class Printer:
     def begin(self) -> None:
         pass
 
-    def update(self, labs: list[Lab], samples: list[Sample]) -> None:
+    def update(self, labs: list[Lab], samples: list[LabSample]) -> None:
         pass
 
     def end(self, labs: list[Lab]) -> None:
@@ -154,9 +138,9 @@ class JsonPrinter(Printer):
         self._notes: dict[int, int] = {}
 
     def _emit(self, obj: dict[str, Any]) -> None:
-        _put(self.out, json.dumps(obj) + "\n")
+        write(json.dumps(obj) + "\n", self.out)
 
-    def update(self, labs: list[Lab], samples: list[Sample]) -> None:
+    def update(self, labs: list[Lab], samples: list[LabSample]) -> None:
         for lab in labs:
             self._flush_notes(lab)
         for s in samples:
@@ -176,7 +160,7 @@ class JsonPrinter(Printer):
         self.update(labs, [])
 
 
-def sample_line(s: Sample) -> str:
+def sample_line(s: LabSample) -> str:
     line = (
         f"t={s.t:5.2f}s  alive {s.alive:>3}  zombies {s.zombies:>3}  "
         f"reaped {s.reaped:>3}  {bar(s.zombies)}"
@@ -203,7 +187,7 @@ class PlainPrinter(Printer):
     def _add(self, label: str, line: str) -> None:
         self._blocks.setdefault(label, []).append(line)
 
-    def update(self, labs: list[Lab], samples: list[Sample]) -> None:
+    def update(self, labs: list[Lab], samples: list[LabSample]) -> None:
         for lab in labs:
             seen = self._notes.get(id(lab), 0)
             for text in lab.notes[seen:]:
@@ -230,15 +214,15 @@ class PlainPrinter(Printer):
                 return
             self._write(spec.name)
             if lab is not None and lab.summary is not None:
-                _put(self.out, summary_line(lab.summary, why(spec)) + "\n")
+                write(summary_line(lab.summary, why(spec)) + "\n", self.out)
             if len(self.specs) > 1:
-                _put(self.out, "\n")
+                write("\n", self.out)
             self._next += 1
 
     def _write(self, label: str) -> None:
         lines = self._blocks.get(label, [])
         if lines:
-            _put(self.out, "".join(line + "\n" for line in lines))
+            write("".join(line + "\n" for line in lines), self.out)
             lines.clear()
 
     def end(self, labs: list[Lab]) -> None:
@@ -260,7 +244,7 @@ class LivePrinter(Printer):
     ) -> None:
         super().__init__(specs, default_method)
         self.console = console
-        self.history: list[Sample] = []
+        self.history: list[LabSample] = []
         self._live: Live | None = None
         self._labs: list[Lab] = []
 
@@ -268,7 +252,7 @@ class LivePrinter(Printer):
         self._live = Live(self._render(), console=self.console, auto_refresh=False, transient=False)
         self._live.start()
 
-    def update(self, labs: list[Lab], samples: list[Sample]) -> None:
+    def update(self, labs: list[Lab], samples: list[LabSample]) -> None:
         self._labs = labs
         for s in samples:
             last = self.history[-1] if self.history else None
@@ -309,7 +293,7 @@ class LivePrinter(Printer):
 
 
 def single_view(
-    spec: LabSpec, labs: list[Lab], history: list[Sample], default_method: str | None
+    spec: LabSpec, labs: list[Lab], history: list[LabSample], default_method: str | None
 ) -> RenderableType:
     lab = labs[0] if labs else None
     title = Text(f"demo {spec.strategy.name}: {spec.strategy.title}", style="bold")
@@ -340,21 +324,11 @@ def side_by_side_table(
     specs: Sequence[LabSpec], labs: list[Lab], default_method: str | None
 ) -> RenderableType:
     table = Table(title="zombiectl demo all", title_justify="left", header_style="bold")
-    for name, justify in (
-        ("exp", "left"),
-        ("strategy", "left"),
-        ("settings", "left"),
-        ("start method", "left"),
-        ("t (s)", "right"),
-        ("alive", "right"),
-        ("zombies", "right"),
-        ("max", "right"),
-        ("reaped", "right"),
-        ("expected", "right"),
-        ("observed", "right"),
-        ("", "left"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for name in ("exp", "strategy", "settings", "start method"):
+        table.add_column(name, justify="left")
+    for name in ("t (s)", "alive", "zombies", "max", "reaped", "expected", "observed"):
+        table.add_column(name, justify="right")
+    table.add_column("", justify="left")
     by_label = {lab.spec.name: lab for lab in labs}
     for spec in specs:
         lab = by_label.get(spec.name)

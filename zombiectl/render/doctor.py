@@ -6,14 +6,14 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from zombiectl.doctor.probes import Report
+from zombiectl.doctor.probes import Diagnosis
 from zombiectl.untrusted import display
 
 MARKS = {"ok": ("ok", "green"), "warn": ("warn", "yellow"), "bad": ("BAD", "bold red"),
          "info": ("info", "cyan")}  # fmt: skip
 
 
-def findings_table(report: Report) -> Table:
+def findings_table(report: Diagnosis) -> Table:
     table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
     table.add_column("CHECK")
     table.add_column("", no_wrap=True)
@@ -25,7 +25,7 @@ def findings_table(report: Report) -> Table:
     return table
 
 
-def advice_table(report: Report) -> Table:
+def advice_table(report: Diagnosis) -> Table:
     tips = Table(box=None, show_header=False, pad_edge=False, show_edge=False)
     tips.add_column(no_wrap=True)
     tips.add_column(overflow="fold")
@@ -35,7 +35,7 @@ def advice_table(report: Report) -> Table:
     return tips
 
 
-def render(report: Report) -> RenderableType:
+def render(report: Diagnosis) -> RenderableType:
     """The findings, the advice, and a last line that matches the exit code."""
     parts: list[RenderableType] = [findings_table(report)]
     if any(f.advice for f in report.findings):

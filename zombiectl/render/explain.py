@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from zombiectl.demo.explain import (
-    SEED,
+    THE_POST,
     ZOMBIE,
     CodeBlock,
     OverviewRow,
@@ -63,7 +63,7 @@ def render_strategy(console: Console, ex: StrategyExplanation) -> None:
 
 def render_overview(console: Console, rows: list[OverviewRow]) -> None:
     _para(console, "What a zombie is:", ZOMBIE)
-    _para(console, "The post's experiments (S1-S5), and the answer:", SEED)
+    _para(console, "The post's experiments (S1-S5), and the answer:", THE_POST)
     table = Table(
         header_style="bold", title="Strategies (zombiectl demo NAME)", title_justify="left"
     )

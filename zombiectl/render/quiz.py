@@ -13,10 +13,10 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.text import Text
 
+from zombiectl.demo.model import LabSpec
 from zombiectl.demo.quiz import Reply, Result
-from zombiectl.demo.runner import LabSpec
 from zombiectl.render.demo import header, settings_text
-from zombiectl.stdout import reader_left
+from zombiectl.stdout import write
 
 PROMPT = "How many zombies will be left at the end? "
 
@@ -65,8 +65,4 @@ def score_line(correct: int, questions: int) -> str:
 
 
 def put_json(out: IO[str], obj: dict[str, Any]) -> None:
-    try:
-        out.write(json.dumps(obj) + "\n")
-        out.flush()
-    except BrokenPipeError:
-        reader_left()
+    write(json.dumps(obj) + "\n", out)

@@ -8,46 +8,29 @@ from rich.text import Text
 
 from zombiectl.listing.zombies import ListResult
 from zombiectl.proc.containers import Container
-from zombiectl.render.safe import data
+from zombiectl.render.text import (
+    PARENTS_COLUMNS,
+    RIGHT_JUSTIFIED,
+    format_pids,
+    listing_footer,
+    parents_columns,
+    parents_row,
+    plural,
+)
 from zombiectl.untrusted import display
 
-PIDS_SHOWN = 8
+__all__ = ["format_pids", "listing_footer", "plural"]  # shared with reap's tables
 
 
-def format_pids(pids: list[int], shown: int = PIDS_SHOWN) -> str:
-    text = " ".join(str(p) for p in pids[:shown])
-    if len(pids) > shown:
-        text += f" … (+{len(pids) - shown})"
-    return text
-
-
-def plural(n: int, word: str, words: str | None = None) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {words or word + 's'}"
-
-
-def listing_footer(result: ListResult) -> str:
-    scan = f"scan {result.scan_seconds * 1000:.1f} ms"
-    if not result.parents:
-        where = f" under pid {result.pid}" if result.pid is not None else ""
-        return (
-            f"no zombies{where} among {plural(result.processes, 'process', 'processes')} ({scan})"
-        )
-    return (
-        f"{plural(len(result.parents), 'parent')} "
-        f"{'leaks' if len(result.parents) == 1 else 'leak'} "
-        f"{plural(result.zombies, 'zombie')} among "
-        f"{result.processes} processes ({scan})"
-    )
-
-
-def parents_table() -> Table:
-    """The columns every table of zombies by parent starts with (`list`, `reap`'s plan)."""
+def parents_table(columns: tuple[str, ...] = PARENTS_COLUMNS) -> Table:
+    """A table of zombies by parent (`list`, `reap`'s plan), with these columns."""
     table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("PARENT", justify="right")
-    table.add_column("NAME", overflow="fold")
-    table.add_column("USER")
-    table.add_column("ZOMBIES", justify="right", style="bold red")
-    table.add_column("ZOMBIE PIDS", overflow="fold")
+    for title in columns:
+        if title in RIGHT_JUSTIFIED:
+            style = "bold red" if title == "ZOMBIES" else None
+            table.add_column(title, justify="right", style=style)
+        else:
+            table.add_column(title, overflow="ellipsis" if title == "USER" else "fold")
     return table
 
 
@@ -67,22 +50,14 @@ def listing_table(result: ListResult) -> RenderableType:
         return footer
     if result.by == "container":
         return Group(containers_table(result), footer)
-    table = parents_table()
-    # The column appears when some parent is in a container: on a host without any,
-    # it would only repeat "-".
-    with_containers = any(c is not None for c in result.containers.values())
-    if with_containers:
-        table.add_column("CONTAINER", overflow="fold")
+    columns = parents_columns(result)
+    with_container = len(columns) > len(PARENTS_COLUMNS)
+    table = parents_table(columns)
     for g in result.parents:
-        row: list[RenderableType] = [
-            str(g.pid),
-            data(g.name),
-            data(g.user),
-            str(g.zombies),
-            format_pids(g.zombie_pids),
-        ]
-        if with_containers:
-            row.append(container_cell(result.container_of(g.pid), g.pid in result.inits))
+        # Text, never markup: a name is whatever its process chose.
+        row: list[RenderableType] = [Text(cell) for cell in parents_row(result, g, with_container)]
+        if with_container:  # the same text, with rich's styles
+            row[-1] = container_cell(result.container_of(g.pid), g.pid in result.inits)
         table.add_row(*row)
     return Group(table, footer)
 

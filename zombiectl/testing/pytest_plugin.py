@@ -45,6 +45,7 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Generator
 
+    from zombiectl.proc.prctl import Subreaper
     from zombiectl.testing.guard import Ledger, Owner
 
 MODES = ("fail", "warn", "off")
@@ -119,20 +120,19 @@ class LeakGuard:
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.ledger: Ledger | None = None
-        self.was_subreaper = False
+        self.subreaper: Subreaper | None = None
         self.recording = False
         self.test: Owner | None = None
         self.fixture_leaks: list[str] = []
 
     def pytest_configure(self, config: pytest.Config) -> None:
-        from zombiectl.proc.prctl import is_child_subreaper, set_child_subreaper
+        from zombiectl.proc.prctl import Subreaper
         from zombiectl.testing import forks
         from zombiectl.testing.guard import Ledger
 
         self.recording = forks.start()
-        self.was_subreaper = is_child_subreaper()
-        if not self.was_subreaper:
-            set_child_subreaper(True)
+        self.subreaper = Subreaper()
+        self.subreaper.start()
         self.ledger = Ledger()
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
@@ -140,10 +140,8 @@ class LeakGuard:
             from zombiectl.testing.tree import collect
 
             collect({p.key for p in self.ledger.leftovers()}, self.ledger.me)
-        if not self.was_subreaper:
-            from zombiectl.proc.prctl import set_child_subreaper
-
-            set_child_subreaper(False)
+        if self.subreaper is not None:
+            self.subreaper.stop()
         if self.recording:
             from zombiectl.testing import forks
 

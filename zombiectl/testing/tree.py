@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from zombiectl.errors import NoSuchProcess, PermissionDenied
-from zombiectl.proc.table import child_pids, is_zombie_state
+from zombiectl.proc.table import Stat, child_pids, is_zombie_state
 from zombiectl.untrusted import display, from_proc
 
 Key = tuple[int, int]  # (pid, start time in clock ticks after boot)
@@ -50,13 +50,11 @@ def read_stat(pid: int) -> Proc | None:
         return None
     finally:
         os.close(fd)
-    # The name ends at the *last* ')': a name may itself hold ')' and spaces.
-    end = raw.rfind(b")")
-    if end < 0:
+    try:
+        stat = Stat(raw)
+        return Proc(pid, stat.ppid, stat.state, stat.name, stat.starttime)
+    except (ValueError, IndexError):  # empty or cut short: the process went in between
         return None
-    rest = raw[end + 2 :].split(b" ", 20)
-    name = from_proc(raw[raw.find(b"(") + 1 : end])
-    return Proc(pid, int(rest[1]), chr(rest[0][0]), name, int(rest[19]))
 
 
 def read_tree(root: int) -> list[Proc]:

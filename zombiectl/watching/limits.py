@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from zombiectl.proc.table import Stat
+
 PROC = "/proc"
 
 
@@ -29,17 +31,22 @@ class Limit:
         return max(0, self.limit - self.used)
 
 
-def _read(path: str, size: int = 4096) -> str | None:
+def _read_bytes(path: str, size: int = 4096) -> bytes | None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
     try:
-        return os.read(fd, size).decode("ascii", "replace")
+        return os.read(fd, size)
     except OSError:
         return None
     finally:
         os.close(fd)
+
+
+def _read(path: str, size: int = 4096) -> str | None:
+    raw = _read_bytes(path, size)
+    return None if raw is None else raw.decode("ascii", "replace")
 
 
 def _number(text: str | None) -> int | None:
@@ -169,11 +176,11 @@ def ages(pids: list[int], proc: str = PROC) -> dict[int, float]:
     hz = clock_ticks()
     out = {}
     for pid in pids:
-        raw = _read(f"{proc}/{pid}/stat")
+        raw = _read_bytes(f"{proc}/{pid}/stat")
         if raw is None:
             continue
         try:
-            start = int(raw[raw.rfind(")") + 2 :].split()[19])
+            start = Stat(raw).starttime
         except (IndexError, ValueError):
             continue
         out[pid] = max(0.0, up - start / hz)

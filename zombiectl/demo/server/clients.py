@@ -6,8 +6,8 @@ never more at once than the server's ``--max-children``: the server gives a hand
 slot back before it closes the connection, so a client that has read its echo to the
 end leaves a free slot behind, and no client of the demo is ever refused.
 
-    >>> drive("127.0.0.1", 40321, clients=3, concurrency=3)
-    EchoResults(ok=3, failed=0, reasons={})
+``drive(host, port, clients=3, concurrency=3)`` returns an `EchoResults`: how many
+echoes came back right (``ok``), how many did not (``failed``), and why, counted by reason.
 """
 
 from __future__ import annotations
