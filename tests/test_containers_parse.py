@@ -87,9 +87,9 @@ def test_conmon_is_not_the_container() -> None:
 
 
 def test_nspid_and_ns_link() -> None:
-    assert parse_nspid("Name:\tsleep\nNSpid:\t32255\t1\n") == [32255, 1]
-    assert parse_nspid("NSpid:\t7\n") == [7]
-    assert parse_nspid("Name: x\n") == []
+    assert parse_nspid("Name:\tsleep\nNSpid:\t32255\t1\n") == (32255, 1)
+    assert parse_nspid("NSpid:\t7\n") == (7,)
+    assert parse_nspid("Name: x\n") == ()
     assert parse_ns_link("pid:[4026532180]") == 4026532180
     assert parse_ns_link("net:[4026532180]") is None
     assert parse_ns_link("pid:[12x]") is None

@@ -20,12 +20,14 @@ container, `as_dict()` gives the container's `id` (runc's name), `runtime` ("run
 `pod`, `pidns` (the PID namespace's inode), `init_pid` and `cgroup`; for one in a bare
 PID namespace (`unshare --pid --fork`), the id is `pidns:INODE` and the runtime None.
 
-Stdlib only and no dataclasses: `list --json` imports this on its fast path.
+Stdlib only (besides proc.table) and no dataclasses: `list --json` imports this on its fast path.
 """
 
 from __future__ import annotations
 
 import os
+
+from zombiectl.proc.table import parse_nspid
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -173,17 +175,6 @@ def _classify_kubernetes(elements: list[str]) -> tuple[str, str | None, str | No
     m = _re(_K8S_CONTAINER).match(elements[-1])
     cid = m.group(1) if m and m.group(1) else elements[-1]
     return cid, "kubernetes", pod
-
-
-def parse_nspid(status_text: str) -> list[int]:
-    """The ``NSpid`` line of ``/proc/PID/status``: pid in each namespace, outermost first."""
-    for line in status_text.splitlines():
-        if line.startswith("NSpid:"):
-            try:
-                return [int(x) for x in line[6:].split()]
-            except ValueError:
-                return []
-    return []
 
 
 def parse_ppid(status_text: str) -> int | None:

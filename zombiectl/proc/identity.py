@@ -35,7 +35,7 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from zombiectl.proc.table import ProcIdentity, ancestors_of, read_identity
+from zombiectl.proc.table import ProcIdentity, ancestors_of, parse_nspid, read_identity
 
 ENDING_SIGNALS = (signal.SIGTERM, signal.SIGKILL)
 NAMESPACE_INIT = (
@@ -88,21 +88,6 @@ def refusal_reason(pid: int, identity: ProcIdentity | None = None) -> str | None
 # --------------------------------------------------------------------------- namespaces
 
 
-def parse_nspid(text: str) -> tuple[int, ...] | None:
-    """The pids of the `NSpid:` line of a status or pidfd fdinfo text, outermost first.
-
-    The kernel escapes newlines in the `Name:` line, so a process cannot forge this line.
-    """
-    for line in text.splitlines():
-        if line.startswith("NSpid:"):
-            try:
-                pids = tuple(int(x) for x in line[6:].split())
-            except ValueError:
-                return None
-            return pids or None
-    return None
-
-
 def _read_text(path: str) -> str | None:
     try:
         with open(path, "rb") as f:
@@ -114,7 +99,7 @@ def _read_text(path: str) -> str | None:
 def namespace_pids(pid: int) -> tuple[int, ...] | None:
     """pid's number in each PID namespace from /proc's down to its own, or None."""
     text = _read_text(f"/proc/{pid}/status")
-    return None if text is None else parse_nspid(text)
+    return None if text is None else parse_nspid(text) or None
 
 
 def pidfd_namespace_pids(fd: int, pid: int | None = None) -> tuple[int, ...] | None:
@@ -124,7 +109,7 @@ def pidfd_namespace_pids(fd: int, pid: int | None = None) -> tuple[int, ...] | N
     (given pid, already re-checked by start time).
     """
     text = _read_text(f"/proc/self/fdinfo/{fd}")
-    nspids = None if text is None else parse_nspid(text)
+    nspids = None if text is None else parse_nspid(text) or None
     if nspids is None and pid is not None:
         return namespace_pids(pid)
     return nspids

@@ -192,6 +192,21 @@ def count_states(procs: Iterable[ProcInfo]) -> dict[str, int]:
     return counts
 
 
+def parse_nspid(text: str) -> tuple[int, ...]:
+    """The pids of the `NSpid:` line of a status or pidfd fdinfo text, outermost first;
+    empty when there is none (or it is not numbers).
+
+    The kernel escapes newlines in the `Name:` line, so a process cannot forge this line.
+    """
+    for line in text.splitlines():
+        if line.startswith("NSpid:"):
+            try:
+                return tuple(int(x) for x in line[6:].split())
+            except ValueError:
+                return ()
+    return ()
+
+
 # --------------------------------------------------------------------------- /proc
 
 
