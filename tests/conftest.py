@@ -16,9 +16,32 @@ import sys
 from collections.abc import Callable, Iterator
 
 import pytest
-from proctools import GLOBAL_TIMEOUT, StatesParent, ZombieParent, terminate_registered
+from proctools import (
+    GLOBAL_TIMEOUT,
+    Parent,
+    StatesParent,
+    ZombieParent,
+    start_parent,
+    terminate_registered,
+)
 
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def parent() -> Iterator[Callable[..., Parent]]:
+    """Factory: parent(mode, n, **kwargs) -> start_parent's real parent of n zombies
+    that behaves as mode says (reaps on SIGCHLD, one per SIGCHLD, never, ...)."""
+    made: list[Parent] = []
+
+    def make(mode: str, n: int, **kwargs: object) -> Parent:
+        p = start_parent(mode, n, **kwargs)  # type: ignore[arg-type]
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import click
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from proctools import GLOBAL_TIMEOUT, Parent, read_line, start_parent
+from proctools import GLOBAL_TIMEOUT, read_line
 
 from zombiectl import validate
 from zombiectl.cli import cli, run_cli
@@ -57,21 +57,6 @@ def numeric_options() -> list[tuple[list[str], str, click.ParamType]]:
 
 
 OPTIONS = numeric_options()
-
-
-@pytest.fixture
-def parent() -> Iterator:
-    """Factory: a real parent of zombies (tests/parents.py), closed after the test."""
-    made: list[Parent] = []
-
-    def make(mode: str, n: int, **kwargs: object) -> Parent:
-        p = start_parent(mode, n, **kwargs)  # type: ignore[arg-type]
-        made.append(p)
-        return p
-
-    yield make
-    for p in made:
-        p.close()
 
 
 def _argv(path: list[str], flag: str, value: str) -> list[str]:

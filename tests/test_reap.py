@@ -25,11 +25,9 @@ import pytest
 from conftest import run_zombiectl
 from proctools import (
     GLOBAL_TIMEOUT,
-    Parent,
     compile_c_parent,
     read_line,
     reap_by_pid,
-    start_parent,
     terminate,
     unshare_works,
     wait_until,
@@ -64,20 +62,6 @@ PIDNS = str(Path(__file__).parent / "programs" / "pidns.py")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 NO_PID = str(2**22 + 7)  # above any pid_max
-
-
-@pytest.fixture
-def parent() -> Iterator:
-    made: list[Parent] = []
-
-    def make(mode: str, n: int, **kwargs: object) -> Parent:
-        p = start_parent(mode, n, **kwargs)  # type: ignore[arg-type]
-        made.append(p)
-        return p
-
-    yield make
-    for p in made:
-        p.close()
 
 
 @pytest.fixture(scope="module")
