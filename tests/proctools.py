@@ -146,6 +146,36 @@ def proc_state(pid: int) -> str | None:
     return chr(raw[raw.rfind(b")") + 2])
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def uptime() -> float:
+    """Seconds since boot from /proc/uptime (centisecond precision), read here."""
+    with open("/proc/uptime") as f:
+        return float(f.read().split()[0])
+
+
+def start_ticks(pid: int) -> int:
+    """Field 22 of /proc/PID/stat (clock ticks after boot), parsed here without zombiectl."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        raw = f.read()
+    # Fields after the name start at field 3 (state): field 22 is the 20th of them.
+    return int(raw[raw.rfind(b")") + 1 :].split()[19])
+
+
+def age_of(pid: int) -> float:
+    """Seconds since pid started: /proc/uptime minus its start ticks / SC_CLK_TCK.
+
+    Not psutil's create_time(): psutil adds the ticks to `btime` of /proc/stat, which is
+    whole seconds, so it is off by up to a second from the real start."""
+    return uptime() - start_ticks(pid) / CLK_TCK
+
+
+def real_start_time(pid: int) -> float:
+    """pid's start on the system clock, from /proc/uptime (not the whole-second btime)."""
+    return time.time() - age_of(pid)
+
+
 def host_zombie_parents() -> set[int]:
     """Every pid that holds a zombie child now, read from /proc without zombiectl."""
     parents = set()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import psutil
 import pytest
-from proctools import STATE_OF_KIND, ZombieParent, wait_until
+from proctools import STATE_OF_KIND, ZombieParent, start_ticks, uptime, wait_until
 
 from zombiectl.errors import NoSuchProcess
 from zombiectl.proc import table as proctable
@@ -48,10 +49,11 @@ def test_stat_fields_agree_with_the_kernel_and_psutil() -> None:
     with open(f"/proc/{os.getpid()}/stat", "rb") as f:
         stat = Stat(f.read())
     assert (stat.ppid, stat.pgrp, stat.state) == (os.getppid(), os.getpgrp(), "R")
-    # psutil computes create_time from the same field; boot time + ticks / HZ.
-    hz = os.sysconf("SC_CLK_TCK")
-    created = psutil.boot_time() + stat.starttime / hz
-    assert abs(created - psutil.Process().create_time()) < 1.0
+    assert stat.starttime == start_ticks(os.getpid())  # field 22, parsed here
+    # psutil as a loose second oracle: it adds the ticks to the whole-second btime of
+    # /proc/stat, so it may be off by up to a second (plus a tick) from the real start.
+    started = time.time() - (uptime() - stat.starttime / CLK_TCK)
+    assert abs(started - psutil.Process().create_time()) <= 1.0 + 2 / CLK_TCK
 
 
 @pytest.mark.parametrize("workers", [1, 2, 4])
@@ -244,14 +246,23 @@ def test_only_the_dead_child_is_a_zombie(states_parent) -> None:
 # --------------------------------------------------------------------------- start times
 
 
-def test_start_times_agree_with_psutil(zombie_parent) -> None:
-    """Field 22 of /proc/PID/stat, checked against psutil's create time (boot + ticks)."""
+def test_start_times_agree_with_the_kernel(zombie_parent) -> None:
+    """Field 22 of /proc/PID/stat: the same ticks as parsed here, and a time between two
+    readings of /proc/uptime taken around the processes' births."""
+    born_after = uptime()
     parent = zombie_parent(2, alive=1)
-    boot = psutil.boot_time()
-    for pid in (parent.pid, *parent.zombie_pids, *parent.alive_pids, os.getpid()):
+    born_before = uptime()
+    slack = 2 / CLK_TCK + 0.01  # both files truncate: a tick and a centisecond
+    for pid in (parent.pid, *parent.zombie_pids, *parent.alive_pids):
         ident = read_identity(pid)
         assert ident is not None
-        assert abs(boot + ident.starttime / CLK_TCK - psutil.Process(pid).create_time()) < 0.02
+        assert ident.starttime == start_ticks(pid)
+        assert born_after - slack <= ident.starttime / CLK_TCK <= born_before + slack
+    ident = read_identity(os.getpid())
+    assert ident is not None and ident.starttime == start_ticks(os.getpid())
+    # psutil where it must be the oracle: within a second and a tick (its btime is whole).
+    own = time.time() - (uptime() - ident.starttime / CLK_TCK)
+    assert abs(own - psutil.Process().create_time()) <= 1.0 + 2 / CLK_TCK
 
 
 def _ticks_since_boot() -> float:

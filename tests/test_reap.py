@@ -28,8 +28,10 @@ from proctools import (
     compile_c_parent,
     read_line,
     reap_by_pid,
+    start_ticks,
     terminate,
     unshare_works,
+    uptime,
     wait_until,
     zombie_children,
 )
@@ -460,16 +462,20 @@ def test_reap_all_inside_a_namespace(tmp_path: Path) -> None:
 
 
 def test_zombie_parent_is_identified_by_start_time(parent) -> None:
+    born_after = uptime()
     p = parent("never", 2)
+    born_before = uptime()
     plan = make_plan(zombies=[p.zombie_pids[0]])
     (row,) = plan.parents
     assert row.pid == p.pid and row.actionable and row.target is not None
-    # The start times agree with psutil's create time, and the parent is the older.
-    boot = psutil.boot_time()
-    assert abs(boot + row.target.starttime / CLK_TCK - created(p.pid)) < 0.02
+    # The start times are field 22 as parsed here, fall between two readings of the
+    # uptime taken around the births, and the parent is the older.
+    slack = 2 / CLK_TCK + 0.01
+    assert row.target.starttime == start_ticks(p.pid)
     for z in p.zombie_pids:
-        assert abs(boot + row.zombie_starts[z] / CLK_TCK - created(z)) < 0.02
-        assert created(p.pid) <= created(z)
+        assert row.zombie_starts[z] == start_ticks(z)
+        assert born_after - slack <= row.zombie_starts[z] / CLK_TCK <= born_before + slack
+        assert row.target.starttime <= row.zombie_starts[z]
 
 
 def test_zombie_whose_parent_pid_was_reused_sends_nothing(parent, tmp_path) -> None:

@@ -18,11 +18,14 @@ from contextlib import contextmanager
 import psutil
 import pytest
 from proctools import (
+    CLK_TCK,
     GLOBAL_TIMEOUT,
     pids_cgroup,
     read_line,
     reap_adopted,
+    start_ticks,
     terminate,
+    uptime,
     wait_until,
     zombie_children,
 )
@@ -106,7 +109,7 @@ def test_rate_per_min_follows_a_steady_leak() -> None:
             assert s["rate_per_min"] == pytest.approx(new / (s["t"] - t0) * 60, rel=0.01)
         # ...and agrees, loosely, with the pace at which the kernel saw the children start.
         zpids = samples[-1]["zombie_pids"]
-        times = sorted(psutil.Process(p).create_time() for p in zpids)
+        times = sorted(start_ticks(p) / CLK_TCK for p in zpids)
         pace = (len(times) - 1) / (times[-1] - times[0]) * 60
         assert pace / 4 < samples[-1]["rate_per_min"] < pace * 4
         assert samples[-1]["seconds_left"] > 0 and samples[-1]["limit"]["max"] > 0
@@ -149,20 +152,27 @@ def test_after_exit_counts_adopted_and_reaped(zombie_parent) -> None:
 
 
 def test_zombie_age_bounds_against_the_real_start_time(zombie_parent) -> None:
+    born_after = uptime()
     parent = zombie_parent(2)
+    born_before = uptime()
     zpid = parent.zombie_pids[0]
-    born = psutil.Process(zpid).create_time()
+    started = start_ticks(zpid) / CLK_TCK  # field 22, parsed here, in seconds after boot
     tr = Tracker(parent.pid, started=0.0)
     kids = children_of(parent.pid)
+    up_before = uptime()
     s = tr.update(kids, now=10.0, ages=limits.ages(tr.unknown_ages(kids)))
+    up_after = uptime()
     s = tr.update(kids, now=12.5, ages=limits.ages(tr.unknown_ages(kids)))
-    import time
-
-    real_age = time.time() - born  # on the system clock, as psutil reports it
     assert s.zombie_age[zpid] == 2.5  # seen for 2.5 s of the fake clock
-    # The upper bound is the process's age: no less than what psutil says, give or take
-    # the clock tick of the kernel's start time.
-    assert s.zombie_max_age[zpid] == pytest.approx(real_age + 2.5, abs=0.5)
+    # The upper bound is the process's age when first seen, plus the 2.5 s since. Its
+    # oracle is /proc/uptime read around that sample, minus the start ticks: exact to a
+    # tick and a centisecond (both files truncate), whatever fraction of a second the
+    # machine booted at.
+    first_age = s.zombie_max_age[zpid] - 2.5
+    slack = 2 / CLK_TCK + 0.01
+    assert up_before - started - slack <= first_age <= up_after - started + slack
+    # And without field 22: the zombie was born between two readings of the uptime.
+    assert up_before - born_before - slack <= first_age <= up_after - born_after + slack
     assert zpid in s.preexisting
     assert zombie_age(s, zpid).startswith("≥2.5s (≤")
 
