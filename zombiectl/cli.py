@@ -56,6 +56,26 @@ class LazyGroup(click.Group):
         command: click.Command = module.command
         return command
 
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: object,
+    ) -> click.Context:
+        # `--help` and `--version` write while the context is made.
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except BrokenPipeError:
+            reader_left()
+
+    def invoke(self, ctx: click.Context) -> object:
+        # click's main() turns EPIPE into exit 1, a failure; here it is a reader that left.
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            reader_left()
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Short help from the table, so `zombiectl --help` imports no command module.
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]

@@ -11,6 +11,9 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> None:
+    from zombiectl.stdout import prepare_streams
+
+    prepare_streams()
     try:
         _main(argv)
     except KeyboardInterrupt as interrupt:

@@ -4,11 +4,19 @@ A closed pipe is not an error of zombiectl's: it exits quietly with 141, the sta
 shell reports for a process killed by SIGPIPE (what `ps` gets), instead of a traceback
 or click's and rich's exit 1. Every write to stdout goes through `write` or
 `write_bytes` here, or through a rich console that calls `reader_left` (see
-`zombiectl.render.console`). Stdlib only: the fast paths use it.
+`zombiectl.render.console`). A stdout that was closed before zombiectl started (`>&-`)
+is a reader that left before the first write; see `prepare_streams`.
+
+Any locale: where stdout or stderr cannot encode a character (ISO-8859-x, ASCII), it is
+written as zombiectl's ASCII for its own symbols ("…" as "...") and as a `\\uNNNN`
+escape for anything else, a process name for one, never a UnicodeEncodeError.
+
+Stdlib only: the fast paths use it.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import sys
 
@@ -17,6 +25,90 @@ if TYPE_CHECKING:
     from typing import IO, NoReturn
 
 EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE
+
+# The encode error handler set on stdout and stderr when their encoding is not UTF-8.
+ERRORS = "zombiectl-ascii"
+
+# zombiectl's own symbols, as ASCII for a locale that cannot show them.
+ASCII_FALLBACK = {
+    "\u2026": "...",  # …
+    "\u2265": ">=",  # ≥
+    "\u2264": "<=",  # ≤
+    "\u2192": "->",  # →
+    "\u2713": "ok",  # ✓
+    "\u2717": "X",  # ✗
+    "\u2581": "_",  # ▁ to █: a sparkline's bars, lowest to highest
+    "\u2582": ".",
+    "\u2583": ",",
+    "\u2584": "-",
+    "\u2585": "~",
+    "\u2586": "=",
+    "\u2587": "*",
+    "\u2588": "#",
+}
+
+
+def _ascii_fallback(err: UnicodeError) -> tuple[str, int]:
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    out = []
+    for ch in err.object[err.start : err.end]:
+        known = ASCII_FALLBACK.get(ch)
+        if known is None:
+            code = ord(ch)
+            if code < 0x100:
+                known = f"\\x{code:02x}"
+            elif code < 0x10000:
+                known = f"\\u{code:04x}"
+            else:
+                known = f"\\U{code:08x}"
+        out.append(known)
+    return "".join(out), err.end
+
+
+class _Closed:
+    """sys.stdout when fd 1 was closed at start: every write is a reader that left."""
+
+    encoding = "utf-8"
+    errors = "strict"
+    closed = False
+
+    def write(self, text: object) -> int:
+        raise BrokenPipeError(32, "stdout is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise OSError(9, "stdout is closed")
+
+
+class _Discard(_Closed):
+    """sys.stderr when fd 2 was closed at start: messages go nowhere, nothing fails."""
+
+    def write(self, text: object) -> int:
+        return 0
+
+
+def prepare_streams() -> None:
+    """Make stdout and stderr safe to write whatever the locale, and stand-ins for them
+    where they were closed before the start; called once, before any command runs."""
+    if sys.stdout is None:
+        sys.stdout = _Closed()
+    if sys.stderr is None:
+        sys.stderr = _Discard()
+    for stream in (sys.stdout, sys.stderr):
+        encoding = codecs.lookup(getattr(stream, "encoding", None) or "ascii").name
+        reconfigure = getattr(stream, "reconfigure", None)
+        if encoding != "utf-8" and reconfigure is not None:
+            try:
+                codecs.lookup_error(ERRORS)
+            except LookupError:
+                codecs.register_error(ERRORS, _ascii_fallback)
+            reconfigure(errors=ERRORS)
 
 
 def reader_left() -> NoReturn:
