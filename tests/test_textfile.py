@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from proctools import GLOBAL_TIMEOUT
 
-from zombiectl.errors import BadUsage
+from zombiectl.errors import PermissionDenied
 from zombiectl.listing import textfile
 
 NOBODY = 65534
@@ -104,16 +104,55 @@ def test_temporaries_planted_by_another_user_do_not_block_a_write(tmp_path: Path
 
 
 @as_root
-def test_a_symlink_planted_as_a_temporary_is_never_followed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("owner", [NOBODY, 0], ids=["nobody's link", "root's link"])
+def test_a_stale_symlink_planted_as_a_temporary_is_never_followed(
+    tmp_path: Path, owner: int
+) -> None:
+    """An aged link under a temporary's name, to an aged regular file of the writer's:
+    followed, it would pass for a stale temporary of ours and be removed."""
     victim = tmp_path / "victim"
     victim.write_bytes(b"keep\n")
+    _ages(victim, 3600)
     link = tmp_path / ".z.prom.0123456789abcdef.tmp"
     link.symlink_to(victim)
-    os.chown(link, NOBODY, NOBODY, follow_symlinks=False)
+    os.chown(link, owner, owner, follow_symlinks=False)
     _ages(link, 3600)
     textfile.write_atomically(str(tmp_path / "z.prom"), b"new\n")
     assert victim.read_bytes() == b"keep\n"
-    assert link.is_symlink()  # not a regular file of ours: not removed either
+    assert link.is_symlink()  # not a regular file: not removed either
+    assert (tmp_path / "z.prom").read_bytes() == b"new\n"
+
+
+@as_root
+@pytest.mark.parametrize("planted", ["symlink", "file"])
+def test_a_temporary_name_taken_first_is_never_written(
+    tmp_path: Path, planted: str, monkeypatch
+) -> None:
+    """The random source forced, so the first temporary name is one another user has
+    already made: a link to a file of root's, or a file of theirs that is writable by
+    all. Neither is written through; the next name is used."""
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep\n")
+    first, second = b"\x01" * 8, b"\x02" * 8
+    taken = tmp_path / f".z.prom.{first.hex()}.tmp"
+    if planted == "symlink":
+        taken.symlink_to(victim)
+        os.chown(taken, NOBODY, NOBODY, follow_symlinks=False)
+    else:
+        _owned_by_nobody(taken, 0o666)
+    draws = iter([first, second])
+    monkeypatch.setattr(textfile.os, "urandom", lambda n: next(draws))
+    path = tmp_path / "z.prom"
+    textfile.write_atomically(str(path), b"new\n")
+    assert path.read_bytes() == b"new\n"
+    st = path.lstat()
+    assert stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid()
+    assert victim.read_bytes() == b"keep\n"
+    if planted == "symlink":
+        assert taken.is_symlink()
+    else:
+        assert taken.read_bytes() == b"theirs\n" and taken.stat().st_uid == NOBODY
+    assert next(draws, None) is None  # both names were drawn: the first one was taken
 
 
 def test_our_stale_temporary_is_removed_and_a_fresh_one_kept(tmp_path: Path) -> None:
@@ -190,10 +229,20 @@ def test_temporary_names_are_unpredictable(tmp_path: Path, monkeypatch) -> None:
     assert len(set(names)) == 3 and all(TEMPORARY.match(n) for n in names), names
 
 
-def test_a_symlinked_directory_is_refused_in_one_line(tmp_path: Path) -> None:
+@as_root
+def test_a_directory_linked_by_another_user_is_refused_in_one_line(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
-    (tmp_path / "link").symlink_to(tmp_path / "real")
-    with pytest.raises(BadUsage, match="directory is a symbolic link") as info:
-        textfile.write_atomically(str(tmp_path / "link" / "z.prom"), b"x\n")
-    assert info.value.exit_code == 2 and "\n" not in str(info.value)
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "real")
+    os.chown(link, NOBODY, NOBODY, follow_symlinks=False)
+    with pytest.raises(PermissionDenied, match="is a symbolic link owned by uid 65534") as info:
+        textfile.write_atomically(str(link / "z.prom"), b"x\n")
+    assert info.value.exit_code == 4 and "\n" not in str(info.value)
     assert os.listdir(tmp_path / "real") == []
+
+
+def test_a_directory_linked_by_root_or_the_writer_is_followed(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")  # the writer's own link
+    textfile.write_atomically(str(tmp_path / "link" / "z.prom"), b"x\n")
+    assert os.listdir(tmp_path / "real") == ["z.prom"]

@@ -9,10 +9,8 @@ verdict: fail
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
-import stat
 import sys
 
 import click
@@ -28,7 +26,6 @@ from zombiectl.errors import (
     EXIT_OK,
     EXIT_TERMINATED,
     BadUsage,
-    PermissionDenied,
 )
 from zombiectl.stdout import write
 
@@ -251,25 +248,10 @@ def _stderr_write(text: str) -> None:
 
 
 def _open_junit(path: str) -> int:
-    """Create or truncate PATH, never through a symlink, and only if it is a regular file."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
-    try:
-        fd = os.open(path, flags, 0o644)
-    except OSError as err:
-        if err.errno in (errno.EACCES, errno.EPERM):
-            raise PermissionDenied(f"--junit-xml {path}: {err.strerror}") from None
-        raise BadUsage(f"--junit-xml {path}: {err.strerror}") from None
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise BadUsage(f"--junit-xml {path}: not a regular file")
-    # Another user's file (its owner could rewrite the verdict afterwards) or a second
-    # name of some other file (a hard link planted beside the report): never written.
-    if st.st_uid != os.geteuid() or st.st_nlink > 1:
-        os.close(fd)
-        why = "owned by another user" if st.st_uid != os.geteuid() else "has other hard links"
-        raise PermissionDenied(f"--junit-xml {path}: {why}; remove it or name another path")
-    return fd
+    """Create PATH (not truncated yet), reached without another user's symbolic links."""
+    from zombiectl.safepath import create_file
+
+    return create_file(path, what="--junit-xml")
 
 
 def _write_junit(fd: int, report: Report) -> None:

@@ -42,7 +42,7 @@ INSTALL_HINT = (
 )
 # O_PATH: a handle for fstat, openat and exec that needs no read permission and cannot
 # block or trigger a device's open (a FIFO or a device node planted under the name).
-DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC  # as safepath's
 FILE_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 LOOSE = stat.S_IWGRP | stat.S_IWOTH
 STALE_AFTER = 600.0  # seconds: a build directory this old belongs to a killed run
@@ -117,56 +117,31 @@ def check_dir(st: os.stat_result, path: Path, last: bool) -> None:
     raise _refuse(path, f"group or others may write to it ({mode})", fix)
 
 
-def _open_dir(name: str, parent: int) -> int:
-    try:
-        return os.open(name, DIR_FLAGS, dir_fd=parent)
-    except FileNotFoundError:
-        pass
-    try:
-        os.mkdir(name, 0o700, dir_fd=parent)
-    except FileExistsError:
-        pass  # made meanwhile: the open below checks what it is
-    return os.open(name, DIR_FLAGS, dir_fd=parent)
-
-
-def _why_not_dir(name: str, parent: int, path: Path, err: OSError) -> PermissionDenied:
-    try:
-        is_link = stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode)
-    except OSError:
-        is_link = False
-    if is_link:
-        return _refuse(
-            path,
-            "it is a symbolic link, and no link is followed on the way to the cache",
-            "make it a real directory, or set XDG_CACHE_HOME to a path without links",
-        )
-    return _refuse(path, err.strerror or str(err), OWN_DIR_FIX)
-
-
 def open_cache(path: Path | None = None) -> CacheDir:
     """Walk to the cache from / one directory at a time, creating what is missing (0700).
 
-    Each component is opened relative to its checked parent with O_NOFOLLOW and checked
-    with fstat, so no link and no directory swapped in after the check is ever used.
+    `zombiectl.safepath.walk` opens each component relative to its checked parent with
+    O_NOFOLLOW and checks it with fstat (`check_dir`), following no link at all, so no
+    link and no directory swapped in after the check is ever used.
     """
+    from zombiectl.safepath import LinkRefused, walk
+
     path = path or cache_path()
-    fd = os.open("/", DIR_FLAGS)
-    here = Path("/")
     try:
-        check_dir(os.fstat(fd), here, last=False)
-        parts = path.parts[1:]
-        for i, part in enumerate(parts):
-            here = here / part
-            try:
-                child = _open_dir(part, fd)
-            except OSError as err:
-                raise _why_not_dir(part, fd, here, err) from None
-            os.close(fd)
-            fd = child
-            check_dir(os.fstat(fd), here, last=i == len(parts) - 1)
-    except BaseException:
-        os.close(fd)
-        raise
+        fd = walk(
+            path,
+            follow_links=False,
+            create_mode=0o700,
+            check=lambda st, here, last: check_dir(st, Path(here), last),
+        )
+    except LinkRefused as err:
+        raise _refuse(
+            Path(err.path),
+            "it is a symbolic link, and no link is followed on the way to the cache",
+            "make it a real directory, or set XDG_CACHE_HOME to a path without links",
+        ) from None
+    except OSError as err:
+        raise _refuse(Path(err.filename or path), err.strerror or str(err), OWN_DIR_FIX) from None
     return CacheDir(fd, path)
 
 

@@ -11,8 +11,11 @@ old file or the new one, never a mix.
     zombiectl: --textfile directory does not exist: /nonexistent
 
 PATH and its directory may be writable by others (a shared textfile directory), so
-nothing there is trusted: PATH is never followed as a symlink, its mode is copied only
-from our own file, and temporary names are random and created exclusively.
+nothing there is trusted: the directory is reached as `zombiectl.safepath` walks (a
+symlink on the way is followed only if root or the caller owns it, else exit 4), PATH
+is never followed as a symlink, its mode is copied only from our own file, temporary
+names are random and created exclusively, and stale ones are removed only when they
+are regular files of ours (never through a symlink).
 
 Stdlib only, and not `tempfile` (it costs more start-up than the whole scan of a
 small process table): this runs on the fast path of `list`.
@@ -45,12 +48,7 @@ def check_textfile(path: str) -> None:
             f"reads only those): {path}"
         )
     directory = os.path.dirname(path) or "."
-    try:
-        st = os.stat(directory)
-    except OSError as exc:
-        raise _error(exc, path) from None
-    if not S_ISDIR(st.st_mode):
-        raise BadUsage(f"--textfile directory is not a directory: {directory}")
+    os.close(_open_directory(directory, path))
     try:
         is_dir = S_ISDIR(os.lstat(path).st_mode)  # a symlink at PATH is replaced, not followed
     except OSError:
@@ -101,14 +99,11 @@ def write_atomically(path: str, data: bytes) -> None:
 
 
 def _open_directory(directory: str, path: str) -> int:
+    from zombiectl.safepath import open_directory
+
     try:
-        return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return open_directory(directory, what="--textfile")
     except OSError as exc:
-        # O_NOFOLLOW|O_DIRECTORY on a symbolic link fails with ENOTDIR (ELOOP elsewhere).
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(directory):
-            raise BadUsage(
-                f"--textfile directory is a symbolic link: {directory} (name the real one)"
-            ) from None
         raise _error(exc, path) from None
 
 
