@@ -127,3 +127,22 @@ def test_a_host_process_can_have_a_non_root_v1_path() -> None:
     even processes outside any container have a memory path that is not "/"."""
     h = parse_cgroup((DATA / "host-hybrid.txt").read_text())
     assert cgroup_path(h) == "/process_api/37feea4ef854c33b3f487a7fca7292a6"
+
+
+OUTER = "1" * 64
+INNER = "2" * 64
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        # podman in a podman container (the inner one's cgroup made under the outer's)
+        f"/machine.slice/libpod-{OUTER}.scope/container/machine.slice/libpod-{INNER}.scope/container",
+        f"/machine.slice/libpod-{OUTER}.scope/libpod-{INNER}.scope",
+        f"/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-{OUTER}.scope"
+        f"/container/libpod-{INNER}.scope/container",
+    ],
+)
+def test_a_nested_podman_container_is_the_innermost(path: str) -> None:
+    """The process runs in the inner container: its id is searched innermost-first."""
+    assert classify(path) == (INNER, "podman", None)

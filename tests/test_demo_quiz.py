@@ -177,3 +177,34 @@ def test_server_quiz_names_its_reap_mode() -> None:
     assert res.returncode == 0, res.stderr
     assert "reap none, clients 3" in res.stdout and "srv.accept()" in res.stdout
     assert res.stdout.splitlines()[-1] == "score 1/1"
+
+
+@pytest.mark.parametrize(("answer", "correct"), [("1", True), ("2", False)])
+def test_the_quiz_scores_what_was_observed_not_what_the_model_says(
+    answer: str, correct: bool, monkeypatch, capsys
+) -> None:
+    """A lab whose count differs from its model (2 expected, 1 observed: a loaded
+    machine, a kernel that reaps differently): the answer that matches what happened
+    is the right one. Labs that miss their model cannot be made on demand, so the lab
+    run is replaced by its summary."""
+    import io
+
+    from zombiectl.cli import run_cli
+    from zombiectl.commands import demo as demo_cmd
+    from zombiectl.demo.model import Summary
+
+    def one_short(specs, sample, printer):  # type: ignore[no-untyped-def]
+        (spec,) = specs
+        assert spec.expected == 2
+        return [Summary(spec.name, spec.strategy.name, None, 2, 2, 1, 2, 0, 0.1)], None
+
+    monkeypatch.setattr(demo_cmd, "run_labs", one_short)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{answer}\n"))
+    rc = run_cli([*FORK, "--json"])
+    out = capsys.readouterr().out
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    (reply,) = [e for e in events if e.get("event") == "answer"]
+    assert (reply["observed"], reply["expected"], reply["predicted"]) == (1, 2, int(answer))
+    assert reply["correct"] is correct
+    assert events[-1] == {"event": "score", "correct": int(correct), "questions": 1}
+    assert rc == 1  # the count missed its model: the demo itself fails

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from peers import under_ci
 from proctools import (
     GLOBAL_TIMEOUT,
     read_line,
@@ -31,7 +32,7 @@ from proctools import (
 from zombiectl.demo.server import echo
 from zombiectl.demo.server.clients import drive, echo_once, wait_settled
 from zombiectl.demo.strategies import registry
-from zombiectl.errors import BadUsage
+from zombiectl.errors import BadUsage, NotSupported, PermissionDenied
 from zombiectl.proc import table as proctable
 
 REAPS = echo.REAP_MODES
@@ -40,11 +41,16 @@ LISTENING = re.compile(r"echo server (\d+) .*listening on (\S+) port (\d+)")
 
 
 def _c_binary() -> str:
+    """The C echo server, built into the cache. Without a compiler (or with one that
+    cannot build it) the test is skipped locally and fails under CI; any other error
+    (a refused cache, a bug in the build) fails it everywhere."""
     from zombiectl.demo.cbuild import build
 
     try:
         binary = build("echo_server")
-    except Exception as err:  # no compiler: the needs_cc tests are skipped
+    except NotSupported as err:
+        if under_ci():
+            pytest.fail(f"cannot build the C server under CI: {err}", pytrace=False)
         pytest.skip(f"cannot build the C server: {err}")
     binary.close()
     return str(binary.path)
@@ -512,3 +518,29 @@ def test_out_of_processes_is_one_clear_line_and_cleaned_up(impl: str) -> None:
         assert 0 < s["final_zombies"] < 20
         assert s["echoes_ok"] == s["final_zombies"]
         assert s["echo_failures"] == {"refused (connection reset)": 60 - s["echoes_ok"]}
+
+
+@pytest.mark.parametrize("ci", ["", "1"])
+def test_a_c_build_error_skips_locally_and_fails_under_ci(ci: str, monkeypatch) -> None:
+    from zombiectl.demo import cbuild
+
+    def fails(name: str) -> object:
+        raise NotSupported("the C compiler cc could not build echo_server.c (exit status 1)")
+
+    monkeypatch.setattr(cbuild, "build", fails)
+    monkeypatch.setenv("CI", ci)
+    outcome = pytest.fail.Exception if ci else pytest.skip.Exception
+    with pytest.raises(outcome, match="cannot build the C server"):
+        _c_binary()
+
+
+def test_a_refused_c_cache_fails_even_locally(monkeypatch) -> None:
+    from zombiectl.demo import cbuild
+
+    def refused(name: str) -> object:
+        raise PermissionDenied("cannot use /x for the C demo: it is a symbolic link")
+
+    monkeypatch.setattr(cbuild, "build", refused)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(PermissionDenied):
+        _c_binary()

@@ -23,7 +23,9 @@ import subprocess
 import sys
 import time
 import unicodedata
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -42,6 +44,7 @@ from proctools import (
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
+from zombiectl.check.verdict import Facts, Leaker, Limits, grade
 from zombiectl.doctor.probes import Pid1, ZombiesNow, pid1_finding, zombies_finding
 from zombiectl.errors import report
 from zombiectl.listing.zombies import ListResult
@@ -55,6 +58,10 @@ from zombiectl.reaping.ladder import (
     ReapReport,
     planned_report,
 )
+from zombiectl.render.check import json_text as check_json
+from zombiectl.render.check import junit_xml
+from zombiectl.render.check import panel as check_panel
+from zombiectl.render.check import plain_text as check_plain
 from zombiectl.render.doctor import render as doctor_view
 from zombiectl.render.reap import consent_question, plan_table, report_table
 from zombiectl.render.tables import listing_table
@@ -182,6 +189,34 @@ def reap_views(name: str) -> list[object]:
     return [plan_table(plan), report_table(ReapReport([done])), plan]
 
 
+def check_renderers(name: str, psutil_name: str) -> None:
+    """`check`'s report of a leaker with this name (and command line): text, panel, JSON
+    and JUnit XML, as a grader's terminal and CI system see them."""
+    shown, expected = display(name), for_json(name)
+    leaker = Leaker(10, name, f"{name} --serve", 2)
+    facts = Facts([name, "--serve"], 10, "run", 0, 1.0, None, zombies_at_end=2, leakers=[leaker])
+    report = grade(facts, Limits())
+    text = check_plain(report)
+    assert raw_controls(text) == [], text
+    assert f"pid 10 {shown}: 2 zombie(s)  {shown} --serve" in text
+    assert f"{shown} (pid 10) holds 2" in text and f"zombiectl check: {shown} --serve" in text
+    for terminal in (False, True):
+        drawn = rendered(check_panel(report), terminal)
+        assert raw_controls(drawn) == [] and shown in drawn
+    for form in (name, psutil_name):
+        data = json.loads(check_json(grade(replace(facts, command=[form], leakers=[
+            Leaker(10, form, form, 2)]), Limits())))  # fmt: skip
+        assert data["command"] == [expected]
+        assert data["leakers"][0]["name"] == expected == data["leakers"][0]["cmdline"]
+    xml = junit_xml(report)
+    suite = ET.fromstring(xml)  # XML 1.0 holds no control character: it must parse
+    (failure,) = suite.iter("failure")
+    assert shown in failure.get("message", "") and shown in (failure.text or "")
+    (command,) = (p for p in suite.iter("property") if p.get("name") == "command")
+    assert command.get("value") == f"{shown} --serve"
+    assert raw_controls(xml.decode("utf-8"), allowed="\n") == []
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=names)
 def test_any_name_through_every_renderer(raw: bytes) -> None:
@@ -232,6 +267,7 @@ def test_any_name_through_every_renderer(raw: bytes) -> None:
         assert {p["name"] for p in reap_json["parents"]} == {expected}
     if raw.decode("utf-8", "ignore").encode() == raw:  # valid UTF-8: the exact name
         assert expected == raw.decode()
+    check_renderers(name, psutil_name)
     # Prometheus: valid for the reference parser; the label is the displayed name.
     exposition = listing_prometheus(listing)
     assert raw_controls(exposition) == []
