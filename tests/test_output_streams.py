@@ -17,8 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from proctools import GLOBAL_TIMEOUT
 from test_untrusted import NamedParent
+
+from zombiectl.stdout import ASCII_FALLBACK, error_handler
 
 # 日, a clear-screen, a byte that is not UTF-8, and ğ (which ISO-8859-9 has: 0xf0).
 NAME = "日\x1b[2J".encode() + b"\xff" + "ğ".encode()
@@ -33,6 +37,34 @@ for _ in range(int(sys.argv[2])):
         os._exit(0)
 time.sleep(float(sys.argv[3]))
 """
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text())
+@pytest.mark.parametrize("encoding", ["iso8859-9", "ascii", "iso8859-1", "cp1252"])
+def test_what_an_encoding_lacks_is_ascii_or_an_escape(encoding: str, text: str) -> None:
+    """Against the stdlib's backslashreplace, after zombiectl's own symbols are swapped
+    for their ASCII: the same bytes, and never an exception."""
+    ours = text.encode(encoding, error_handler())
+    theirs = "".join(
+        ASCII_FALLBACK.get(ch, ch) if not _encodes(ch, encoding) else ch for ch in text
+    ).encode(encoding, "backslashreplace")
+    assert ours == theirs
+
+
+def _encodes(ch: str, encoding: str) -> bool:
+    try:
+        ch.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def test_every_symbol_of_zombiectls_has_an_ascii_form() -> None:
+    for symbol, ascii_form in ASCII_FALLBACK.items():
+        assert (
+            ascii_form.isascii() and symbol.encode("ascii", error_handler()) == ascii_form.encode()
+        )
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,8 @@ ASCII_FALLBACK = {
     "\u2192": "->",  # →
     "\u2713": "ok",  # ✓
     "\u2717": "X",  # ✗
+    "\u201c": '"',  # “ and ” around a quoted title
+    "\u201d": '"',
     "\u2581": "_",  # ▁ to █: a sparkline's bars, lowest to highest
     "\u2582": ".",
     "\u2583": ",",
@@ -104,11 +106,17 @@ def prepare_streams() -> None:
         encoding = codecs.lookup(getattr(stream, "encoding", None) or "ascii").name
         reconfigure = getattr(stream, "reconfigure", None)
         if encoding != "utf-8" and reconfigure is not None:
-            try:
-                codecs.lookup_error(ERRORS)
-            except LookupError:
-                codecs.register_error(ERRORS, _ascii_fallback)
-            reconfigure(errors=ERRORS)
+            reconfigure(errors=error_handler())
+
+
+def error_handler() -> str:
+    """The name of the encode error handler (registered on first use) that writes what
+    an encoding lacks as ASCII_FALLBACK, else as a backslash escape."""
+    try:
+        codecs.lookup_error(ERRORS)
+    except LookupError:
+        codecs.register_error(ERRORS, _ascii_fallback)
+    return ERRORS
 
 
 def reader_left() -> NoReturn:
