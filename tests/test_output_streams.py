@@ -248,6 +248,30 @@ def test_a_reader_that_left_before_the_first_line(case) -> None:
     assert b"Traceback" not in res.stderr, res.stderr
 
 
+@pytest.mark.parametrize("case", EVERY, ids=[_ids(c) for c in EVERY])
+def test_a_full_disk_under_stdout_is_one_line_and_exit_74(case) -> None:
+    """/dev/full: every write fails with ENOSPC. Whatever the command had started is
+    cleaned up (the session's leak guard checks), and it says so in one line."""
+    args, status = case
+    with open("/dev/full", "wb") as full:
+        res = subprocess.run(
+            [sys.executable, "-m", "zombiectl", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=GLOBAL_TIMEOUT,
+        )
+    if args[0] == "run":
+        assert res.returncode == status, res.stderr  # run writes nothing: CMD's status
+        return
+    assert res.returncode == 74, res.stderr
+    assert "Traceback" not in res.stderr and "Exception ignored" not in res.stderr
+    assert res.stderr.splitlines()[-1] == (
+        "zombiectl: error: cannot write the output: No space left on device"
+    )
+
+
 # The first line each prints where it does not depend on the machine.
 FIRST = {
     "demo --list": "fork ",

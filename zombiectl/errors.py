@@ -3,8 +3,9 @@
 Commands raise these; `zombiectl.cli.run_cli` (or `zombiectl.fastpath`) turns one into a
 single line on stderr (`report_error`, the one writer of error lines) and its exit code.
 Commands whose status is a count or a verdict return it instead (`list --max`, `reap`,
-`doctor`, `demo`, `check`), `run` passes its command's status through, and a closed
-stdout ends the process with 141 (`zombiectl.stdout`).
+`doctor`, `demo`, `check`), `run` passes its command's status through, a closed
+stdout ends the process with 141 and an output that cannot be written with 74
+(`zombiectl.stdout`).
 """
 
 from __future__ import annotations

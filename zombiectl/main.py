@@ -11,11 +11,12 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> None:
-    from zombiectl.stdout import prepare_streams
+    from zombiectl.stdout import finish_output, output_failed, prepare_streams
 
     prepare_streams()
     try:
-        _main(argv)
+        rc = _main(argv)
+        finish_output()
     except KeyboardInterrupt as interrupt:
         # Ctrl-C before any command's own handling (while click and rich are imported):
         # nothing was started, so nothing to clean up; no traceback.
@@ -26,10 +27,15 @@ def main(argv: list[str] | None = None) -> None:
             sys.stderr.flush()
         except OSError:
             pass
-        sys.exit(interrupted_exit_code(signum_of(interrupt)))
+        rc = interrupted_exit_code(signum_of(interrupt))
+    except OSError as err:
+        # A full disk or an I/O error under stdout (or a report file): the command has
+        # cleaned up on its way out; this is the one line that says so.
+        rc = output_failed(err)
+    sys.exit(rc)
 
 
-def _main(argv: list[str] | None) -> None:
+def _main(argv: list[str] | None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     from zombiectl.fastpath import dispatch
 
@@ -38,4 +44,4 @@ def _main(argv: list[str] | None) -> None:
         from zombiectl.cli import run_cli
 
         rc = run_cli(args)
-    sys.exit(rc)
+    return rc

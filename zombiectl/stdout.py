@@ -5,7 +5,8 @@ shell reports for a process killed by SIGPIPE (what `ps` gets), instead of a tra
 or click's and rich's exit 1. Every write to stdout goes through `write` or
 `write_bytes` here, or through a rich console that calls `reader_left` (see
 `zombiectl.render.console`). A stdout that was closed before zombiectl started (`>&-`)
-is a reader that left before the first write; see `prepare_streams`.
+is a reader that left before the first write; see `prepare_streams`. An output that
+cannot be written (`> /dev/full`) is one line on stderr and EXIT_IO_ERROR.
 
 Any locale: where stdout or stderr cannot encode a character (ISO-8859-x, ASCII), it is
 written as zombiectl's ASCII for its own symbols ("…" as "...") and as a `\\uNNNN`
@@ -17,6 +18,7 @@ Stdlib only: the fast paths use it.
 from __future__ import annotations
 
 import codecs
+import errno
 import os
 import sys
 
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
     from typing import IO, NoReturn
 
 EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE
+EXIT_IO_ERROR = 74  # EX_IOERR of sysexits.h: the output could not be written
+# What a write to a full or failing disk (or terminal, or pipe to one) fails with.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG)
 
 # The encode error handler set on stdout and stderr when their encoding is not UTF-8.
 ERRORS = "zombiectl-ascii"
@@ -119,14 +124,41 @@ def error_handler() -> str:
     return ERRORS
 
 
-def reader_left() -> NoReturn:
+def _silence_stdout() -> None:
     # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
+
+
+def reader_left() -> NoReturn:
+    _silence_stdout()
     raise SystemExit(EXIT_BROKEN_PIPE)
+
+
+def finish_output() -> None:
+    """Flush stdout before the exit, so that a write that fails is told (here or in
+    `output_failed`), not left to the interpreter's final flush."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        reader_left()
+
+
+def output_failed(err: OSError) -> int:
+    """EXIT_IO_ERROR and one line on stderr for an output that could not be written (a
+    full disk, an I/O error); any other OSError is raised again."""
+    if err.errno not in WRITE_ERRNOS:
+        raise err
+    _silence_stdout()
+    try:
+        sys.stderr.write(f"zombiectl: error: cannot write the output: {os.strerror(err.errno)}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    return EXIT_IO_ERROR
 
 
 def write(text: str, stream: IO[str] | None = None) -> None:
