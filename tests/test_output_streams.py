@@ -9,6 +9,8 @@ zombies, so zombiectl's own "…" is drawn too. The oracle for a name is the std
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import shutil
 import subprocess
@@ -269,6 +271,31 @@ def test_a_full_disk_under_stdout_is_one_line_and_exit_74(case) -> None:
     assert "Traceback" not in res.stderr and "Exception ignored" not in res.stderr
     assert res.stderr.splitlines()[-1] == (
         "zombiectl: error: cannot write the output: No space left on device"
+    )
+
+
+class _FullDisk(io.RawIOBase):
+    """A file on a full disk: writes fail with ENOSPC; no descriptor to redirect."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_write_still_buffered_at_the_end_is_flushed_and_told(monkeypatch, capsys) -> None:
+    """A regular file on a full disk takes the first writes into Python's buffer: the
+    failure comes with the last flush, which zombiectl makes before its exit."""
+    from zombiectl.main import main
+
+    buffered = io.TextIOWrapper(io.BufferedWriter(_FullDisk(), 1 << 16), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", buffered)
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--list"])
+    assert info.value.code == 74
+    assert capsys.readouterr().err == (
+        "zombiectl: error: cannot write the output: No space left on device\n"
     )
 
 
