@@ -383,7 +383,7 @@ def test_bad_textfile_is_one_line_and_leaves_nothing(
         out, err = capsys.readouterr()
     assert rc == code, err
     assert err.count("\n") == 1 and needle in err, err
-    assert err.startswith("zombiectl: ") and out == ""
+    assert err.startswith("zombiectl: error: ") and out == ""
     assert sorted(os.listdir(tmp_path)) == before
 
 
@@ -440,7 +440,7 @@ def test_unwritable_directory_exits_4_as_an_ordinary_user(reachable_dir, use_cli
     target = reachable_dir / "z.prom"
     code, err = _as_unprivileged(["--format", "prometheus", "--textfile", str(target)], use_click)
     assert code == 4, err
-    assert err == f"zombiectl: cannot write to {reachable_dir}: Permission denied\n"
+    assert err == f"zombiectl: error: cannot write to {reachable_dir}: Permission denied\n"
     assert os.listdir(reachable_dir) == []
 
 
@@ -453,7 +453,7 @@ def test_unreachable_directory_exits_4_not_2(reachable_dir) -> None:
     finally:
         private.chmod(0o700)
     assert code == 4, err
-    assert err == f"zombiectl: cannot write to {private / 'sub'}: Permission denied\n"
+    assert err == f"zombiectl: error: cannot write to {private / 'sub'}: Permission denied\n"
 
 
 def test_write_errors_map_to_exit_codes() -> None:
