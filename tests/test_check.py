@@ -635,10 +635,11 @@ def test_check_ends_escaped_daemons_when_it_ends(nothing_left: None) -> None:
 
 
 @pytest.mark.needs_cc
-def test_readme_student_server_fails_as_shown(tmp_path: Path, nothing_left: None) -> None:
-    """The instructors' section: its leaky C server, compiled as printed, fails the check."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    section = readme[readme.index("### For instructors") :]
+def test_guide_student_server_fails_as_shown(tmp_path: Path, nothing_left: None) -> None:
+    """The instructors' section of docs/check.md: its leaky C server, compiled as printed,
+    fails the check."""
+    guide = (Path(__file__).parent.parent / "docs" / "check.md").read_text()
+    section = guide[guide.index("## For instructors") :]
     source = section.split("```c\n", 1)[1].split("```", 1)[0]
     (tmp_path / "echo_server.c").write_text(source)
     exe = tmp_path / "echo_server"

@@ -237,7 +237,7 @@ def test_process_hidden_by_hidepid_is_permission_denied(args) -> None:
         timeout=GLOBAL_TIMEOUT,
     )
     assert res.returncode == 4, res.stderr
-    assert res.stderr.strip() == "zombiectl: cannot read process 1: permission denied"
+    assert res.stderr.strip() == "zombiectl: error: cannot read process 1: permission denied"
 
 
 @pytest.mark.slow

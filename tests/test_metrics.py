@@ -383,7 +383,7 @@ def test_bad_textfile_is_one_line_and_leaves_nothing(
         out, err = capsys.readouterr()
     assert rc == code, err
     assert err.count("\n") == 1 and needle in err, err
-    assert err.startswith("zombiectl: ") and out == ""
+    assert err.startswith("zombiectl: error: ") and out == ""
     assert sorted(os.listdir(tmp_path)) == before
 
 
@@ -440,7 +440,7 @@ def test_unwritable_directory_exits_4_as_an_ordinary_user(reachable_dir, use_cli
     target = reachable_dir / "z.prom"
     code, err = _as_unprivileged(["--format", "prometheus", "--textfile", str(target)], use_click)
     assert code == 4, err
-    assert err == f"zombiectl: cannot write to {reachable_dir}: Permission denied\n"
+    assert err == f"zombiectl: error: cannot write to {reachable_dir}: Permission denied\n"
     assert os.listdir(reachable_dir) == []
 
 
@@ -453,7 +453,7 @@ def test_unreachable_directory_exits_4_not_2(reachable_dir) -> None:
     finally:
         private.chmod(0o700)
     assert code == 4, err
-    assert err == f"zombiectl: cannot write to {private / 'sub'}: Permission denied\n"
+    assert err == f"zombiectl: error: cannot write to {private / 'sub'}: Permission denied\n"
 
 
 def test_write_errors_map_to_exit_codes() -> None:
@@ -533,18 +533,18 @@ def test_systemd_units_verify(tmp_path) -> None:
     assert res.returncode == 0 and res.stderr == "", res.stderr
 
 
-def test_readme_shows_the_shipped_files() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Metrics for Prometheus") :]
-    # The section runs to the next heading of its level (other commands' sections follow).
-    section = section[: section.index("\n## ", 3)] if "\n## " in section[3:] else section
+def test_fleet_guide_links_the_shipped_files_and_shows_their_command() -> None:
+    guide = (ROOT / "docs" / "fleet.md").read_text()
     for path in [
         CONTRIB / "systemd" / "zombiectl-textfile.service",
         CONTRIB / "systemd" / "zombiectl-textfile.timer",
+        CONTRIB / "cron" / "zombiectl",
         RULES,
     ]:
-        assert path.read_text() in section, f"README is out of date with {path.name}"
-    assert " ".join(_cron_command()) in section
+        assert f"(../{path.relative_to(ROOT).as_posix()})" in guide, f"no link to {path.name}"
+    # The command both run, as the guide shows it on a line of its own.
+    assert f"\n{' '.join(_cron_command())}\n" in guide
+    assert f"\n{' '.join(_exec_start())}\n" in guide
 
 
 # --------------------------------------------------------------------------- the real stack

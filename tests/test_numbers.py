@@ -137,7 +137,7 @@ def test_fast_list_says_no_such_process_past_any_pid(zombiectl, pid: str) -> Non
     for args in (["list", "--json", "--pid", pid], ["list", "--pid", pid]):
         res = zombiectl(*args)
         assert res.returncode == 3, res.stderr
-        assert res.stderr == f"zombiectl: no such process: {pid}\n"
+        assert res.stderr == f"zombiectl: error: no such process: {pid}\n"
 
 
 def test_run_fast_path_starts_nothing_on_a_bad_grace(zombiectl, tmp_path) -> None:

@@ -582,7 +582,9 @@ def test_no_terminal_and_no_yes_signals_nothing(parent, tmp_path) -> None:
     p = parent("record", 3, log=tmp_path / "signals")
     res = run_zombiectl("reap", "--pid", str(p.pid), "--kill-parent", "--force")
     assert res.returncode == 2
-    assert res.stderr.strip().startswith("zombiectl: not a terminal, so not asking: add --yes")
+    assert res.stderr.strip().startswith(
+        "zombiectl: error: not a terminal, so not asking: add --yes"
+    )
     assert str(p.pid) in res.stdout  # the plan is shown
     res = run_zombiectl("reap", "--pid", str(p.pid), "--json")
     assert res.returncode == 2 and res.stdout == ""
@@ -639,7 +641,7 @@ def test_terminal_asks_and_no_means_nothing(parent, tmp_path) -> None:
     rc, text = _run_on_pty(["reap", "--pid", str(p.pid)], b"n\n")
     assert f"Signal 1 parent: {p.pid} (" in text and "SIGCHLD" in text
     assert rc == 2, text  # "n" is no consent, like no terminal and no --yes
-    assert "zombiectl: not confirmed: nothing was signalled" in text
+    assert "zombiectl: error: not confirmed: nothing was signalled" in text
     assert "Traceback" not in text
     assert p.user_signals() == []
 

@@ -117,7 +117,7 @@ def test_help_has_an_example(zombiectl: Run) -> None:
 def test_command_not_found_is_127_with_one_line(zombiectl: Run) -> None:
     result = zombiectl("run", "--", "no-such-command-zombiectl")
     assert result.returncode == 127
-    assert result.stderr == "zombiectl: no-such-command-zombiectl: command not found\n"
+    assert result.stderr == "zombiectl: error: no-such-command-zombiectl: command not found\n"
 
 
 def test_empty_command_is_not_found() -> None:
@@ -125,7 +125,7 @@ def test_empty_command_is_not_found() -> None:
         [sys.executable, "-m", "zombiectl", "run", "--", ""], capture_output=True, text=True
     )
     assert result.returncode == 127
-    assert result.stderr == "zombiectl: '': command not found\n"
+    assert result.stderr == "zombiectl: error: '': command not found\n"
 
 
 def test_not_executable_is_126(zombiectl: Run, tmp_path) -> None:

@@ -98,6 +98,13 @@ def report(line: str) -> None:
 
 
 def report_error(err: ZombiectlError) -> int:
-    """`zombiectl: <message>` on stderr; the error's exit code."""
-    report(f"zombiectl: {err}")
+    """`zombiectl: error: <message>` on stderr (docs/reference.md); the error's exit code.
+
+    An interruption is not an error: it reads `zombiectl: <message>` (`zombiectl:
+    interrupted`), as Ctrl-C outside any command does.
+    """
+    if isinstance(err, Interrupted):
+        report(f"zombiectl: {err}")
+    else:
+        report(f"zombiectl: error: {err}")
     return err.exit_code
