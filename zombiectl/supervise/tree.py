@@ -1,0 +1,311 @@
+"""The supervised tree: every member by pid and start time, when it exited, who collected it.
+
+A pure model: it is told what happened (a fork, an exit, a sample of the tree, a pid
+that is gone, a look at an exited process) with a timestamp, and never reads the clock or
+/proc itself, so its logic is tested with made-up events.
+
+Who is a member: a root (CMD, a demo's lab parent), every process whose fork names a
+live member or zombiectl itself as parent (``clone(CLONE_PARENT)`` makes zombiectl the
+parent), and every orphan that zombiectl adopts. A zombie is a member *seen* in state Z:
+an exit alone is not one (a child of a parent that ignores SIGCHLD is gone at once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from zombiectl.proc.table import ProcInfo
+
+PARENT, ZOMBIECTL = "parent", "zombiectl"
+# An exited member is looked at every POLL_FAST seconds for its first POLL_FAST_FOR
+# seconds, then after POLL_FRACTION of its age within [POLL_FAST, POLL_MAX]: a zombie
+# reaped at once is timed to a millisecond, one that stays costs one read a second.
+POLL_FAST = 0.001
+POLL_FAST_FOR = 0.05
+POLL_FRACTION = 0.1
+POLL_MAX = 1.0
+
+
+@dataclass
+class Member:
+    pid: int
+    ppid: int
+    born: float
+    starttime: int | None = None  # clock ticks after boot; None when never read
+    exited: float | None = None  # the exit event (or the first sample that showed Z)
+    last_z: float | None = None  # the last time it was seen in state Z
+    gone: float | None = None
+    collector: str | None = None  # PARENT or ZOMBIECTL, once gone after being a zombie
+    before: bool = False  # already there when the check started (--pid mode)
+    origin: int = 0  # the root it descends from (0: unknown, e.g. a CLONE_PARENT child)
+    parent_exited: float | None = None  # when the parent it died under exited
+    ended_by_check: bool = False  # alive when the check began to end the tree
+    next_poll: float = 0.0
+
+    @property
+    def is_zombie(self) -> bool:
+        """Seen in state Z and not gone since."""
+        return self.last_z is not None and self.gone is None
+
+    @property
+    def alive(self) -> bool:
+        return self.exited is None and self.gone is None
+
+    def age_under_parent(self, now: float) -> float | None:
+        """How long it has been a zombie while the parent it died under lived."""
+        if self.exited is None or self.last_z is None:
+            return None
+        end = self.last_z if self.gone is not None else now
+        if self.parent_exited is not None:
+            end = min(end, self.parent_exited)
+        return max(0.0, end - self.exited)
+
+
+class Tree:
+    """Processes of the tree by pid, with the counts the report needs."""
+
+    def __init__(self, root: int, me: int, now: float, starttime: int | None = None) -> None:
+        self.root = root  # the main root (CMD, --pid P); 0 when there are several
+        self.me = me  # zombiectl, when the tree hangs under it; 0 with --pid
+        self.members: dict[int, Member] = {}
+        self.max_zombies = 0
+        self.adopted: set[int] = set()
+        self.root_status: int | None = None  # the root's wait status, from its exit event
+        self.ignore: set[int] = set()  # zombiectl's own helpers (the guard)
+        self.ending = False  # the check is ending the tree: what dies now is its doing
+        self._zombies: set[int] = set()  # members seen as zombies and not gone (roots excepted)
+        self._exited: set[int] = set()  # members that exited and are not gone yet
+        self.roots: set[int] = set()
+        if root:
+            self.add_root(root, now, starttime, before=True)
+
+    # ------------------------------------------------------------- what happened
+
+    def add_root(
+        self, pid: int, now: float, starttime: int | None = None, before: bool = False
+    ) -> None:
+        self.roots.add(pid)
+        m = self.members.get(pid)
+        if m is None or m.gone is not None:
+            self.members[pid] = Member(pid, self.me, now, starttime, before=before, origin=pid)
+        else:
+            m.origin = pid
+            m.starttime = m.starttime if starttime is None else starttime
+
+    def joins(self, ppid: int) -> bool:
+        """Whether a process forked by ppid is a member."""
+        parent = self.members.get(ppid)
+        if parent is not None and parent.gone is None:
+            return True
+        return bool(self.me) and ppid == self.me
+
+    def fork(
+        self, pid: int, ppid: int, now: float, starttime: int | None = None, before: bool = False
+    ) -> bool:
+        """A process forked by a live member (or by zombiectl) joins the tree; True if it did."""
+        known = self.members.get(pid)
+        if pid in self.ignore or not self.joins(ppid) or (known and known.gone is None):
+            return False
+        parent = self.members.get(ppid)
+        origin = parent.origin if parent is not None and ppid != self.me else 0
+        self.members[pid] = Member(pid, ppid, now, starttime, before=before, origin=origin)
+        return True
+
+    def exit(self, pid: int, now: float, ppid: int = 0) -> None:
+        m = self.members.get(pid)
+        if m is None or m.gone is not None or m.exited is not None:
+            return
+        m.exited = now
+        m.next_poll = now + POLL_FAST
+        m.ended_by_check = self.ending
+        if ppid:
+            m.ppid = ppid
+        self._exited.add(pid)
+        for zpid in self._exited:
+            z = self.members[zpid]
+            if z.ppid == pid and z.parent_exited is None:
+                z.parent_exited = now
+
+    def gone(self, pid: int, now: float, by_me: bool) -> None:
+        m = self.members.get(pid)
+        if m is None or m.gone is not None:
+            return
+        if by_me and pid not in self.roots and not self.ending:
+            self.adopted.add(pid)
+        if by_me and m.last_z is not None:
+            m.last_z = now  # it was ours to reap: a zombie until this very moment
+        if m.exited is None and not m.ended_by_check:
+            m.ended_by_check = self.ending
+        m.gone = now
+        self._zombies.discard(pid)
+        self._exited.discard(pid)
+        m.collector = ZOMBIECTL if by_me else PARENT
+
+    def adopt(self, pid: int) -> None:
+        """pid is now zombiectl's child: an orphan of the tree that zombiectl adopted."""
+        m = self.members.get(pid)
+        if m is None or pid in self.roots:
+            return
+        if not self.ending and not m.ended_by_check:
+            self.adopted.add(pid)
+        if m.exited is None:  # a dead one keeps the parent it died under (the leaker)
+            m.ppid = self.me
+
+    def looked(self, m: Member, now: float, zombie: bool) -> None:
+        """A look at an exited member: in state Z (zombie) or not (gone, by its parent)."""
+        if not zombie:
+            self.gone(m.pid, now, by_me=False)
+            return
+        self._seen_z(m, now)
+        age = now - (m.exited if m.exited is not None else now)
+        if age < POLL_FAST_FOR:
+            m.next_poll = now + POLL_FAST
+        else:
+            m.next_poll = now + min(POLL_MAX, max(POLL_FAST, age * POLL_FRACTION))
+
+    def seen(
+        self, procs: Iterable[ProcInfo], now: float, complete: bool, before: bool = False
+    ) -> list[int]:
+        """A sample of the tree. With `complete`, a live member missing from it has gone.
+
+        Returns the pids that joined.
+        """
+        present = set()
+        joined = []
+        for p in procs:
+            if p.pid in self.ignore:
+                continue
+            present.add(p.pid)
+            m = self.members.get(p.pid)
+            if m is None or m.gone is not None:
+                parent = self.members.get(p.ppid)
+                origin = parent.origin if parent is not None else 0
+                m = self.members[p.pid] = Member(p.pid, p.ppid, now, before=before, origin=origin)
+                joined.append(p.pid)
+            if p.is_zombie:
+                if m.exited is None:
+                    self.exit(p.pid, now)
+                self._seen_z(m, now)
+            elif m.exited is None:  # a dead one keeps the parent it died under
+                m.ppid = p.ppid
+        if complete:
+            for m in list(self.members.values()):
+                if m.gone is None and m.pid not in present and m.pid not in self.roots:
+                    self.gone(m.pid, now, by_me=False)
+        return joined
+
+    def note_starttime(self, pid: int, starttime: int) -> None:
+        m = self.members.get(pid)
+        if m is not None and m.starttime is None:
+            m.starttime = starttime
+
+    def begin_ending(self) -> None:
+        """From now on, what dies was ended by the check, never by the program."""
+        self.ending = True
+        for m in self.members.values():
+            if m.alive:
+                m.ended_by_check = True
+
+    def _seen_z(self, m: Member, now: float) -> None:
+        m.last_z = now
+        if m.pid not in self.roots and m.pid not in self._zombies and not m.ended_by_check:
+            self._zombies.add(m.pid)
+            self.max_zombies = max(self.max_zombies, len(self._zombies))
+
+    # ------------------------------------------------------------- what is known
+
+    def live(self) -> list[Member]:
+        """Members not known to have exited, parents before children (by start time)."""
+        out = [m for m in self.members.values() if m.alive]
+        out.sort(key=lambda m: (m.starttime if m.starttime is not None else 1 << 62, m.pid))
+        return out
+
+    def live_pids(self) -> set[int]:
+        return {m.pid for m in self.members.values() if m.alive}
+
+    def zombies(self) -> list[Member]:
+        return [self.members[pid] for pid in self._zombies]
+
+    def exited_unseen(self) -> list[Member]:
+        """Members that exited and are not gone: zombies and those not looked at yet."""
+        return [self.members[pid] for pid in self._exited]
+
+    def due(self, now: float) -> list[Member]:
+        """Exited members whose next look is due."""
+        return [self.members[pid] for pid in self._exited if self.members[pid].next_poll <= now]
+
+    def next_due(self) -> float | None:
+        if not self._exited:
+            return None
+        return min(self.members[pid].next_poll for pid in self._exited)
+
+    def program_zombie(self, m: Member) -> bool:
+        """Seen as a zombie of the program's own making (not a root, not the check's doing)."""
+        return m.last_z is not None and m.pid not in self.roots and not m.ended_by_check
+
+    def children_started(self) -> int:
+        return sum(1 for m in self.members.values() if not m.before and m.pid not in self.roots)
+
+    def ended_by_check(self) -> int:
+        """Processes the check's teardown ended (CMD itself is told apart, as a flag)."""
+        return sum(1 for m in self.members.values() if m.ended_by_check and m.pid not in self.roots)
+
+    def lifetimes(self) -> list[float]:
+        """Seconds each collected zombie was seen as one: from its exit to the last look."""
+        return [
+            m.last_z - m.exited
+            for m in self.members.values()
+            if m.gone is not None
+            and m.exited is not None
+            and m.last_z is not None
+            and self.program_zombie(m)
+        ]
+
+    def collected(self, by_me: bool) -> int:
+        """Exited children collected by their parent (or the kernel, under SIG_IGN) or by us.
+
+        Those never seen as zombies count too: a parent that reaps within a millisecond
+        still collected them.
+        """
+        return sum(
+            1
+            for m in self.members.values()
+            if m.gone is not None
+            and m.exited is not None
+            and m.pid not in self.roots
+            and not m.ended_by_check
+            and (m.collector == ZOMBIECTL) == by_me
+        )
+
+    def not_reaped_by_parent(self) -> int:
+        """Zombies that died while their parent lived and that the parent never collected."""
+        return sum(
+            1
+            for m in self.members.values()
+            if self.program_zombie(m)
+            and (m.gone is None or m.collector == ZOMBIECTL)
+            and m.ppid != self.me
+            and (m.parent_exited is None or (m.exited is not None and m.parent_exited > m.exited))
+        )
+
+    def slowest_parent_reap(self) -> float | None:
+        ages = [
+            m.last_z - m.exited
+            for m in self.members.values()
+            if m.collector == PARENT
+            and self.program_zombie(m)
+            and m.exited is not None
+            and m.last_z is not None
+        ]
+        return max(ages) if ages else None
+
+    def oldest_under_parent(self, now: float) -> float | None:
+        ages = [
+            a
+            for m in self.members.values()
+            if self.program_zombie(m)
+            for a in [m.age_under_parent(now)]
+            if a is not None
+        ]
+        return max(ages) if ages else None
