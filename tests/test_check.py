@@ -23,10 +23,10 @@ from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
 from proctools import GLOBAL_TIMEOUT, reap_adopted, wait_until
 from proctools import read_until as lines_until
 
-from zombiectl.supervise.tree import Tree
 from zombiectl.check.verdict import Facts, Limits, grade, percentile
 from zombiectl.proc import events as pev
 from zombiectl.proc.table import ProcInfo, children_of, descendants_of, read_proc
+from zombiectl.supervise.tree import Tree
 
 PROGRAMS = Path(__file__).parent / "programs"
 EVENTS = pev.available()

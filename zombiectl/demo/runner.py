@@ -414,9 +414,10 @@ class LabRunner:
         for spec in specs:
             self.start(spec)
         next_sample = time.monotonic()
+        woke: list[int] = []  # lab descriptors that have something to read
         while any(lab.running for lab in self.labs) and self.stop_signal is None:
             fds = [fd for lab in self.labs if lab.running for fd in lab.fds()]
-            woke: list[int] = []
+            woke.clear()
             self.sup.wait(lambda: bool(woke), next_sample, fds, woke.extend)
             if self.stop_signal is not None:
                 break
