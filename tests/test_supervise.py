@@ -1,0 +1,224 @@
+"""The supervisor against hostile programs: what it ends, what it never touches, how fast.
+
+Each program here fights the check the way a student's code (or an attacker's) can: it
+joins a process group that is not its own, ignores SIGTERM and SIGINT, turns its death
+signal off, forks behind zombiectl's back with CLONE_PARENT. zombiectl runs as a real
+subprocess in this session, a child subreaper, so whatever it leaves comes back here and
+is found by `nothing_left`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from proctools import GLOBAL_TIMEOUT, describe, reap_adopted, wait_until
+from proctools import read_until as lines_until
+
+from zombiectl.proc.pidfd import Pinned, starttime_of
+from zombiectl.proc.table import descendants_of, read_proc
+
+PROGRAMS = Path(__file__).parent / "programs"
+
+# CMD turns its death signal off, ignores the signals that end a program politely, moves
+# into process group TARGET ("own": zombiectl's own group, else a number), and forks a
+# child that does the same. Both then sleep forever; "ready CMD CHILD" goes to stderr.
+HOSTILE = r"""
+import ctypes, os, signal, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(s, signal.SIG_IGN)
+libc.prctl(1, 0, 0, 0, 0)  # PR_SET_PDEATHSIG 0
+target = os.getpgid(os.getppid()) if sys.argv[1] == "own" else int(sys.argv[1])
+os.setpgid(0, target)
+kid = os.fork()
+if kid == 0:
+    libc.prctl(1, 0, 0, 0, 0)
+    while True:
+        time.sleep(60)
+sys.stderr.write(f"ready {os.getpid()} {kid}\n")
+sys.stderr.flush()
+while True:
+    time.sleep(60)
+"""
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ, NO_COLOR="1", **extra)
+    env.pop("ZOMBIECTL_CHECK_SAMPLED", None)
+    return env
+
+
+def check(*args: str, timeout: float = GLOBAL_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zombiectl", "check", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def start_check(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "zombiectl", "check", "--json", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=_env(),
+    )
+
+
+def ready_pids(proc: subprocess.Popen[str]) -> list[int]:
+    assert proc.stderr is not None
+    line = lines_until(proc.stderr, lambda text: text.startswith("ready "))[-1]
+    return [int(x) for x in line.split()[1:]]
+
+
+def gone(pid: int, start: int | None) -> bool:
+    """pid no longer names the process that started at `start` (or is a zombie)."""
+    info = read_proc(pid)
+    return info is None or info.is_zombie or starttime_of(pid) != start
+
+
+def nothing_under_us() -> bool:
+    return reap_adopted(timeout=0.1) is not None and not descendants_of(os.getpid())
+
+
+@pytest.fixture
+def nothing_left() -> Iterator[None]:
+    yield
+    assert wait_until(nothing_under_us, 15), describe(descendants_of(os.getpid()))
+
+
+# --------------------------------------------------------------------------- groups
+
+
+def test_a_foreign_group_that_a_member_joins_is_never_signalled(nothing_left: None) -> None:
+    # A process of this session, in a group of its own: CMD (same session) may join it.
+    foreign = subprocess.Popen(["sleep", "60"], process_group=0)
+    try:
+        res = check(
+            "--json", "--duration", "1", "--grace", "0.2",
+            "--", sys.executable, "-c", HOSTILE, str(foreign.pid),
+        )  # fmt: skip
+        assert res.returncode in (0, 1), res.stderr
+        report = json.loads(res.stdout)
+        assert report["ended_by_check"] is True and report["processes_ended_by_check"] == 1
+        assert foreign.poll() is None
+        info = read_proc(foreign.pid)
+        assert info is not None and not info.is_zombie
+    finally:
+        foreign.kill()
+        foreign.wait()
+
+
+def test_a_member_in_zombiectls_group_that_ignores_signals_is_ended_in_time(
+    nothing_left: None,
+) -> None:
+    duration, grace = 1.0, 1.0
+    res = check(
+        "--json", "--duration", str(duration), "--grace", str(grace),
+        "--", sys.executable, "-c", HOSTILE, "own",
+    )  # fmt: skip
+    assert res.returncode in (0, 1), res.stderr
+    report = json.loads(res.stdout)
+    # The contract: the check ends by --duration + --grace + 2 s, whatever the tree does.
+    assert report["seconds"] <= duration + grace + 2
+    assert report["stuck"] == [] and report["processes_ended_by_check"] == 1
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_stop_signal_ends_a_hostile_tree_within_grace(
+    sig: int, code: int, nothing_left: None
+) -> None:
+    grace = 1.0
+    proc = start_check("--duration", "60", "--grace", str(grace), "--", sys.executable, "-c",
+                       HOSTILE, "own")  # fmt: skip
+    try:
+        cmd, kid = ready_pids(proc)
+        starts = {pid: starttime_of(pid) for pid in (cmd, kid)}
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=GLOBAL_TIMEOUT)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code, err
+    assert took <= grace + 2, took
+    assert json.loads(out)["interrupted"] is True
+    assert all(gone(pid, start) for pid, start in starts.items())
+
+
+@pytest.mark.slow
+def test_sigkill_of_zombiectl_at_random_moments_leaves_nothing(nothing_left: None) -> None:
+    rng = random.Random(1812)
+    for trial in range(50):
+        proc = start_check("--duration", "60", "--", sys.executable, "-c", HOSTILE, "own")
+        try:
+            time.sleep(rng.uniform(0.0, 0.8))
+        finally:
+            proc.kill()
+            proc.communicate()
+        assert wait_until(nothing_under_us, 15), (trial, describe(descendants_of(os.getpid())))
+
+
+# --------------------------------------------------------------------------- errors
+
+
+# fork refused, as RLIMIT_NPROC refuses it (root ignores that limit, and the interpreter
+# here is not one another user may run): the whole CLI runs with os.fork failing.
+_NO_FORK = r"""
+import errno, os, sys
+def refuse():
+    raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+os.fork = refuse
+from zombiectl.main import main
+sys.argv = ["zombiectl", "check", "--", "/bin/true"]
+main()
+"""
+
+
+def test_no_process_left_for_the_guard_is_one_line_and_exit_6(nothing_left: None) -> None:
+    res = subprocess.run(
+        [sys.executable, "-c", _NO_FORK],
+        capture_output=True, text=True, timeout=GLOBAL_TIMEOUT, env=_env(),
+    )  # fmt: skip
+    assert res.returncode == 6, res.stderr
+    lines = [line for line in res.stderr.splitlines() if "warning" not in line]
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    assert "guard" in lines[0]
+
+
+# --------------------------------------------------------------------------- pinned
+
+
+def test_pinned_process_is_signalled_only_while_it_is_the_same() -> None:
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        start = starttime_of(child.pid)
+        assert start is not None
+        assert Pinned.open(child.pid, start + 1) is None  # another start: another process
+        pinned = Pinned.open(child.pid, start)
+        assert pinned is not None
+        try:
+            assert pinned.signal(signal.SIGKILL)
+        finally:
+            pinned.close()
+        assert child.wait(timeout=GLOBAL_TIMEOUT) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
