@@ -222,3 +222,145 @@ def test_pinned_process_is_signalled_only_while_it_is_the_same() -> None:
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+# --------------------------------------------------------------------------- deadlines
+
+# CMD leaves a daemon and exits; 0.8 s later the daemon makes five zombies it never reaps.
+DAEMON_LEAKS_LATER = r"""
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    time.sleep(0.8)
+    for _ in range(5):
+        if os.fork() == 0:
+            os._exit(0)
+    while True:
+        time.sleep(60)
+os._exit(0)
+"""
+
+
+def test_duration_is_honoured_after_cmd_exits(nothing_left: None) -> None:
+    res = check("--json", "--duration", "2", "--", sys.executable, "-c", DAEMON_LEAKS_LATER)
+    assert res.returncode == 1, res.stderr
+    report = json.loads(res.stdout)
+    assert report["zombies_at_end"] == 5 and report["exit_status"] == 0
+    assert report["seconds"] >= 2
+
+
+def test_timeout_ends_the_tree_and_fails_with_reason_timeout(nothing_left: None) -> None:
+    res = check("--json", "--timeout", "1", "--grace", "0.2", "--", "sleep", "30")
+    assert res.returncode == 1, res.stderr
+    report = json.loads(res.stdout)
+    assert report["timed_out"] is True and report["ended_by_check"] is True
+    assert any(r.startswith("timeout") for r in report["reasons"])
+
+
+def test_timeout_with_pid_ends_only_the_check(nothing_left: None) -> None:
+    target = subprocess.Popen(["sleep", "60"])
+    try:
+        port = _free_port()
+        res = check(
+            "--json", "--pid", str(target.pid), "--tcp", str(port), "--ready-timeout", "30",
+            "--timeout", "1",
+        )  # fmt: skip
+        assert res.returncode == 1, res.stderr
+        assert json.loads(res.stdout)["timed_out"] is True
+        assert target.poll() is None
+    finally:
+        target.kill()
+        target.wait()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--timeout", "1", "--duration", "2", "--", "true"],
+        ["--tcp", "9", "--duration", "2", "--", "true"],
+        ["--timeout", "nan", "--", "true"],
+        ["--user", "no-such-user-here", "--", "true"],
+    ],
+)
+def test_bad_deadlines_are_usage_errors(args: list[str]) -> None:
+    res = check(*args)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# The parent exits at once; its daemon child listens and echoes, forking a handler per
+# connection and reaping each with a SIGCHLD handler.
+DAEMON_SERVER = r"""
+import os, signal, socket, sys
+if os.fork():
+    os._exit(0)
+os.setsid()
+def reap(*_):
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+signal.signal(signal.SIGCHLD, reap)
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(sys.argv[1])))
+srv.listen(64)
+while True:
+    try:
+        conn, _ = srv.accept()
+    except InterruptedError:
+        continue
+    if os.fork() == 0:
+        srv.close()
+        conn.sendall(conn.recv(4096))
+        os._exit(0)
+    conn.close()
+"""
+
+
+def test_the_listener_may_be_a_daemon_that_cmd_left(nothing_left: None) -> None:
+    port = _free_port()
+    res = check(
+        "--json", "--tcp", str(port), "--clients", "5", "--settle", "0.2",
+        "--", sys.executable, "-c", DAEMON_SERVER, str(port),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["echoes_ok"] == 5 and report["zombies_at_end"] == 0
+
+
+# --------------------------------------------------------------------------- privileges
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root may run CMD as another user")
+def test_user_runs_cmd_as_that_user_with_exact_counts(nothing_left: None) -> None:
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    script = (
+        "echo ids $(id -u) $(id -g) $(id -G); sleep 0.05 & sleep 0.05 & sleep 0.05 & exec sleep 0.5"
+    )
+    res = check("--json", "--user", "nobody", "--", "/bin/sh", "-c", script)
+    assert res.returncode == 1, res.stderr
+    report = json.loads(res.stdout)
+    ids = next(line for line in res.stderr.splitlines() if line.startswith("ids "))
+    assert ids.split()[1:] == [str(nobody.pw_uid), str(nobody.pw_gid), str(nobody.pw_gid)]
+    # three command substitutions and three jobs
+    assert report["zombies_at_end"] == 3 and report["children"] == 6
+    assert "runs as root" not in res.stderr
+
+
+def test_cmd_as_root_without_user_is_warned_in_one_line(nothing_left: None) -> None:
+    res = check("--", "true")
+    warned = [line for line in res.stderr.splitlines() if "runs as root" in line]
+    assert len(warned) == (1 if os.geteuid() == 0 else 0)
