@@ -364,3 +364,96 @@ def test_cmd_as_root_without_user_is_warned_in_one_line(nothing_left: None) -> N
     res = check("--", "true")
     warned = [line for line in res.stderr.splitlines() if "runs as root" in line]
     assert len(warned) == (1 if os.geteuid() == 0 else 0)
+
+
+# --------------------------------------------------------------------------- counting
+
+
+@pytest.fixture(scope="module")
+def clone_parent(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import shutil
+
+    if shutil.which("gcc") is None:
+        pytest.skip("no C compiler")
+    exe = tmp_path_factory.mktemp("clone") / "clone_parent"
+    subprocess.run(
+        ["gcc", "-O2", "-o", str(exe), str(PROGRAMS / "clone_parent.c")],
+        check=True,
+        capture_output=True,
+    )
+    return exe
+
+
+@pytest.mark.needs_cc
+def test_a_clone_parent_sibling_and_its_zombies_are_members(
+    clone_parent: Path, nothing_left: None
+) -> None:
+    res = check("--json", "--max-zombie-age", "1", "--", str(clone_parent))
+    assert res.returncode == 1, res.stderr
+    report = json.loads(res.stdout)
+    assert any("lived" in r for r in report["reasons"]), report["reasons"]
+    assert report["children"] == 6  # the sibling and its five
+    assert report["not_reaped_by_parent"] == 5
+
+
+# Ignores SIGCHLD: the kernel reaps each child as it exits, so none is ever a zombie.
+SIG_IGN_PARENT = r"""
+import os, signal, time
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+for _ in range(30):
+    if os.fork() == 0:
+        os._exit(0)
+time.sleep(0.5)
+"""
+
+
+def test_children_of_a_sig_ign_parent_are_never_zombies(nothing_left: None) -> None:
+    res = check("--json", "--", sys.executable, "-c", SIG_IGN_PARENT)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["children"] == 30
+    assert report["max_zombies"] == 0 and report["zombies_at_end"] == 0
+
+
+# Never waits; each handler replies, closes, and lingers 1.5 s before it exits.
+LINGERING = r"""
+import os, socket, sys, time
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(sys.argv[1])))
+srv.listen(64)
+while True:
+    conn, _ = srv.accept()
+    if os.fork() == 0:
+        srv.close()
+        conn.sendall(conn.recv(4096))
+        conn.close()
+        time.sleep(1.5)
+        os._exit(0)
+    conn.close()
+"""
+
+
+def test_handlers_that_exit_late_are_waited_for_and_counted(nothing_left: None) -> None:
+    port = _free_port()
+    res = check(
+        "--json", "--tcp", str(port), "--clients", "5", "--settle", "0.2",
+        "--", sys.executable, "-c", LINGERING, str(port),
+    )  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    report = json.loads(res.stdout)
+    assert report["zombies_at_end"] == 5 and report["still_running_after_settle"] == 0
+    assert report["processes_ended_by_check"] == 0
+
+
+def test_handlers_still_running_after_settle_max_are_reported(nothing_left: None) -> None:
+    port = _free_port()
+    res = check(
+        "--json", "--tcp", str(port), "--clients", "5", "--settle", "0", "--settle-max", "0.2",
+        "--", sys.executable, "-c", LINGERING, str(port),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["still_running_after_settle"] == 5 and report["zombies_at_end"] == 0
+    # The teardown ended them: never the program's zombies.
+    assert report["processes_ended_by_check"] == 5 and report["max_zombies"] == 0
