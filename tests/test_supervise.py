@@ -457,3 +457,40 @@ def test_handlers_still_running_after_settle_max_are_reported(nothing_left: None
     assert report["still_running_after_settle"] == 5 and report["zombies_at_end"] == 0
     # The teardown ended them: never the program's zombies.
     assert report["processes_ended_by_check"] == 5 and report["max_zombies"] == 0
+
+
+# --------------------------------------------------------------------------- CMD's streams
+
+
+@pytest.mark.parametrize(("mode", "got"), [(None, "got[]"), ("inherit", "got[hello]")])
+def test_cmd_reads_dev_null_unless_stdin_is_inherited(
+    mode: str | None, got: str, nothing_left: None
+) -> None:
+    args = ["--stdin", mode] if mode else []
+    res = subprocess.run(
+        [sys.executable, "-m", "zombiectl", "check", *args, "--",
+         "/bin/sh", "-c", 'read x; echo "got[$x]"'],
+        input="hello\n", capture_output=True, text=True, timeout=GLOBAL_TIMEOUT, env=_env(),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert got in res.stdout.splitlines()
+
+
+def test_output_past_the_limit_is_cut_and_said(nothing_left: None) -> None:
+    prog = "import sys; sys.stdout.write('a' * 5000 + 'END'); sys.stdout.flush()"
+    res = check("--json", "--output-limit", "100", "--", sys.executable, "-c", prog)
+    assert res.returncode == 0, res.stderr
+    json.loads(res.stdout)  # CMD's output went to stderr, not into the JSON
+    assert "a" * 100 in res.stderr and "a" * 101 not in res.stderr
+    assert "output past 100 bytes not shown" in res.stderr and "END" not in res.stderr
+
+
+def test_capture_keeps_head_and_tail_and_says_what_was_cut() -> None:
+    from zombiectl.check.output import Capture
+
+    cap = Capture(10, None)
+    for chunk in (b"HEAD", b"x" * 100, b"TAIL!"):
+        cap.feed(chunk)
+    text = cap.text()
+    assert text.startswith("HEADx") and text.endswith("TAIL!")
+    assert "[99 bytes cut]" in text and cap.total == 109

@@ -23,7 +23,7 @@ class Capture:
         passed = max(0, min(len(data), self.limit - self.total))
         if passed:
             self._pass(data[:passed])
-        elif not self._cut_said and data:
+        if passed < len(data) and not self._cut_said:
             self._cut_said = True
             self._pass(f"\n[zombiectl: output past {self.limit} bytes not shown]\n".encode())
         self.total += len(data)
