@@ -494,3 +494,29 @@ def test_capture_keeps_head_and_tail_and_says_what_was_cut() -> None:
     text = cap.text()
     assert text.startswith("HEADx") and text.endswith("TAIL!")
     assert "[99 bytes cut]" in text and cap.total == 109
+
+
+def test_a_member_that_will_not_die_is_named_after_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from zombiectl.check.verdict import Facts, Limits, grade
+    from zombiectl.supervise import teardown
+    from zombiectl.supervise.observer import Observer
+    from zombiectl.supervise.tree import Tree
+
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        tree = Tree(0, 0, 0.0)
+        tree.add_root(child.pid, 0.0, starttime_of(child.pid))
+        # SIGKILL that never lands, as for a process in uninterruptible sleep.
+        monkeypatch.setattr(teardown, "signal_members", lambda members, sig: 0)
+        stuck = teardown.end_members(
+            Observer(tree, None, 0.1), lambda: None, time.monotonic() + 0.1
+        )
+        assert [s.pid for s in stuck] == [child.pid]
+        assert stuck[0].describe() == f"pid {child.pid} sleep (state S)"
+        facts = Facts(["x"], 1, "run", None, 1.0, None, stuck=[stuck[0].describe()])
+        assert any(f"could not end pid {child.pid}" in r for r in grade(facts, Limits()).reasons)
+    finally:
+        child.kill()
+        child.wait()

@@ -42,7 +42,7 @@ from zombiectl.supervise.tree import Member, Tree
 
 READY_POLL = 0.02  # seconds between two looks for the listening socket
 UI_EVERY = 0.25  # seconds between two refreshes of the live view
-CLIENTS_JOIN = 1.0  # seconds to wait for the client threads once the tree is ended
+CLIENTS_JOIN = 0.3  # seconds to wait for the client threads once the tree is ended
 DEFAULT_TIMEOUT = 300.0
 TIMEOUT_OVER_DURATION = 60.0
 

@@ -27,7 +27,7 @@ from zombiectl.supervise.tree import Tree
 
 READY_TIMEOUT = 10.0  # seconds zombiectl waits for the guard to subscribe
 END_DEADLINE = 10.0  # seconds the guard keeps ending a tree that will not die
-CLOSE_WAIT = 1.0  # seconds zombiectl waits for the guard to exit after a clean end
+CLOSE_WAIT = 0.5  # seconds zombiectl waits for the guard to exit after a clean end
 GUARD_SAMPLE = 0.1  # seconds between samples where the guard has no process events
 
 

@@ -36,7 +36,7 @@ from zombiectl.supervise.teardown import Stuck, end_members, signal_members
 from zombiectl.supervise.tree import Member, Tree
 
 IDLE_CHECK = 0.05  # seconds between two rounds of the owner's own work when nothing changed
-KILL_DEADLINE = 1.5  # seconds kill-and-collect may take before the stuck are named
+KILL_DEADLINE = 1.0  # seconds kill-and-collect may take before the stuck are named
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
