@@ -152,6 +152,9 @@ class Observer:
                 self._reconcile = True  # a member's child the tree never saw: missed events
             return False
         tree.exit(pid, t, ppid)
+        if not self.watch_exited:
+            tree.forget(pid)
+            return True
         if ppid and ppid == tree.me:
             tree.adopt(pid)
             self.mine_exited = True

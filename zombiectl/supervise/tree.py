@@ -76,6 +76,7 @@ class Tree:
         self.ending = False  # the check is ending the tree: what dies now is its doing
         self._zombies: set[int] = set()  # members seen as zombies and not gone (roots excepted)
         self._exited: set[int] = set()  # members that exited and are not gone yet
+        self._exited_under: dict[int, set[int]] = {}  # the same, by the parent they died under
         self.roots: set[int] = set()
         if root:
             self.add_root(root, now, starttime, before=True)
@@ -122,9 +123,10 @@ class Tree:
         if ppid:
             m.ppid = ppid
         self._exited.add(pid)
-        for zpid in self._exited:
+        self._exited_under.setdefault(m.ppid, set()).add(pid)
+        for zpid in self._exited_under.get(pid, ()):
             z = self.members[zpid]
-            if z.ppid == pid and z.parent_exited is None:
+            if z.parent_exited is None:
                 z.parent_exited = now
 
     def gone(self, pid: int, now: float, by_me: bool) -> None:
@@ -139,7 +141,13 @@ class Tree:
             m.ended_by_check = self.ending
         m.gone = now
         self._zombies.discard(pid)
-        self._exited.discard(pid)
+        if pid in self._exited:
+            self._exited.discard(pid)
+            under = self._exited_under.get(m.ppid)
+            if under is not None:
+                under.discard(pid)
+                if not under:
+                    del self._exited_under[m.ppid]
         m.collector = ZOMBIECTL if by_me else PARENT
 
     def adopt(self, pid: int) -> None:
@@ -199,6 +207,13 @@ class Tree:
         m = self.members.get(pid)
         if m is not None and m.starttime is None:
             m.starttime = starttime
+
+    def forget(self, pid: int) -> None:
+        """Drop an exited member entirely (the guard keeps only the living)."""
+        m = self.members.get(pid)
+        if m is not None and m.exited is not None:
+            self.gone(pid, m.exited, by_me=False)
+            del self.members[pid]
 
     def begin_ending(self) -> None:
         """From now on, what dies was ended by the check, never by the program."""
