@@ -245,7 +245,18 @@ def test_age_counts_only_while_the_parent_lived() -> None:
     t.exit(101, 1.2, ppid=100)  # the parent exits: the zombie waits for zombiectl now
     t.gone(102, 5.0, by_me=True)
     assert t.oldest_under_parent(6.0) == pytest.approx(0.2)
-    assert t.not_reaped_by_parent() == 1
+    assert t.not_reaped_by_parent() == 0  # its parent exited on its own (a double fork)
+
+
+def test_a_zombie_its_parent_held_until_the_teardown_was_not_reaped_by_it() -> None:
+    t = Tree(root=100, me=1, now=0.0)
+    t.fork(101, 100, 0.0)
+    t.exit(101, 1.0, ppid=100)
+    t.looked(t.members[101], 1.001, zombie=True)
+    t.begin_ending()
+    t.exit(100, 2.0)  # the check ended the server holding it
+    t.gone(101, 2.1, by_me=True)
+    assert t.not_reaped_by_parent() == 1 and t.collected(by_me=True) == 1
 
 
 def test_zombie_looks_are_fast_then_back_off() -> None:

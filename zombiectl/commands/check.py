@@ -164,7 +164,7 @@ older kernels), else sampled every --sample.
 )
 @click.option(
     "--output-limit",
-    type=Count(0, 1 << 40),
+    type=Count(0, 1 << 30),
     default=1024 * 1024,
     show_default=True,
     metavar="BYTES",

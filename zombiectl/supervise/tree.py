@@ -294,15 +294,23 @@ class Tree:
         )
 
     def not_reaped_by_parent(self) -> int:
-        """Zombies that died while their parent lived and that the parent never collected."""
-        return sum(
-            1
-            for m in self.members.values()
-            if self.program_zombie(m)
-            and (m.gone is None or m.collector == ZOMBIECTL)
-            and m.ppid != self.me
-            and (m.parent_exited is None or (m.exited is not None and m.parent_exited > m.exited))
-        )
+        """Zombies their parent still held, running, when the check ended it (or at the end).
+
+        A zombie whose parent exited on its own is not counted here: a double fork's
+        grandchild is meant for the subreaper, and a parent that exits holding zombies
+        is counted among the zombies at the end.
+        """
+        return sum(1 for m in self.members.values() if self._left_by_running_parent(m))
+
+    def _left_by_running_parent(self, m: Member) -> bool:
+        if not self.program_zombie(m) or m.ppid == self.me:
+            return False
+        if m.gone is not None and m.collector != ZOMBIECTL:
+            return False
+        if m.parent_exited is None:
+            return True
+        parent = self.members.get(m.ppid)
+        return parent is not None and parent.ended_by_check
 
     def slowest_parent_reap(self) -> float | None:
         ages = [
