@@ -20,7 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from proctools import GLOBAL_TIMEOUT, describe, reap_adopted, wait_until
+from proctools import (
+    GLOBAL_TIMEOUT,
+    describe,
+    reap_adopted,
+    run_zombiectl_in_pids_cgroup,
+    wait_until,
+)
 from proctools import read_until as lines_until
 
 from zombiectl.proc.pidfd import Pinned, starttime_of
@@ -189,6 +195,18 @@ from zombiectl.main import main
 sys.argv = ["zombiectl", "check", "--", "/bin/true"]
 main()
 """
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("limit", [1, 2])
+def test_out_of_processes_in_a_pids_cgroup_is_one_line_and_exit_6(
+    limit: int, nothing_left: None
+) -> None:
+    # 1: no room for the guard; 2: the guard, but no room for CMD.
+    res = run_zombiectl_in_pids_cgroup(limit, ["check", "--", "/bin/true"])
+    assert res.returncode == 6, res.stderr
+    lines = [line for line in res.stderr.splitlines() if "warning" not in line]
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
 
 
 def test_no_process_left_for_the_guard_is_one_line_and_exit_6(nothing_left: None) -> None:

@@ -182,13 +182,13 @@ class Lab:
     # ----------------------------------------------------------------- events
 
     def read_events(self) -> None:
-        self._buf += _drain(self.events_fd)
+        self._buf += _read_available(self.events_fd)
         *lines, self._buf = self._buf.split(b"\n")
         now = time.monotonic()
         for line in lines:
             if line.strip():
                 self._handle(json.loads(line), now)
-        self._stderr_buf += _drain(self.stderr_fd)
+        self._stderr_buf += _read_available(self.stderr_fd)
         *errs, self._stderr_buf = self._stderr_buf.split(b"\n")
         for err in errs:
             self._stderr_tail.append(err.decode("utf-8", "replace"))
@@ -342,7 +342,7 @@ class Lab:
         return self.summary
 
 
-def _drain(fd: int) -> bytes:
+def _read_available(fd: int) -> bytes:
     if fd < 0:
         return b""
     chunks = []
