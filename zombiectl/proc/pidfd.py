@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 from zombiectl.proc.table import read_identity
 
@@ -102,3 +103,27 @@ def collect(pid: int) -> int | None:
     except (ChildProcessError, InterruptedError):
         return None
     return status if got == pid else None
+
+
+_TICK = 1.0 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+# How far a start time read from /proc may lie from the fork event that announced it: the
+# clock tick it is truncated to, and a margin for the two clocks read apart.
+_START_SLACK = 0.05
+
+
+def started_at(starttime: int, event_time: float) -> bool:
+    """Whether a process that started at `starttime` (ticks after boot) is the one a fork
+    event at `event_time` (CLOCK_MONOTONIC seconds) announced.
+
+    The pid in a fork event may have been reused by the time /proc is read (pid_max is
+    often 32768, and a fork flood wraps it in moments); the start time tells them apart.
+    """
+    try:
+        offset = time.clock_gettime(time.CLOCK_BOOTTIME) - time.clock_gettime(
+            time.CLOCK_MONOTONIC
+        )
+    except (AttributeError, OSError):
+        return True  # no boot-time clock to compare with: trust the pid
+    started = starttime * _TICK
+    at = event_time + offset
+    return at - _TICK - _START_SLACK <= started <= at + _START_SLACK

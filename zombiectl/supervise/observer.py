@@ -21,6 +21,7 @@ from collections.abc import Callable
 from zombiectl.errors import NoSuchProcess, PermissionDenied
 from zombiectl.proc import table as proctable
 from zombiectl.proc.events import ProcEvents
+from zombiectl.proc.pidfd import started_at
 from zombiectl.supervise.tree import Tree
 
 # Seconds between two looks at zombiectl's own children. An orphan that dies is seen at
@@ -121,8 +122,7 @@ class Observer:
 
     def _fork(self, pid: int, ppid: int, t: float) -> bool:
         """Join pid, then every pending fork that names it (or its own children) as parent."""
-        tree = self.tree
-        if not tree.fork(pid, ppid, t, proctable_starttime(pid)):
+        if not self._join(pid, ppid, t):
             return False
         self.new_pids.append(pid)
         todo = [pid]
@@ -131,10 +131,32 @@ class Observer:
             kids = [k for k, (pp, _) in self._pending.items() if pp == parent]
             for kid in kids:
                 _, kt = self._pending.pop(kid)
-                if tree.fork(kid, parent, kt, proctable_starttime(kid)):
+                if self._join(kid, parent, kt):
                     self.new_pids.append(kid)
                     todo.append(kid)
         return True
+
+    def _join(self, pid: int, ppid: int, t: float) -> bool:
+        tree = self.tree
+        if not tree.joins(ppid):
+            return False
+        # Without a start time (gone already, or its pid names another process now) it
+        # is still counted, from its exit event, but never signalled.
+        return tree.fork(pid, ppid, t, self._start_of(pid, t))
+
+    def _start_of(self, pid: int, t: float) -> int | None:
+        """pid's start time if pid still names the process forked at t, else None.
+
+        None makes a member that is never signalled: whatever holds the pid now is
+        another process, and the one that was forked has already gone.
+        """
+        start = proctable_starttime(pid)
+        if start is None or not started_at(start, t - self._clock_shift()):
+            return None
+        return start
+
+    def _clock_shift(self) -> float:
+        return self.events.clock_offset if self.events is not None else 0.0
 
     def _remember(self, pid: int, ppid: int, t: float) -> None:
         self._pending[pid] = (ppid, t)
@@ -183,10 +205,14 @@ class Observer:
                 except (NoSuchProcess, PermissionDenied):
                     continue
         joined = tree.seen(procs, now, complete=complete)
-        for pid in joined:
-            st = proctable_starttime(pid)
-            if st is not None:
-                tree.note_starttime(pid, st)
+        # Each process read here is a member (a descendant of zombiectl or of the root):
+        # its start time, read now, pins it.
+        for p in procs:
+            m = tree.members.get(p.pid)
+            if m is not None and m.starttime is None and m.gone is None:
+                st = proctable_starttime(p.pid)
+                if st is not None:
+                    tree.note_starttime(p.pid, st)
         self.new_pids.extend(joined)
 
     def _below_members(self) -> list[proctable.ProcInfo]:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from zombiectl.proc import table as proctable
-from zombiectl.proc.pidfd import Pinned, starttime_of
+from zombiectl.proc.pidfd import Pinned
 from zombiectl.supervise.observer import Observer
 from zombiectl.supervise.tree import Member
 
@@ -44,9 +44,7 @@ def signal_members(members: Iterable[Member], sig: int) -> int:
     sent = 0
     for m in members:
         if m.starttime is None:
-            m.starttime = starttime_of(m.pid)  # joined without it (gone at once, or sampled)
-            if m.starttime is None:
-                continue
+            continue  # never known by its start time: never signalled
         p = Pinned.open(m.pid, m.starttime)
         if p is None:
             continue
