@@ -119,9 +119,7 @@ def started_at(starttime: int, event_time: float) -> bool:
     often 32768, and a fork flood wraps it in moments); the start time tells them apart.
     """
     try:
-        offset = time.clock_gettime(time.CLOCK_BOOTTIME) - time.clock_gettime(
-            time.CLOCK_MONOTONIC
-        )
+        offset = time.clock_gettime(time.CLOCK_BOOTTIME) - time.clock_gettime(time.CLOCK_MONOTONIC)
     except (AttributeError, OSError):
         return True  # no boot-time clock to compare with: trust the pid
     started = starttime * _TICK
