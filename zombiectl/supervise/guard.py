@@ -127,6 +127,8 @@ def _serve(me: int, r: int, ready_w: int, sampled: bool) -> None:  # pragma: no 
         if r in ready and not _read_all(r):
             break
         observer.step()
+    observer.step()  # what zombiectl's last moments made, still by the rules of its life
+    tree.me_alive = False
     end_members(observer, lambda: None, time.monotonic() + END_DEADLINE)
 
 

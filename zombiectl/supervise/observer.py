@@ -190,7 +190,7 @@ class Observer:
         procs: list[proctable.ProcInfo] = []
         complete = True
         if tree.me:
-            mine = self._mine()
+            mine = self._mine() if tree.me_alive else None
             if mine is None:  # zombiectl is gone (the guard's view): what the members hold
                 complete = False
                 mine = self._below_members()

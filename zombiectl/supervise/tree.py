@@ -68,6 +68,9 @@ class Tree:
     def __init__(self, root: int, me: int, now: float, starttime: int | None = None) -> None:
         self.root = root  # the main root (CMD, --pid P); 0 when there are several
         self.me = me  # zombiectl, when the tree hangs under it; 0 with --pid
+        # False once zombiectl has died (the guard's view): its pid may name another
+        # process later, whose children are not members.
+        self.me_alive = True
         self.members: dict[int, Member] = {}
         self.max_zombies = 0
         self.adopted: set[int] = set()
@@ -99,7 +102,7 @@ class Tree:
         parent = self.members.get(ppid)
         if parent is not None and parent.gone is None:
             return True
-        return bool(self.me) and ppid == self.me
+        return self.me_alive and bool(self.me) and ppid == self.me
 
     def fork(
         self, pid: int, ppid: int, now: float, starttime: int | None = None, before: bool = False
