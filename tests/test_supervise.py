@@ -538,3 +538,53 @@ def test_a_member_that_will_not_die_is_named_after_the_deadline(
     finally:
         child.kill()
         child.wait()
+
+
+def test_after_sigkill_the_guard_ends_members_but_not_a_group_they_joined(
+    nothing_left: None,
+) -> None:
+    foreign = subprocess.Popen(["sleep", "60"], process_group=0)
+    try:
+        proc = start_check("--duration", "60", "--", sys.executable, "-c", HOSTILE,
+                           str(foreign.pid))  # fmt: skip
+        try:
+            cmd, kid = ready_pids(proc)
+            starts = {pid: starttime_of(pid) for pid in (cmd, kid)}
+        finally:
+            proc.kill()
+            proc.communicate()
+        assert wait_until(lambda: all(gone(pid, st) for pid, st in starts.items()), 15)
+        assert foreign.poll() is None
+    finally:
+        foreign.kill()
+        foreign.wait()
+
+
+def test_a_fork_seen_before_its_parents_joins_when_the_parent_does() -> None:
+    from zombiectl.proc.events import Event
+    from zombiectl.supervise.observer import Observer
+    from zombiectl.supervise.tree import Tree
+
+    class Events:
+        lost = 0
+
+        def __init__(self, batch: list[Event]) -> None:
+            self.batch = batch
+
+        def read(self) -> list[Event]:
+            out, self.batch = self.batch, []
+            return out
+
+    # Pids past any pid_max: nothing on this machine answers for them in /proc.
+    root, child, grandchild, stranger = 5_000_001, 5_000_002, 5_000_003, 5_000_004
+    tree = Tree(root, 1, 0.0)
+    events = Events(
+        [
+            Event("fork", grandchild, child, 1.0),  # delivered first, from another CPU
+            Event("fork", stranger, 77, 1.0),
+            Event("fork", child, root, 0.9),
+        ]
+    )
+    obs = Observer(tree, events, 0.1)  # type: ignore[arg-type]
+    obs.step()
+    assert {child, grandchild} <= set(tree.members) and stranger not in tree.members
