@@ -655,7 +655,7 @@ def test_sigkill_of_zombiectl_leaves_nothing_of_the_tree(nothing_left: None) -> 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    # The guard kills CMD's group and the daemon's own; what is left comes to this
+    # The guard ends every member (CMD and the daemon); what is left comes to this
     # session (a subreaper) and is reaped here.
     assert wait_until(
         lambda: reap_adopted(timeout=0.1) is not None and not descendants_of(os.getpid())

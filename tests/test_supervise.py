@@ -588,3 +588,41 @@ def test_a_fork_seen_before_its_parents_joins_when_the_parent_does() -> None:
     obs = Observer(tree, events, 0.1)  # type: ignore[arg-type]
     obs.step()
     assert {child, grandchild} <= set(tree.members) and stranger not in tree.members
+
+
+# A burst: a binary tree of 127 processes made as fast as fork allows, every one with its
+# death signal off and SIGTERM ignored; "ready" once the last leaf exists.
+BURST = r"""
+import ctypes, os, signal, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+r, w = os.pipe()
+def grow(depth):
+    libc.prctl(1, 0, 0, 0, 0)
+    if depth == 0:
+        os.write(w, b"x")
+        return
+    for _ in range(2):
+        if os.fork() == 0:
+            grow(depth - 1)
+            while True:
+                time.sleep(60)
+grow(6)
+got = 0
+while got < 64:
+    got += len(os.read(r, 64))
+sys.stderr.write("ready 0\n")
+sys.stderr.flush()
+while True:
+    time.sleep(60)
+"""
+
+
+def test_sigkill_right_after_a_burst_of_forks_leaves_nothing(nothing_left: None) -> None:
+    proc = start_check("--duration", "60", "--", sys.executable, "-c", BURST)
+    try:
+        ready_pids(proc)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert wait_until(nothing_under_us, 30), describe(descendants_of(os.getpid()))
