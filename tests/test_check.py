@@ -851,8 +851,8 @@ def test_junit_path_with_a_second_hard_link_is_refused(tmp_path: Path) -> None:
     assert target.read_text() == "keep"
 
 
-# A child leaves CMD's group with setsid() and forks nothing after it: only the kernel's
-# sid event tells zombiectl of its new group before the next regroup.
+# A child leaves CMD's group with setsid() and forks nothing after it: a member in a
+# session of its own, which the guard must still end (it follows members, not groups).
 _SETSID_ONLY = r"""
 import os, signal, sys, time
 r, w = os.pipe()
