@@ -259,7 +259,7 @@ class Supervisor:
 
     # ----------------------------------------------------------------- the end
 
-    def end(self, grace: float, which: Callable[[Member], bool] = lambda m: True) -> list[Stuck]:
+    def end(self, grace: float, which: Callable[[Member], bool] | None = None) -> list[Stuck]:
         """SIGTERM the live members `which` selects, wait up to `grace`, then kill and collect.
 
         A stop signal does not shorten it: the tree must be gone before zombiectl leaves.
@@ -269,12 +269,13 @@ class Supervisor:
             return []
         hold, self.hold = self.hold, lambda m: False
         try:
-            live = [m for m in self.tree.live() if which(m)]
+            chosen = which if which is not None else (lambda m: True)
+            live = [m for m in self.tree.live() if chosen(m)]
             if grace > 0 and live:
-                self.tree.begin_ending()
+                self.tree.begin_ending(which)
                 signal_members(live, signal.SIGTERM)
                 self.wait(
-                    lambda: not [m for m in self.tree.live() if which(m)],
+                    lambda: not [m for m in self.tree.live() if chosen(m)],
                     self.clock() + grace,
                     stoppable=False,
                     poll=0.05,

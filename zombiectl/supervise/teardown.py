@@ -59,12 +59,15 @@ def end_members(
     observer: Observer,
     collect: Callable[[], None],
     deadline: float,
-    which: Callable[[Member], bool] = lambda m: True,
+    which: Callable[[Member], bool] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[Stuck]:
-    """Freeze and SIGKILL the live members `which` selects until none is left or the deadline."""
+    """Freeze and SIGKILL the live members `which` selects (default: all) until none is
+    left or the deadline."""
     tree = observer.tree
-    tree.begin_ending()
+    tree.begin_ending(which)
+    if which is None:
+        which = _every
     while True:
         observer.step(force_sample=True)
         collect()
@@ -80,6 +83,10 @@ def end_members(
             collect()
             return stuck([m for m in tree.live() if which(m)])
         time.sleep(ROUND_PAUSE)
+
+
+def _every(m: Member) -> bool:
+    return True
 
 
 def stuck(members: Iterable[Member]) -> list[Stuck]:

@@ -12,7 +12,7 @@ an exit alone is not one (a child of a parent that ignores SIGCHLD is gone at on
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from zombiectl.proc.table import ProcInfo
@@ -218,11 +218,15 @@ class Tree:
             self.gone(pid, m.exited, by_me=False)
             del self.members[pid]
 
-    def begin_ending(self) -> None:
-        """From now on, what dies was ended by the check, never by the program."""
-        self.ending = True
+    def begin_ending(self, which: Callable[[Member], bool] | None = None) -> None:
+        """From now on, what dies was ended by the check, never by the program.
+
+        `which`: only these members are being ended (one demo lab among others).
+        """
+        if which is None:
+            self.ending = True
         for m in self.members.values():
-            if m.alive:
+            if m.alive and (which is None or which(m)):
                 m.ended_by_check = True
 
     def _seen_z(self, m: Member, now: float) -> None:
