@@ -55,6 +55,7 @@ class Guard:
                 os._exit(code)
         os.close(r)
         os.close(ready_w)
+        os.set_blocking(w, False)
         self.pid = pid
         self._w: int | None = w
         try:
@@ -64,6 +65,16 @@ class Guard:
         if not ok:
             self.close()
             raise ResourceLimit("the guard process did not start")
+
+    def tell(self, pid: int, starttime: int | None) -> None:
+        """A root zombiectl started: the guard knows it even before its fork event is read
+        (or without events). Never blocks: a full pipe drops it, the guard samples too."""
+        if self._w is None or starttime is None:
+            return
+        try:
+            os.write(self._w, f"+{pid} {starttime}\n".encode())
+        except OSError:
+            pass
 
     def close(self, wait: float = CLOSE_WAIT) -> None:
         """Tell the guard the end is clean; wait a moment for it to exit."""
@@ -119,22 +130,37 @@ def _serve(me: int, r: int, ready_w: int, sampled: bool) -> None:  # pragma: no 
     os.write(ready_w, b"1")
     os.close(ready_w)
     fds = [r] + ([events.fileno()] if events is not None else [])
+    buf = b""
     while True:
         try:
             ready, _, _ = select.select(fds, [], [], max(0.001, observer.timeout()))
         except InterruptedError:
             continue
-        if r in ready and not _read_all(r):
-            break
+        if r in ready:
+            data = _read_all(r)
+            if data is None:
+                break
+            buf = _told(tree, buf + data)
         observer.step()
     observer.step()  # what zombiectl's last moments made, still by the rules of its life
     tree.me_alive = False
     end_members(observer, lambda: None, time.monotonic() + END_DEADLINE)
 
 
-def _read_all(fd: int) -> bool:
-    """False once zombiectl's end of the pipe is closed (it exited, however)."""
+def _read_all(fd: int) -> bytes | None:
+    """None once zombiectl's end of the pipe is closed (it exited, however)."""
     try:
-        return bool(os.read(fd, 4096))
+        data = os.read(fd, 4096)
     except InterruptedError:
-        return True
+        return b""
+    return data or None
+
+
+def _told(tree: Tree, buf: bytes) -> bytes:
+    """Apply each whole "+PID STARTTIME" line; return what is left of an unfinished one."""
+    *lines, rest = buf.split(b"\n")
+    for line in lines:
+        parts = line[1:].split()
+        if line.startswith(b"+") and len(parts) == 2 and all(p.isdigit() for p in parts):
+            tree.fork(int(parts[0]), tree.me, time.monotonic(), int(parts[1]))
+    return rest[-64:]

@@ -101,7 +101,9 @@ class Supervisor:
             self._old[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             if not self._subreaper.start():
                 raise NotSupported("supervising a command needs Linux (a child subreaper)")
-            self.guard = Guard(self.sampled)
+            # The guard follows the kernel's events wherever it may, even when the
+            # counts are sampled (--sampled): its membership must not lag.
+            self.guard = Guard()
             self.tree.ignore.add(self.guard.pid)
             self.observer.started_after = starttime_of(self.guard.pid) or 0
         if not self.sampled:
@@ -153,7 +155,10 @@ class Supervisor:
 
     def add_root(self, pid: int) -> None:
         """A process zombiectl started (a lab parent) becomes a root of the tree."""
-        self.tree.add_root(pid, self.clock(), starttime_of(pid))
+        start = starttime_of(pid)
+        self.tree.add_root(pid, self.clock(), start)
+        if self.guard is not None:
+            self.guard.tell(pid, start)
 
     def watch(self, pid: int, before: Iterable[Any] = ()) -> None:
         """--pid: observe pid and the descendants it has already (`before`)."""
