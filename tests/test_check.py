@@ -195,14 +195,16 @@ def test_tree_counts_zombies_lifetimes_and_collectors() -> None:
     t.exit(101, 1.0, ppid=100)
     t.exit(103, 1.5)
     assert t.max_zombies == 0  # an exit alone is not a zombie
-    t.looked(t.members[101], 1.001, zombie=True)
-    t.looked(t.members[103], 1.501, zombie=True)
+    m101, m103 = t.members[101], t.members[103]
+    t.looked(m101, 1.001, zombie=True)
+    t.looked(m103, 1.501, zombie=True)
     assert t.max_zombies == 2
-    t.looked(t.members[101], 1.25, zombie=True)
-    t.looked(t.members[101], 1.26, zombie=False)  # its parent reaped it
+    t.looked(m101, 1.25, zombie=True)
+    t.looked(m101, 1.26, zombie=False)  # its parent reaped it
     t.gone(103, 2.5, by_me=True)
     assert sorted(t.lifetimes()) == [pytest.approx(0.25), pytest.approx(1.0)]
-    assert t.adopted == {103} and t.children_started() == 4
+    assert t.orphans_adopted() == 1 and t.children_started() == 4
+    assert 101 not in t.members and 103 not in t.members  # gone: folded into the totals
     assert [m.pid for m in t.zombies()] == [] and t.max_zombies == 2
     assert t.collected(by_me=False) == 1 and t.collected(by_me=True) == 1
 
@@ -233,7 +235,7 @@ def test_what_dies_in_the_teardown_is_the_checks() -> None:
     t.exit(101, 1.0, ppid=100)
     t.looked(t.members[101], 1.001, zombie=True)
     t.adopt(102)  # re-parented when the teardown killed 101
-    assert t.max_zombies == 0 and t.adopted == set() and t.ended_by_check() == 2
+    assert t.max_zombies == 0 and t.orphans_adopted() == 0 and t.ended_by_check() == 2
 
 
 def test_age_counts_only_while_the_parent_lived() -> None:
@@ -932,3 +934,16 @@ def test_leaker_is_named_as_it_is_after_an_exec(nothing_left: None) -> None:
     [leaker] = report["leakers"]
     assert leaker["zombies"] == 3
     assert " two " in leaker["cmdline"] and " one " not in leaker["cmdline"]
+
+
+def test_members_that_are_gone_are_counted_and_forgotten() -> None:
+    t = Tree(root=100, me=1, now=0.0)
+    for i in range(10_000):
+        pid = 1000 + i
+        t.fork(pid, 100, float(i))
+        t.exit(pid, i + 0.5, ppid=100)
+        t.looked(t.members[pid], i + 0.501, zombie=True)
+        t.looked(t.members[pid], i + 0.6, zombie=False)
+    assert len(t.members) == 1  # the root: memory follows the living, not the forked
+    assert t.children_started() == 10_000 and t.collected(by_me=False) == 10_000
+    assert len(t.lifetimes()) == 10_000 and t.slowest_parent_reap() == pytest.approx(0.001)

@@ -400,7 +400,7 @@ class Check:
             max_zombies=tree.max_zombies,
             zombies_before=self.zombies_before,
             zombies_at_end=at_end,
-            orphans_adopted=len(tree.adopted),
+            orphans_adopted=tree.orphans_adopted(),
             collected_by_parent=tree.collected(by_me=False),
             collected_by_zombiectl=tree.collected(by_me=True),
             lifetimes_ms=[s * 1000 for s in tree.lifetimes()],

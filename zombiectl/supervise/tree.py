@@ -13,7 +13,7 @@ an exit alone is not one (a child of a parent that ignores SIGCHLD is gone at on
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from zombiectl.proc.table import ProcInfo
 
@@ -40,6 +40,7 @@ class Member:
     before: bool = False  # already there when the check started (--pid mode)
     origin: int = 0  # the root it descends from (0: unknown, e.g. a CLONE_PARENT child)
     parent_exited: float | None = None  # when the parent it died under exited
+    parent_ended: bool = False  # ... and whether the check ended that parent
     ended_by_check: bool = False  # alive when the check began to end the tree
     next_poll: float = 0.0
 
@@ -62,8 +63,27 @@ class Member:
         return max(0.0, end - self.exited)
 
 
+@dataclass
+class Totals:
+    """What the members that are gone contributed to the counts."""
+
+    children: int = 0
+    ended: int = 0
+    adopted: int = 0
+    by_parent: int = 0
+    by_me: int = 0
+    not_reaped: int = 0
+    slowest: float | None = None
+    oldest: float | None = None
+    lifetimes: list[float] = field(default_factory=list)
+
+
 class Tree:
-    """Processes of the tree by pid, with the counts the report needs."""
+    """Processes of the tree by pid, with the counts the report needs.
+
+    `members` holds the processes alive or unreaped (and the roots); one that is gone is
+    folded into `totals` and forgotten.
+    """
 
     def __init__(self, root: int, me: int, now: float, starttime: int | None = None) -> None:
         self.root = root  # the main root (CMD, --pid P); 0 when there are several
@@ -81,6 +101,7 @@ class Tree:
         self._exited: set[int] = set()  # members that exited and are not gone yet
         self._exited_under: dict[int, set[int]] = {}  # the same, by the parent they died under
         self.roots: set[int] = set()
+        self.totals = Totals()
         if root:
             self.add_root(root, now, starttime, before=True)
 
@@ -122,7 +143,7 @@ class Tree:
             return
         m.exited = now
         m.next_poll = now + POLL_FAST
-        m.ended_by_check = self.ending
+        m.ended_by_check = m.ended_by_check or self.ending
         if ppid:
             m.ppid = ppid
         self._exited.add(pid)
@@ -131,6 +152,7 @@ class Tree:
             z = self.members[zpid]
             if z.parent_exited is None:
                 z.parent_exited = now
+                z.parent_ended = m.ended_by_check
 
     def gone(self, pid: int, now: float, by_me: bool) -> None:
         m = self.members.get(pid)
@@ -152,6 +174,33 @@ class Tree:
                 if not under:
                     del self._exited_under[m.ppid]
         m.collector = ZOMBIECTL if by_me else PARENT
+        if pid not in self.roots:
+            self._fold(m)
+
+    def _fold(self, m: Member) -> None:
+        """Add a gone member to the totals and forget it: memory stays bounded by the
+        processes alive or unreaped, however many a program forks."""
+        t = self.totals
+        t.children += not m.before
+        t.ended += m.ended_by_check
+        if m.pid in self.adopted:
+            self.adopted.discard(m.pid)
+            t.adopted += 1
+        if m.exited is not None and not m.ended_by_check:
+            if m.collector == ZOMBIECTL:
+                t.by_me += 1
+            else:
+                t.by_parent += 1
+        if self.program_zombie(m) and m.exited is not None and m.last_z is not None:
+            life = m.last_z - m.exited
+            t.lifetimes.append(life)
+            if m.collector == PARENT:
+                t.slowest = life if t.slowest is None else max(t.slowest, life)
+            age = m.age_under_parent(m.last_z)
+            if age is not None:
+                t.oldest = age if t.oldest is None else max(t.oldest, age)
+        t.not_reaped += self._left_by_running_parent(m)
+        del self.members[m.pid]
 
     def adopt(self, pid: int) -> None:
         """pid is now zombiectl's child: an orphan of the tree that zombiectl adopted."""
@@ -215,8 +264,7 @@ class Tree:
         """Drop an exited member entirely (the guard keeps only the living)."""
         m = self.members.get(pid)
         if m is not None and m.exited is not None:
-            self.gone(pid, m.exited, by_me=False)
-            del self.members[pid]
+            self.gone(pid, m.exited, by_me=False)  # folded into the totals, and forgotten
 
     def begin_ending(self, which: Callable[[Member], bool] | None = None) -> None:
         """From now on, what dies was ended by the check, never by the program.
@@ -267,22 +315,20 @@ class Tree:
         return m.last_z is not None and m.pid not in self.roots and not m.ended_by_check
 
     def children_started(self) -> int:
-        return sum(1 for m in self.members.values() if not m.before and m.pid not in self.roots)
+        here = sum(1 for m in self.members.values() if not m.before and m.pid not in self.roots)
+        return self.totals.children + here
 
     def ended_by_check(self) -> int:
         """Processes the check's teardown ended (CMD itself is told apart, as a flag)."""
-        return sum(1 for m in self.members.values() if m.ended_by_check and m.pid not in self.roots)
+        here = sum(1 for m in self.members.values() if m.ended_by_check and m.pid not in self.roots)
+        return self.totals.ended + here
+
+    def orphans_adopted(self) -> int:
+        return self.totals.adopted + len(self.adopted)
 
     def lifetimes(self) -> list[float]:
         """Seconds each collected zombie was seen as one: from its exit to the last look."""
-        return [
-            m.last_z - m.exited
-            for m in self.members.values()
-            if m.gone is not None
-            and m.exited is not None
-            and m.last_z is not None
-            and self.program_zombie(m)
-        ]
+        return list(self.totals.lifetimes)
 
     def collected(self, by_me: bool) -> int:
         """Exited children collected by their parent (or the kernel, under SIG_IGN) or by us.
@@ -290,15 +336,7 @@ class Tree:
         Those never seen as zombies count too: a parent that reaps within a millisecond
         still collected them.
         """
-        return sum(
-            1
-            for m in self.members.values()
-            if m.gone is not None
-            and m.exited is not None
-            and m.pid not in self.roots
-            and not m.ended_by_check
-            and (m.collector == ZOMBIECTL) == by_me
-        )
+        return self.totals.by_me if by_me else self.totals.by_parent
 
     def not_reaped_by_parent(self) -> int:
         """Zombies their parent still held, running, when the check ended it (or at the end).
@@ -307,28 +345,18 @@ class Tree:
         grandchild is meant for the subreaper, and a parent that exits holding zombies
         is counted among the zombies at the end.
         """
-        return sum(1 for m in self.members.values() if self._left_by_running_parent(m))
+        here = sum(1 for m in self.members.values() if self._left_by_running_parent(m))
+        return self.totals.not_reaped + here
 
     def _left_by_running_parent(self, m: Member) -> bool:
         if not self.program_zombie(m) or m.ppid == self.me:
             return False
         if m.gone is not None and m.collector != ZOMBIECTL:
             return False
-        if m.parent_exited is None:
-            return True
-        parent = self.members.get(m.ppid)
-        return parent is not None and parent.ended_by_check
+        return m.parent_exited is None or m.parent_ended
 
     def slowest_parent_reap(self) -> float | None:
-        ages = [
-            m.last_z - m.exited
-            for m in self.members.values()
-            if m.collector == PARENT
-            and self.program_zombie(m)
-            and m.exited is not None
-            and m.last_z is not None
-        ]
-        return max(ages) if ages else None
+        return self.totals.slowest
 
     def oldest_under_parent(self, now: float) -> float | None:
         ages = [
@@ -338,4 +366,6 @@ class Tree:
             for a in [m.age_under_parent(now)]
             if a is not None
         ]
+        if self.totals.oldest is not None:
+            ages.append(self.totals.oldest)
         return max(ages) if ages else None
