@@ -218,8 +218,10 @@ class Observer:
     def _below_members(self) -> list[proctable.ProcInfo]:
         out: list[proctable.ProcInfo] = []
         for m in self.tree.live():
+            if m.starttime is None:
+                continue  # never pinned: its pid may name a stranger now
             ident = proctable.read_identity(m.pid)
-            if ident is None or (m.starttime is not None and ident.starttime != m.starttime):
+            if ident is None or ident.starttime != m.starttime:
                 continue  # gone, or its pid names another process now
             out.append(proctable.ProcInfo(m.pid, ident.ppid, ident.state, ident.name))
             try:
