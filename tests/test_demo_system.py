@@ -161,7 +161,7 @@ def test_fork_failure_is_one_clear_line_and_cleaned_up(args: list[str]) -> None:
 def test_zombiectl_itself_out_of_processes() -> None:
     # Room for zombiectl and its guard only: starting the lab parent fails.
     res = _run_in_pids_cgroup(2, ["fork", *LONG_LIVED])
-    assert res.returncode == 1
+    assert res.returncode == 6  # zombiectl's own resource limit, not the demo's failure
     assert res.stderr.count("\n") == 1 and "cannot start the demo" in res.stderr
 
 

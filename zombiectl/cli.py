@@ -7,12 +7,14 @@ another's start.
 
 from __future__ import annotations
 
+import errno
 import importlib
 
 import click
 
 from zombiectl import __version__
 from zombiectl.errors import (
+    EXIT_ENVIRONMENT,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     ZombiectlError,
@@ -107,6 +109,19 @@ def _usage_line(err: click.UsageError) -> str:
     return f"{path}: error: {err.format_message()}{hint}"
 
 
+# A fork, a thread, a descriptor or memory refused: zombiectl's own limits, never a bug
+# of the program under check (exit 6, not a traceback).
+_RESOURCE_ERRNOS = (errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.ENOSPC)
+
+
+def _resource_limit(err: BaseException) -> bool:
+    return isinstance(err, MemoryError) or getattr(err, "errno", None) in _RESOURCE_ERRNOS
+
+
+def _strerror(err: BaseException) -> str:
+    return getattr(err, "strerror", None) or type(err).__name__
+
+
 def run_cli(args: list[str]) -> int:
     """Run the click group; return the exit code. Errors become one line on stderr."""
     try:
@@ -127,6 +142,11 @@ def run_cli(args: list[str]) -> int:
         return interrupted_exit_code(signum_of(interrupt))
     except BrokenPipeError:
         reader_left()
+    except (MemoryError, OSError) as err:
+        if not _resource_limit(err):
+            raise
+        report(f"zombiectl: out of resources: {_strerror(err)}")
+        return EXIT_ENVIRONMENT
     if isinstance(rv, int):
         return rv
     return 0

@@ -18,6 +18,9 @@ EXIT_USAGE = 2
 EXIT_NO_PROCESS = 3
 EXIT_PERMISSION = 4
 EXIT_UNSUPPORTED = 5
+# Could not be carried out for a reason outside the program: a resource limit (no fork
+# left for the guard), a port another process held before the check began.
+EXIT_ENVIRONMENT = 6
 # Interrupted after clean-up: 128 + the signal's number, as a shell reports a process
 # that the signal killed, so scripts see the same code whether or not zombiectl cleaned up.
 EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C)
@@ -52,6 +55,12 @@ class PermissionDenied(ZombiectlError):
 
 class NotSupported(ZombiectlError):
     exit_code = EXIT_UNSUPPORTED
+
+
+class ResourceLimit(ZombiectlError):
+    """zombiectl itself ran out of something (processes, descriptors, memory): exit 6."""
+
+    exit_code = EXIT_ENVIRONMENT
 
 
 class Interrupted(ZombiectlError):

@@ -1,58 +1,55 @@
-"""One check, from start to verdict: start CMD (or find --pid P), observe, drive, end, collect.
+"""One check, from start to verdict: start CMD (or find --pid P), observe, drive, count, end.
 
     $ zombiectl check --tcp 9000 --clients 100 -- ./leaky_server 9000 | tail -3
     verdict: fail
       after 100 connections the tree holds 100 zombie(s) at the end (at most 0 allowed):
       leaky_server (pid 301442) holds 100
 
-The shape is tini's: configure signals → spawn → loop {observe, collect}. `Check` is a
-context manager whose exit guarantees clean-up, whatever happened:
+The process control is `zombiectl.supervise.Supervisor`'s: CMD in a group of its own,
+zombiectl a subreaper, the guard, the observer, kill-and-collect. This module decides
+the phases and their deadlines, and when the count is taken:
 
-* With ``-- CMD`` zombiectl is a child subreaper and CMD leads a process group of its
-  own, armed with ``PR_SET_PDEATHSIG`` (SIGKILL). Every descendant stays under
-  zombiectl: orphans and daemons are re-parented to it. At the end CMD's group gets
-  SIGTERM, then SIGKILL after ``--grace``, and every process left under zombiectl is
-  SIGKILLed and reaped, until none is left.
-* SIGINT and SIGTERM only set a flag; the check then ends the same way and reports
-  130 or 143.
-* zombiectl SIGKILLed: CMD dies of its death signal, and the demos' guard process
-  (`zombiectl.demo.guard.Guard`) SIGKILLs every process group it was told about: CMD's
-  and every group a process of the tree made for itself (``setsid``, ``setpgid``). The
-  limit: the kernel reports ``setsid`` (the guard learns of that group at once) but not
-  ``setpgid``, so a group made with ``setpgid`` is known to the guard only from the next
-  regroup (at most ``REGROUP_EVERY``, 0.5 s, later), and without kernel events (sampled
-  counts) so is every new group.
-* ``--pid P``: nothing is adopted, signalled or ended.
+* without --tcp and --duration: when CMD exits (CMD's zombies, adopted by zombiectl
+  already dead, and those its surviving descendants hold count as the program's);
+* with --duration: at the deadline, whether CMD has exited or not (the daemons it left
+  are still watched);
+* with --tcp: after the clients, once every child made while they ran has exited (up to
+  --settle-max) and then --settle.
+
+Every phase ends by --timeout at the latest; a stop signal (SIGINT, SIGTERM) ends the
+current phase at once, and the tree is then ended within --grace and a moment.
+``--pid P``: nothing is adopted, signalled or ended; past --timeout only the check ends.
 """
 
 from __future__ import annotations
 
 import os
-import select
-import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from zombiectl.check.listening import listening_pid
-from zombiectl.check.observer import Observer
-from zombiectl.check.tree import ZOMBIECTL, Tree
+from zombiectl.check.output import Capture
 from zombiectl.check.verdict import Facts, Leaker, Limits, Report, grade
-from zombiectl.demo.guard import Guard
 from zombiectl.demo.server.clients import ECHO, EchoResults, drive
-from zombiectl.errors import BadUsage, NotSupported
-from zombiectl.init.reaper import ExecFailed, exit_code_of, spawn
+from zombiectl.init.reaper import ExecFailed, exit_code_of
 from zombiectl.proc import table as proctable
-from zombiectl.proc.events import ProcEvents
-from zombiectl.proc.prctl import Subreaper
+from zombiectl.supervise.spawn import Credentials, Streams
+from zombiectl.supervise.supervisor import Supervisor
+from zombiectl.supervise.tree import Member, Tree
 
-CLEANUP_DEADLINE = 10.0
 READY_POLL = 0.02  # seconds between two looks for the listening socket
 UI_EVERY = 0.25  # seconds between two refreshes of the live view
-IDLE_CHECK = 0.05  # seconds between two rounds of the loop's own work when nothing changed
-REGROUP_EVERY = 0.5  # seconds between two reads of the tree's process groups
+CLIENTS_JOIN = 0.3  # seconds to wait for the client threads once the tree is ended
+DEFAULT_TIMEOUT = 300.0
+TIMEOUT_OVER_DURATION = 60.0
+
+
+def default_timeout(duration: float | None) -> float:
+    """--timeout's default: 300 s, or --duration + 60 s when that is larger."""
+    return max(DEFAULT_TIMEOUT, (duration or 0.0) + TIMEOUT_OVER_DURATION)
 
 
 @dataclass(frozen=True)
@@ -68,11 +65,16 @@ class CheckOptions:
     client_timeout: float = 5.0
     ready_timeout: float = 10.0
     settle: float = 1.0
+    settle_max: float = 10.0
     grace: float = 2.0
     duration: float | None = None
+    timeout: float | None = None  # None: default_timeout(duration)
     sample: float = 0.1
     sampled: bool = False  # sample even where kernel events are available
-    stdout: int | None = None  # CMD's standard output (stderr when --json owns stdout)
+    stdout: int | None = None  # where CMD's output is passed through (stderr under --json)
+    stdin_inherit: bool = False
+    output_limit: int = 1024 * 1024
+    user: Credentials | None = None
     limits: Limits = field(default_factory=Limits)
 
 
@@ -89,78 +91,59 @@ class Check:
 
     def __init__(self, opts: CheckOptions, view: View) -> None:
         if (opts.argv is None) == (opts.pid is None):
+            from zombiectl.errors import BadUsage
+
             raise BadUsage("give either -- CMD or --pid P")
         self.opts = opts
         self.view = view
-        self.me = os.getpid()
         self.started = time.monotonic()
-        self.stop_signal: int | None = None
-        self.events: ProcEvents | None = None
-        self.guard: Guard | None = None
+        timeout = opts.timeout if opts.timeout is not None else default_timeout(opts.duration)
+        self.deadline = self.started + timeout
+        self.timed_out = False
+        self.sup = Supervisor(opts.sample, opts.sampled, watch_pid=opts.pid)
         self.cmd = 0
-        self.status: int | None = None  # CMD's wait status once collected
+        self.counted = False  # CMD and its zombies are held until the count is taken
         self.signalled = False  # the check sent CMD a signal to end it
-        self.tree: Tree | None = None
-        self.observer: Observer | None = None
-        self.guarded: set[int] = set()
         self.parents: dict[int, tuple[str, str]] = {}
-        self._parents_read: dict[int, float] = {}  # when each entry of parents was read
+        self._parents_read: dict[int, float] = {}
         self.zombies_before = 0
         self.client_seconds: float | None = None
+        self.still_running = 0
         self._end_parents: list[int] = []
-        self._next_regroup = 0.0
-        self._next_check = 0.0
-        self._old: dict[int, Any] = {}
-        self._old_wakeup = -1
-        self._wake_r = self._wake_w = -1
-        self._subreaper = Subreaper()
         self._last_ui = 0.0
+        self.out = Capture(opts.output_limit, opts.stdout if opts.stdout is not None else 1)
+        self.err = Capture(opts.output_limit, 2)
+        self._pipes: dict[int, Capture] = {}
+
+    @property
+    def tree(self) -> Tree:
+        return self.sup.tree
 
     # ----------------------------------------------------------------- set-up
 
     def __enter__(self) -> Check:
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, self._on_signal)
-        self._old[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        self._old_wakeup = signal.set_wakeup_fd(self._wake_w)
-        if not self.opts.sampled:
-            try:
-                self.events = ProcEvents()
-            except (OSError, AttributeError):
-                self.events = None  # not root, or not Linux: sample instead
-        if self.opts.argv is not None:
-            if not self._subreaper.start():
-                raise NotSupported("check -- CMD needs Linux (a child subreaper)")
-            self.guard = Guard()
+        self.sup.__enter__()
+        self.sup.hold = self._hold
+        self.sup.on_step = self._after_step
         return self
-
-    def _on_signal(self, signum: int, frame: object) -> None:
-        if self.stop_signal is None:
-            self.stop_signal = signum
 
     def __exit__(self, *exc: object) -> None:
         try:
-            if self.opts.argv is not None and self.cmd:
-                self._kill_everything()
+            self.sup.__exit__(*exc)
         finally:
-            if self.guard is not None:
-                self.guard.close()
-            if self.events is not None:
-                self.events.close()
-            signal.set_wakeup_fd(self._old_wakeup)
-            for sig, handler in self._old.items():
-                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-            for fd in (self._wake_r, self._wake_w):
-                os.close(fd)
-            self._subreaper.stop()
+            for fd in list(self._pipes):
+                self._close_pipe(fd)
+
+    def _hold(self, m: Member) -> bool:
+        """CMD and the zombies CMD made are collected only after they are counted."""
+        if self.counted or not self.cmd:
+            return False
+        return m.pid == self.cmd or m.ppid == self.cmd
 
     # ----------------------------------------------------------------- the check
 
     def run(self) -> Report:
-        """Everything between start and verdict; clean-up is left to __exit__."""
+        """Everything between start and verdict."""
         opts = self.opts
         if opts.argv is not None:
             try:
@@ -173,73 +156,87 @@ class Check:
         results, listened = self._exercise()
         at_end = self._zombies_at_end()
         if opts.argv is not None:
-            self._end_cmd()
+            self._end_tree()
         return self._report(results, listened, at_end)
 
     def _start(self, argv: list[str]) -> None:
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
-        self.cmd = spawn(argv, mask, None, signal.SIGKILL, self.opts.stdout)
-        self._new_tree(self.cmd, self.me)
+        opts = self.opts
+        stdin = None if opts.stdin_inherit else os.open(os.devnull, os.O_RDONLY)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            streams = Streams(stdin, out_w, err_w)
+            self.cmd = self.sup.spawn(argv, streams, opts.user)
+        except BaseException:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (out_w, err_w) + (() if stdin is None else (stdin,)):
+                os.close(fd)
+        for fd, cap in ((out_r, self.out), (err_r, self.err)):
+            os.set_blocking(fd, False)
+            self._pipes[fd] = cap
         self.view.phase(f"started {argv[0]} as pid {self.cmd}")
 
     def _attach(self, pid: int) -> None:
         proctable.require_process(pid)
         kids = proctable.descendants_of(pid)
         self.zombies_before = sum(1 for k in kids if k.is_zombie and k.ppid == pid)
-        self._new_tree(pid, 0, kids)
+        self.sup.watch(pid, kids)
+        self.sup.observer.step(force_sample=self.sup.events is None)
         self.view.phase(f"checking pid {pid}: nothing will be adopted, signalled or ended")
 
-    def _new_tree(self, root: int, me: int, before: list[proctable.ProcInfo] | None = None) -> None:
-        """me: zombiectl's pid when the tree hangs under it (-- CMD), else 0 (--pid).
+    def wait(self, done: Callable[[], bool], until: float | None, poll: float = 0.25) -> None:
+        """Observe until done(), `until`, --timeout (noted) or a stop signal."""
+        deadline = self.deadline if until is None else min(until, self.deadline)
+        self.sup.wait(done, deadline, lambda: list(self._pipes), self._read_pipes, poll)
+        if not done() and time.monotonic() >= self.deadline and self.sup.stop_signal is None:
+            self.timed_out = True
 
-        `before`: the root's descendants already there, which the check did not see start.
-        """
-        self.tree = Tree(root, me, time.monotonic())
-        if before:
-            self.tree.seen(before, time.monotonic(), complete=False, before=True)
-        ignore = {self.guard.pid} if self.guard is not None else set()
-        self.observer = Observer(self.tree, self.events, self.opts.sample, ignore)
-        self._guard_group(root)
-        self.observer.step(force_sample=self.events is None)
+    def _over(self) -> bool:
+        return self.timed_out or self.sup.stop_signal is not None
 
     def _exercise(self) -> tuple[EchoResults | None, bool]:
         """The middle of the check: serve clients, or wait for the end or the deadline."""
         opts = self.opts
         if opts.tcp is None:
-            deadline = None if opts.duration is None else self.started + opts.duration
-            self.wait(lambda: False, deadline)
+            if opts.duration is not None:
+                self.wait(lambda: False, self.started + opts.duration)
+            else:
+                self.wait(self._root_ended, None)
             return None, False
-        ready = self._wait_listening(opts.tcp)
-        if not ready:
+        if not self._wait_listening(opts.tcp) or self._over():
             return None, False
+        born = set(self.tree.members)
         results = self._drive(opts.tcp)
-        if not self._stopped():
-            self.view.phase(f"settling for {opts.settle:g} s")
-            self.wait(lambda: False, time.monotonic() + opts.settle)
+        if not self._over():
+            self._settle(born)
         return results, True
 
     def _wait_listening(self, port: int) -> bool:
         opts = self.opts
-        deadline = time.monotonic() + opts.ready_timeout
         self.view.phase(f"waiting for a process of the tree to listen on {opts.host}:{port}")
         found: list[int] = []
         next_look = [0.0]
 
         def listening() -> bool:
-            assert self.tree is not None
             now = time.monotonic()
             if now < next_look[0]:
                 return False
             next_look[0] = now + READY_POLL
-            pid = listening_pid(sorted(self.tree.live_pids()), opts.host, port)
+            live = self.tree.live_pids()
+            if not live:
+                return True  # the whole tree has exited: nothing will ever listen
+            pid = listening_pid(sorted(live), opts.host, port)
             if pid is not None:
                 found.append(pid)
             return pid is not None
 
-        self.wait(listening, deadline, poll=READY_POLL)
+        self.wait(listening, time.monotonic() + opts.ready_timeout, poll=READY_POLL)
         if found:
             self.view.phase(f"pid {found[0]} listens on {opts.host}:{port}")
-        elif not self._stopped() and not self._root_ended():
+        elif not self._over() and not self._root_ended():
             self.view.phase(
                 f"nothing listened on {opts.host}:{port} within {opts.ready_timeout:g} s"
             )
@@ -263,98 +260,75 @@ class Check:
                     )
                 )
             finally:
-                _wake(self._wake_w)  # the loop may be asleep in select
+                self.sup.wake()  # the loop may be asleep in select
 
         self.view.phase(f"{opts.clients} clients, {opts.concurrency} at a time")
         t0 = time.monotonic()
         thread = threading.Thread(target=clients, name="clients", daemon=True)
         thread.start()
-        self.wait(lambda: not thread.is_alive(), None, stop_on_root=False)
+        self.wait(lambda: not thread.is_alive(), None)
         self.client_seconds = time.monotonic() - t0
-        if thread.is_alive():  # interrupted: ending CMD makes every client fail at once
-            self._end_cmd()
-            thread.join(opts.client_timeout + 1.0)
+        if thread.is_alive():  # interrupted or timed out: ending the tree fails every client
+            self._end_tree()
+            thread.join(CLIENTS_JOIN)
         return out[0] if out else EchoResults(failed=opts.clients, reasons={"interrupted": 1})
 
-    # ----------------------------------------------------------------- the loop
+    def _settle(self, before: set[int]) -> None:
+        """Wait for the children made during the clients to exit, then --settle."""
+        opts = self.opts
+        made = [m for pid, m in self.tree.members.items() if pid not in before]
 
-    def wait(
-        self,
-        done: Callable[[], bool],
-        deadline: float | None,
-        poll: float = 1.0,
-        stop_on_root: bool = True,
-    ) -> None:
-        """Observe until `done()`, the deadline, a stop signal, or (by default) the root's end."""
-        assert self.observer is not None
-        fds = [self._wake_r]
-        events_fd = self.observer.fileno()
-        if events_fd is not None:
-            fds.append(events_fd)
-        while not self._stopped():
-            now = time.monotonic()
-            if self.observer.step() or now >= self._next_check:
-                self._next_check = now + IDLE_CHECK
-                self._after_step()
-                if stop_on_root and self._root_ended():
-                    return
-            if done():
-                return
-            if deadline is not None and now >= deadline:
-                return
-            timeout = min(self.observer.timeout(), poll, UI_EVERY)
-            if deadline is not None:
-                timeout = min(timeout, deadline - now)
-            try:
-                select.select(fds, [], [], max(0.0, timeout))
-            except InterruptedError:
-                pass
-            _drain(self._wake_r)
+        def all_exited() -> bool:
+            return not [m for m in made if m.alive]
+
+        if not all_exited():
+            self.view.phase(f"waiting up to {opts.settle_max:g} s for the handlers to exit")
+            self.wait(all_exited, time.monotonic() + opts.settle_max)
+            self.still_running = sum(1 for m in made if m.alive)
+        if not self._over():
+            self.view.phase(f"settling for {opts.settle:g} s")
+            self.wait(lambda: False, time.monotonic() + opts.settle)
+
+    # ----------------------------------------------------------------- while it runs
 
     def _after_step(self) -> None:
-        assert self.observer is not None and self.tree is not None
-        for pid in self.observer.take_new_pids():
-            self._guard_group(pgid_of(pid))
-        self._regroup()
         self._note_parents()
-        if self.opts.argv is not None and self.observer.mine_exited:
-            self.observer.mine_exited = False
-            self._collect_adopted()
         now = time.monotonic()
         if now - self._last_ui >= UI_EVERY:
             self._last_ui = now
             self.view.tick(self.tree, now)
 
-    def _stopped(self) -> bool:
-        return self.stop_signal is not None
+    def _read_pipes(self, ready: list[int]) -> None:
+        for fd in ready:
+            cap = self._pipes.get(fd)
+            if cap is None:
+                continue
+            try:
+                data = os.read(fd, 65536)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                data = b""
+            if data:
+                cap.feed(data)
+            else:
+                self._close_pipe(fd)
+
+    def _close_pipe(self, fd: int) -> None:
+        cap = self._pipes.pop(fd, None)
+        if cap is not None:
+            os.close(fd)
+
+    def _drain_pipes(self) -> None:
+        """What CMD wrote before it ended (non-blocking: a daemon may hold the pipe)."""
+        for _ in range(64):
+            if not self._pipes:
+                return
+            self._read_pipes(list(self._pipes))
 
     def _root_ended(self) -> bool:
         """CMD has exited (not collected yet: its zombies are counted first), or P is gone."""
-        assert self.tree is not None
-        if self.opts.argv is None:
-            info = proctable.read_proc(self.tree.root)
-            return info is None or info.is_zombie
-        if self.status is not None:
-            return True
-        try:
-            dead = os.waitid(os.P_PID, self.cmd, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:
-            return True
-        return dead is not None and dead.si_pid == self.cmd
-
-    def _collect_adopted(self) -> None:
-        """Reap the dead orphans zombiectl adopted; CMD's zombies wait until they are counted."""
-        assert self.tree is not None
-        tree = self.tree
-        for m in tree.zombies():
-            if m.ppid == tree.root and self.status is None:
-                continue  # still CMD's: counted at CMD's end, then collected
-            try:
-                pid, _ = os.waitpid(m.pid, os.WNOHANG)
-            except ChildProcessError:
-                continue  # not ours (yet)
-            if pid == m.pid:
-                tree.gone(pid, time.monotonic(), by_me=True)
+        return self.sup.root_exited(self.tree.root)
 
     def _note_parents(self) -> None:
         """Name and command line of each parent of a zombie, read while it is alive.
@@ -363,7 +337,6 @@ class Check:
         another program since (a shell that execs the server), and the report names
         what holds the zombies. A parent that has died keeps what was read before.
         """
-        assert self.tree is not None
         for m in self.tree.zombies():
             if not m.ppid or m.exited is None:
                 continue
@@ -374,80 +347,27 @@ class Check:
             if m.ppid not in self.parents or (info is not None and not info.is_zombie):
                 self.parents[m.ppid] = read_name_cmdline(m.ppid)
 
-    def _regroup(self) -> None:
-        """Tell the guard of groups made after a fork (setsid, setpgid), twice a second."""
-        now = time.monotonic()
-        if self.guard is None or self.tree is None or now < self._next_regroup:
-            return
-        self._next_regroup = now + REGROUP_EVERY
-        for pid in self.tree.live_pids():
-            self._guard_group(pgid_of(pid))
-
-    def _guard_group(self, pgid: int | None) -> None:
-        if self.guard is None or pgid is None or pgid in self.guarded or pgid <= 1:
-            return
-        if pgid == os.getpgrp():
-            return  # zombiectl's own group: the guard must not kill our caller
-        self.guarded.add(pgid)
-        self.guard.watch(pgid)
-
     # ----------------------------------------------------------------- the end
 
     def _zombies_at_end(self) -> int:
         """The zombies the verdict counts: the tree's now (CMD's included when it has exited)."""
-        assert self.observer is not None and self.tree is not None
-        self.observer.step(force_sample=True)
+        self.sup.observer.step(force_sample=True)
         self._note_parents()
         self._end_parents = [m.ppid for m in self.tree.zombies()]
+        self.counted = True
         return len(self._end_parents)
 
-    def _end_cmd(self) -> None:
-        """SIGTERM CMD's group, SIGKILL after --grace, and collect CMD."""
-        if self.status is None and not self._root_ended():
+    def _end_tree(self) -> None:
+        """End what is left of the tree: SIGTERM, SIGKILL after --grace if CMD still runs."""
+        if not self.counted:
+            self.counted = True
+        grace = 0.0
+        if not self._root_ended():
             self.signalled = True
-            self.view.phase(f"ending pid {self.cmd}: SIGTERM, SIGKILL after {self.opts.grace:g} s")
-            _killpg(self.cmd, signal.SIGTERM)
-            stop, self.stop_signal = self.stop_signal, None  # a second Ctrl-C must not skip this
-            self.wait(lambda: False, time.monotonic() + self.opts.grace)
-            self.stop_signal = stop
-            if not self._root_ended():
-                _killpg(self.cmd, signal.SIGKILL)
-        self._collect_cmd()
-
-    def _collect_cmd(self) -> None:
-        if self.status is not None or not self.cmd:
-            return
-        _, self.status = _waitpid_retry(self.cmd)
-        if self.tree is not None:
-            self.tree.gone(self.cmd, time.monotonic(), by_me=True)
-
-    def _kill_everything(self) -> None:
-        """SIGKILL and reap every process under zombiectl but the guard, until none is left."""
-        deadline = time.monotonic() + CLEANUP_DEADLINE
-        skip = {self.guard.pid} if self.guard is not None else set()
-        while time.monotonic() < deadline:
-            _killpg(self.cmd, signal.SIGKILL)
-            left = [p for p in proctable.descendants_of(self.me) if p.pid not in skip]
-            for p in left:
-                if not p.is_zombie:
-                    _kill(p.pid, signal.SIGKILL)
-            self._reap_children(skip)
-            if not left:
-                return
-            time.sleep(0.002)
-
-    def _reap_children(self, skip: set[int]) -> None:
-        for pid in proctable.child_pids(self.me):
-            if pid in skip:
-                continue
-            try:
-                got, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                continue
-            if got == self.cmd and self.status is None:
-                self.status = status
-            if got and self.tree is not None:
-                self.tree.gone(got, time.monotonic(), by_me=True)
+            grace = self.opts.grace
+            self.view.phase(f"ending pid {self.cmd}: SIGTERM, SIGKILL after {grace:g} s")
+        self.sup.end(grace)
+        self._drain_pipes()
 
     # ----------------------------------------------------------------- the report
 
@@ -459,34 +379,32 @@ class Check:
             mode="run",
             exit_status=code,
             seconds=time.monotonic() - self.started,
-            resolution_ms=None if self.events is not None else opts.sample * 1000,
+            resolution_ms=None if self.sup.events is not None else opts.sample * 1000,
             tcp=opts.tcp is not None,
             not_started=why,
-            interrupted_by=self.stop_signal,
+            interrupted_by=self.sup.stop_signal,
         )
         return grade(facts, opts.limits)
 
     def _report(self, results: EchoResults | None, listened: bool, at_end: int) -> Report:
-        assert self.tree is not None and self.observer is not None
         opts, tree = self.opts, self.tree
-        if opts.argv is not None:
-            self._kill_everything()
+        resolution = self.sup.observer.resolution
         facts = Facts(
-            command=list(opts.argv) if opts.argv is not None else self._cmdline_of_root(),
+            command=list(opts.argv) if opts.argv is not None else read_argv(tree.root),
             pid=tree.root,
             mode="run" if opts.argv is not None else "pid",
             exit_status=self._exit_status(),
             seconds=time.monotonic() - self.started,
-            resolution_ms=None if self.observer.resolution is None else opts.sample * 1000,
+            resolution_ms=None if resolution is None else opts.sample * 1000,
             children=tree.children_started(),
             max_zombies=tree.max_zombies,
             zombies_before=self.zombies_before,
             zombies_at_end=at_end,
-            orphans_adopted=len(tree.adopted),
-            collected_by_parent=_collected(tree, by_me=False),
-            collected_by_zombiectl=_collected(tree, by_me=True),
+            orphans_adopted=tree.orphans_adopted(),
+            collected_by_parent=tree.collected(by_me=False),
+            collected_by_zombiectl=tree.collected(by_me=True),
             lifetimes_ms=[s * 1000 for s in tree.lifetimes()],
-            oldest_zombie_ms=self._oldest_ms(),
+            oldest_zombie_ms=_ms(tree.oldest_under_parent(time.monotonic())),
             leakers=self._leakers(),
             tcp=opts.tcp is not None,
             listened=listened,
@@ -497,32 +415,34 @@ class Check:
             failures=dict(results.reasons) if results else {},
             crashed_by=self._crash_signal(),
             ended_by_check=self.signalled,
-            interrupted_by=self.stop_signal,
+            interrupted_by=self.sup.stop_signal,
+            timed_out=self.timed_out,
+            timeout_s=self.deadline - self.started,
+            still_running_after_settle=self.still_running,
+            processes_ended_by_check=tree.ended_by_check(),
+            not_reaped_by_parent=tree.not_reaped_by_parent(),
+            slowest_parent_reap_ms=_ms(tree.slowest_parent_reap()),
+            stdout_text=self.out.text(),
+            stderr_text=self.err.text(),
+            stuck=[s.describe() for s in self.sup.stuck],
         )
         return grade(facts, opts.limits)
 
     def _exit_status(self) -> int | None:
         if self.opts.argv is not None:
-            return None if self.status is None else exit_code_of(self.status)
-        assert self.tree is not None
+            status = self.sup.status.get(self.cmd)
+            return None if status is None else exit_code_of(status)
         status = self.tree.root_status  # from the exit event; unknown when sampling
         return None if status is None else exit_code_of(status)
 
     def _crash_signal(self) -> int | None:
-        if self.opts.argv is None or self.status is None or self.signalled:
+        status = self.sup.status.get(self.cmd)
+        if self.opts.argv is None or status is None or self.signalled:
             return None
-        code = os.waitstatus_to_exitcode(self.status)
+        code = os.waitstatus_to_exitcode(status)
         return -code if code < 0 else None
 
-    def _oldest_ms(self) -> float | None:
-        assert self.tree is not None
-        now = time.monotonic()
-        ages = [s * 1000 for s in self.tree.lifetimes()]
-        ages += [(now - m.exited) * 1000 for m in self.tree.zombies() if m.exited is not None]
-        return max(ages) if ages else None
-
     def _leakers(self) -> list[Leaker]:
-        assert self.tree is not None
         counts: dict[int, int] = {}
         for ppid in self._end_parents:
             counts[ppid] = counts.get(ppid, 0) + 1
@@ -534,30 +454,12 @@ class Check:
             out.append(Leaker(ppid, name, cmdline, n))
         return out
 
-    def _cmdline_of_root(self) -> list[str]:
-        assert self.tree is not None
-        return read_argv(self.tree.root)
-
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _collected(tree: Tree, by_me: bool) -> int:
-    return sum(
-        1
-        for m in tree.members.values()
-        if m.exited is not None
-        and m.gone is not None
-        and m.pid != tree.root
-        and (m.collector == ZOMBIECTL) == by_me
-    )
-
-
-def pgid_of(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except OSError:
-        return None
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
 
 
 def read_argv(pid: int) -> list[str]:
@@ -574,43 +476,3 @@ def read_argv(pid: int) -> list[str]:
 def read_name_cmdline(pid: int) -> tuple[str, str]:
     info = proctable.read_proc(pid)
     return (info.name if info else "?"), " ".join(read_argv(pid))
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _kill(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _waitpid_retry(pid: int) -> tuple[int, int | None]:
-    while True:
-        try:
-            return os.waitpid(pid, 0)
-        except ChildProcessError:
-            return pid, None
-        except InterruptedError:
-            continue
-
-
-def _wake(fd: int) -> None:
-    try:
-        os.write(fd, b"\0")
-    except OSError:
-        pass
-
-
-def _drain(fd: int) -> None:
-    while True:
-        try:
-            if not os.read(fd, 4096):
-                return
-        except (BlockingIOError, InterruptedError):
-            return

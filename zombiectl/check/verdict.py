@@ -52,6 +52,15 @@ class Facts:
     ended_by_check: bool = False  # the check signalled CMD to end it (--tcp, --duration)
     not_started: str | None = None  # why CMD could not start (127/126)
     interrupted_by: int | None = None
+    timed_out: bool = False  # --timeout passed before the check could finish
+    timeout_s: float | None = None
+    still_running_after_settle: int = 0  # children of the client phase alive at --settle-max
+    processes_ended_by_check: int = 0  # members alive when the check ended the tree
+    not_reaped_by_parent: int = 0  # zombies whose live parent never collected them
+    slowest_parent_reap_ms: float | None = None  # the longest a parent took to reap one
+    stdout_text: str = ""  # CMD's output, capped (head and tail)
+    stderr_text: str = ""
+    stuck: list[str] = field(default_factory=list)  # members the check could not end
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,12 @@ def _zombies_at_end(f: Facts, lim: Limits) -> Criterion:
     if f.not_started:
         return Criterion(CRITERIA[0], skipped="the command did not start")
     if f.zombies_at_end <= lim.max_zombies:
+        if f.not_reaped_by_parent > lim.max_zombies:
+            return Criterion(
+                CRITERIA[0],
+                failure=f"{f.not_reaped_by_parent} zombie(s) were never reaped by their parent"
+                f" (zombiectl collected them; at most {lim.max_zombies} allowed)",
+            )
         return Criterion(CRITERIA[0])
     who = ", ".join(f"{lk.name} (pid {lk.pid}) holds {lk.zombies}" for lk in f.leakers[:5])
     when = f"after {f.clients} connections " if f.tcp else ""
@@ -155,16 +170,27 @@ def _listening(f: Facts) -> Criterion:
 def _process(f: Facts, lim: Limits) -> Criterion:
     if f.not_started:
         return Criterion(CRITERIA[4], failure=f.not_started)
+    if f.timed_out:
+        limit = "" if f.timeout_s is None else f" ({f.timeout_s:g} s)"
+        why = f"timeout: the check ran past --timeout{limit}{_stuck(f)}"
+        return Criterion(CRITERIA[4], failure=why)
     if f.interrupted_by is not None:
         why = f"the check was interrupted by {_signame(f.interrupted_by)} before it finished"
+        why += _stuck(f)
         return Criterion(CRITERIA[4], failure=why)
     if f.crashed_by is not None:
         why = f"the command crashed: killed by {_signame(f.crashed_by)}"
         return Criterion(CRITERIA[4], failure=why)
+    if f.stuck:
+        return Criterion(CRITERIA[4], failure="the check" + _stuck(f)[2:])
     graded = f.mode == "run" and not f.ended_by_check
     if lim.require_exit_zero and graded and f.exit_status not in (0, None):
         return Criterion(CRITERIA[4], failure=f"the command exited with status {f.exit_status}")
     return Criterion(CRITERIA[4])
+
+
+def _stuck(f: Facts) -> str:
+    return "; could not end " + ", ".join(f.stuck) if f.stuck else ""
 
 
 def grade(facts: Facts, limits: Limits) -> Report:

@@ -27,7 +27,9 @@ from zombiectl.errors import (
     EXIT_TERMINATED,
     BadUsage,
 )
+from zombiectl.errors import report as say
 from zombiectl.stdout import write
+from zombiectl.supervise.spawn import Credentials
 
 MAX_CLIENTS = 1_000_000
 MAX_ZOMBIES = 4 * 1024 * 1024
@@ -48,8 +50,9 @@ Examples:
   zombiectl check --json -- python3 app.py        the report as one JSON object
 
 \b
-Exit status: 0 pass, 1 fail, 2 usage, 3 no such --pid, 127 CMD not found,
-126 CMD cannot run, 130/143 interrupted by SIGINT/SIGTERM (after clean-up).
+Exit status: 0 pass, 1 fail, 2 usage, 3 no such --pid, 6 could not be carried
+out (a resource limit of zombiectl's), 127 CMD not found, 126 CMD cannot run,
+130/143 interrupted by SIGINT/SIGTERM (after clean-up).
 Counts are exact where the kernel's process events are open to us (Linux; root on
 older kernels), else sampled every --sample.
 """,
@@ -124,7 +127,46 @@ older kernels), else sampled every --sample.
     "--duration",
     type=Seconds(0.0, validate.DAY),
     default=None,
-    help="Count at this deadline, then end CMD (required with --pid without --tcp; at most 86400).",
+    help="Count at this deadline, even after CMD exits (the daemons it left are still"
+    " watched), then end the tree (required with --pid; not with --tcp; at most 86400).",
+)
+@click.option(
+    "--timeout",
+    type=Seconds(0.001, 2 * validate.DAY),
+    default=None,
+    help="Seconds the whole check may take; past it the tree is ended and the check"
+    " fails with reason timeout (default 300, or --duration + 60 when larger).",
+)
+@click.option(
+    "--settle-max",
+    type=Seconds(0.0, 3600),
+    default=10.0,
+    show_default=True,
+    help="With --tcp: seconds to wait for the children made during the clients to exit"
+    " before --settle (at most 3600).",
+)
+@click.option(
+    "--user",
+    default=None,
+    metavar="USER",
+    help="Run CMD as USER and USER's group, with no supplementary groups (as root).",
+)
+@click.option(
+    "--stdin",
+    "stdin_mode",
+    type=click.Choice(["null", "inherit"]),
+    default="null",
+    show_default=True,
+    help="CMD's standard input: /dev/null, or zombiectl's own.",
+)
+@click.option(
+    "--output-limit",
+    type=Count(0, 1 << 30),
+    default=1024 * 1024,
+    show_default=True,
+    metavar="BYTES",
+    help="Bytes of each of CMD's output streams passed through and kept for the reports"
+    " (the head and the tail; what is cut is said).",
 )
 @click.option(
     "--max-zombies",
@@ -172,6 +214,11 @@ def command(
     settle: float,
     grace: float,
     duration: float | None,
+    timeout: float | None,
+    settle_max: float,
+    user: str | None,
+    stdin_mode: str,
+    output_limit: int,
     max_zombies: int,
     max_zombie_age: float | None,
     require_exit_zero: bool,
@@ -190,6 +237,13 @@ def command(
         raise BadUsage("give either -- CMD or --pid P")
     if pid is not None and port is None and duration is None:
         raise BadUsage("--pid needs --duration (or --tcp)")
+    if port is not None and duration is not None:
+        raise BadUsage("--duration cannot be used with --tcp")
+    if timeout is not None and duration is not None and timeout < duration:
+        raise BadUsage(f"--timeout {timeout:g} is shorter than --duration {duration:g}")
+    if user is not None and pid is not None:
+        raise BadUsage("--user applies to -- CMD, not to --pid")
+    creds = _credentials(user) if user is not None else None
     opts = CheckOptions(
         argv=list(cmd) if cmd else None,
         pid=pid,
@@ -205,6 +259,11 @@ def command(
         settle=settle,
         grace=grace,
         duration=duration,
+        timeout=timeout,
+        settle_max=settle_max,
+        user=creds,
+        stdin_inherit=stdin_mode == "inherit",
+        output_limit=output_limit,
         sample=sample,
         sampled=sampled,
         stdout=2 if as_json else None,
@@ -212,6 +271,8 @@ def command(
     )
     # Opened first: a path that cannot be written is an error before the check, not after.
     junit_fd = _open_junit(junit) if junit is not None else None
+    if cmd and creds is None and os.geteuid() == 0:
+        say("zombiectl: warning: CMD runs as root; --user USER runs it as USER")
     try:
         report = _run(opts, as_json)
         if junit_fd is not None:
@@ -237,6 +298,19 @@ def _run(opts: CheckOptions, as_json: bool) -> Report:
         report = check.run()
     write(json_text(report) + "\n" if as_json else plain_text(report))
     return report
+
+
+def _credentials(user: str) -> Credentials:
+    """USER (a name, or a number) as uid and gid; only root may run CMD as another user."""
+    import pwd
+
+    if os.geteuid() != 0:
+        raise PermissionDenied("--user needs root (zombiectl runs as another user now)")
+    try:
+        entry = pwd.getpwuid(int(user)) if user.isascii() and user.isdigit() else pwd.getpwnam(user)
+    except (KeyError, ValueError, OverflowError):
+        raise BadUsage(f"--user: no such user: {user}") from None
+    return Credentials(entry.pw_name, entry.pw_uid, entry.pw_gid)
 
 
 def _stderr_write(text: str) -> None:

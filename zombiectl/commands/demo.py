@@ -28,6 +28,7 @@ from zombiectl.errors import (
     BadUsage,
     Interrupted,
     NotSupported,
+    ResourceLimit,
     ZombiectlError,
 )
 
@@ -361,7 +362,7 @@ def run_labs(
             raise
         # zombiectl itself could not fork (the guard or a lab parent): the with-block
         # has already killed and reaped whatever had started.
-        raise ZombiectlError(
+        raise ResourceLimit(
             f"cannot start the demo: {err.strerror} (out of processes: RLIMIT_NPROC, "
             "the cgroup's pids.max or pid_max); everything started was cleaned up"
         ) from None

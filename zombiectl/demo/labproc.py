@@ -15,8 +15,8 @@ A strategy whose parameters carry ``exec_fd`` (a checked binary, see `zombiectl.
 finds that descriptor at file descriptor 4 (`EXEC_FD`).
 
 The lab parent never exits on its own and never cleans up: after its work it lingers
-(like the post's ``time.sleep(100)``) holding its zombies until zombiectl kills its whole
-process group, reaps everything and counts what is left. It imports neither click, rich
+(like the post's ``time.sleep(100)``) holding its zombies until zombiectl ends it and every
+process it made, collects them all and counts what is left. It imports neither click, rich
 nor psutil: each demo pays only for an interpreter and the strategy's own imports.
 """
 

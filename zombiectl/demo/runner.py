@@ -10,18 +10,12 @@ of zombiectl and the leader of a new process group (a terminal's Ctrl-C reaches 
 only, which then cleans up in order). zombiectl samples the lab parent's children with
 ``proctable.children_of`` and reads the lab's events (see `zombiectl.demo.labproc`).
 
-Clean-up cannot be skipped:
-* While labs run, zombiectl is a child subreaper: whatever a lab orphans (a double
-  fork's grandchild, the children of a killed lab parent) is re-parented to zombiectl,
-  which reaps it with ``waitid(P_PGID, lab)``; nothing is left to an init that may reap
-  slowly or never.
-* Normal end, Ctrl-C, SIGTERM, an error in a strategy or in zombiectl: every lab's
-  process group is SIGKILLed and everything in it reaped, then the group is scanned to
-  measure ``leftover`` (it must be 0).
-* zombiectl itself SIGKILLed: the lab parent dies with it (``PR_SET_PDEATHSIG``), and a
-  guard process (`zombiectl.demo.guard`), which holds the read end of a pipe only
-  zombiectl writes to, sees end-of-file and SIGKILLs every lab's process group. Their
-  zombies go to the nearest subreaper or init.
+The process control is `zombiectl.supervise.Supervisor`'s, the same as `check`'s: each
+lab parent is a root of its tree, zombiectl is a child subreaper (whatever a lab orphans
+comes back to it and is collected), SIGINT and SIGTERM only end the loop, and each lab
+is ended by kill-and-collect (its members frozen, then SIGKILLed; never a process group).
+The lab parent dies with zombiectl (``PR_SET_PDEATHSIG``) and the supervisor's guard ends
+every member if zombiectl itself is SIGKILLed.
 
 What a lab is and reports (`LabSpec`, `LabSample`, `Summary`) is in `zombiectl.demo.model`.
 """
@@ -32,23 +26,19 @@ import errno
 import fcntl
 import json
 import os
-import select
 import signal
 import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from zombiectl.demo.guard import Guard, kill_group
 from zombiectl.demo.labproc import EXEC_FD
 from zombiectl.demo.model import LabSample, LabSpec, Summary
 from zombiectl.errors import NoSuchProcess, PermissionDenied
 from zombiectl.proc import table as proctable
-from zombiectl.proc.prctl import Subreaper
+from zombiectl.supervise.supervisor import Supervisor
 
 STDERR_LINES_KEPT = 20
-CLEANUP_DEADLINE = 10.0
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -97,8 +87,9 @@ def _lab_env() -> dict[str, str]:
 class Lab:
     """One running lab parent, seen from zombiectl. Not thread-safe; driven by `LabRunner`."""
 
-    def __init__(self, spec: LabSpec) -> None:
+    def __init__(self, spec: LabSpec, sup: Supervisor | None = None) -> None:
         self.spec = spec
+        self.sup = sup  # what ends and collects the lab's processes
         self.pid = 0
         self.started_at = 0.0
         self.events_fd = -1
@@ -171,6 +162,8 @@ class Lab:
             for fd in [ev_w, er_w, devnull] + ([] if exec_fd is None else [exec_fd]):
                 os.close(fd)
         self.started_at = time.monotonic()
+        if self.sup is not None:
+            self.sup.add_root(self.pid)
         self.events_fd, self.stderr_fd = ev_r, er_r
         os.set_blocking(ev_r, False)
         os.set_blocking(er_r, False)
@@ -189,13 +182,13 @@ class Lab:
     # ----------------------------------------------------------------- events
 
     def read_events(self) -> None:
-        self._buf += _drain(self.events_fd)
+        self._buf += _read_available(self.events_fd)
         *lines, self._buf = self._buf.split(b"\n")
         now = time.monotonic()
         for line in lines:
             if line.strip():
                 self._handle(json.loads(line), now)
-        self._stderr_buf += _drain(self.stderr_fd)
+        self._stderr_buf += _read_available(self.stderr_fd)
         *errs, self._stderr_buf = self._stderr_buf.split(b"\n")
         for err in errs:
             self._stderr_tail.append(err.decode("utf-8", "replace"))
@@ -267,23 +260,10 @@ class Lab:
         names = sorted(self.helpers.values(), key=lambda n: (n == HELPER, n))
         return tuple(names[:live])
 
-    def reap_adopted(self) -> None:
-        """Reap what this lab orphaned onto zombiectl (its group's zombies that are ours)."""
-        if self.pid <= 0:
-            return  # never started: P_PGID 0 would mean zombiectl's own group
-        while True:
-            try:
-                info = os.waitid(os.P_PGID, self.pgid, os.WEXITED | os.WNOHANG)
-            except ChildProcessError:
-                return
-            except InterruptedError:
-                continue
-            if info is None:
-                return
-            if info.si_pid == self.pid:
-                self.lab_status = info.si_status
-            if info.si_pid == 0:
-                return
+    def note_status(self) -> None:
+        """The lab parent's wait status, once the supervisor has collected it."""
+        if self.sup is not None and self.lab_status is None and self.pid in self.sup.status:
+            self.lab_status = self.sup.status[self.pid]
 
     def should_finish(self, now: float) -> bool:
         """Done: failed, exited, or settled and past its own --hold."""
@@ -298,31 +278,12 @@ class Lab:
     # ----------------------------------------------------------------- clean-up
 
     def cleanup(self) -> int:
-        """Kill and reap the whole lab; return how many of its processes are left (0)."""
+        """Kill and collect the whole lab; return how many of its processes are left (0)."""
         if self.pid <= 0:
             return 0
-        deadline = time.monotonic() + CLEANUP_DEADLINE
-        while True:
-            exists = kill_group(self.pgid)
-            if self.lab_status is None:
-                # In case the lab parent left its group: it is ours, so the pid is safe.
-                try:
-                    os.kill(self.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            self.reap_adopted()
-            if self.lab_status is None:
-                try:
-                    pid, status = os.waitpid(self.pid, os.WNOHANG)
-                    if pid == self.pid:
-                        self.lab_status = status
-                except ChildProcessError:
-                    self.lab_status = -1
-            if not exists and self.lab_status is not None:
-                break
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.002)
+        if self.sup is not None:
+            self.sup.end(0.0, lambda m: m.origin == self.pid)
+        self.note_status()
         self.read_events()
         for fd in self.fds():
             os.close(fd)
@@ -334,6 +295,8 @@ class Lab:
         if self.lab_status is None and proctable.read_proc(self.pid) is not None:
             left.add(self.pid)
         left |= {pid for pid in self.tracked if _is_my_child(pid)}
+        if self.sup is not None:
+            left |= {m.pid for m in self.sup.tree.live() if m.origin == self.pid}
         return len(left)
 
     def stderr_tail(self) -> str:
@@ -379,7 +342,7 @@ class Lab:
         return self.summary
 
 
-def _drain(fd: int) -> bytes:
+def _read_available(fd: int) -> bytes:
     if fd < 0:
         return b""
     chunks = []
@@ -410,47 +373,26 @@ OnUpdate = Callable[[list[Lab], list[LabSample]], None]
 
 
 class LabRunner:
-    """Runs labs side by side; a context manager that guarantees their clean-up.
+    """Runs labs side by side under one `Supervisor`; a context manager that ends them all.
 
-    On entry: zombiectl becomes a child subreaper, SIGCHLD gets its default action (an
-    inherited SIG_IGN would let the kernel reap the lab's children), SIGINT and SIGTERM
-    only set a flag (never an exception in the middle of clean-up), and the guard is
-    started. On exit, every lab is killed and reaped, and all of that is undone.
+    On exit, every lab is killed and collected, and the supervisor restores what it
+    changed (signal handlers, the subreaper role).
     """
 
     def __init__(self, sample_every: float = 0.1) -> None:
         self.sample_every = sample_every
         self.labs: list[Lab] = []
-        self.stop_signal: int | None = None
-        self._guard: Guard | None = None
-        self._old_handlers: dict[int, Any] = {}
-        self._old_wakeup = -1
-        self._wake_r = self._wake_w = -1
-        self._subreaper = Subreaper()
-        self._old_sigchld: Any = None
+        self.sup = Supervisor(sample_every)
+
+    @property
+    def stop_signal(self) -> int | None:
+        return self.sup.stop_signal
 
     def __enter__(self) -> LabRunner:
-        self._subreaper.start()
-        self._old_sigchld = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
-        try:
-            for sig in STOP_SIGNALS:
-                self._old_handlers[sig] = signal.signal(sig, self._on_signal)
-            self._old_wakeup = signal.set_wakeup_fd(self._wake_w)
-        except ValueError:  # not the main thread: no signal handling, clean-up still runs
-            self._old_handlers.clear()
-        self._guard = Guard()
+        self.sup.__enter__()
         return self
 
-    def _on_signal(self, signum: int, frame: object) -> None:
-        if self.stop_signal is None:
-            self.stop_signal = signum
-
     def __exit__(self, *exc: object) -> None:
-        # Clean-up must finish even if the user presses Ctrl-C again meanwhile.
-        self.stop_signal = self.stop_signal or -1
         try:
             for lab in self.labs:
                 if lab.summary is None:
@@ -459,29 +401,12 @@ class LabRunner:
                     except Exception:
                         lab.cleanup()
         finally:
-            if self._guard is not None:
-                self._guard.close()
-            self._restore()
-
-    def _restore(self) -> None:
-        if self._old_handlers:
-            signal.set_wakeup_fd(self._old_wakeup)
-            for sig, handler in self._old_handlers.items():
-                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-        for fd in (self._wake_r, self._wake_w):
-            if fd >= 0:
-                os.close(fd)
-        self._wake_r = self._wake_w = -1
-        if self._old_sigchld is not None:
-            signal.signal(signal.SIGCHLD, self._old_sigchld)
-        self._subreaper.stop()
+            self.sup.__exit__(*exc)
 
     def start(self, spec: LabSpec) -> Lab:
-        lab = Lab(spec)
+        lab = Lab(spec, self.sup)
         self.labs.append(lab)
         lab.start()
-        if self._guard is not None:
-            self._guard.watch(lab.pgid)
         return lab
 
     def run(self, specs: Iterable[LabSpec], on_update: OnUpdate | None = None) -> list[Summary]:
@@ -489,15 +414,11 @@ class LabRunner:
         for spec in specs:
             self.start(spec)
         next_sample = time.monotonic()
+        woke: list[int] = []  # lab descriptors that have something to read
         while any(lab.running for lab in self.labs) and self.stop_signal is None:
-            now = time.monotonic()
-            timeout = max(0.0, next_sample - now)
             fds = [fd for lab in self.labs if lab.running for fd in lab.fds()]
-            try:
-                select.select([*fds, self._wake_r], [], [], timeout)
-            except InterruptedError:
-                pass
-            _drain(self._wake_r)
+            woke.clear()
+            self.sup.wait(lambda: bool(woke), next_sample, fds, woke.extend)
             if self.stop_signal is not None:
                 break
             now = time.monotonic()
@@ -506,13 +427,11 @@ class LabRunner:
                 if not lab.running:
                     continue
                 lab.read_events()
-                lab.reap_adopted()
+                lab.note_status()
                 if now >= next_sample:
                     samples.append(lab.sample(now))
                 if lab.should_finish(now):
                     lab.finish()
-                    if self._guard is not None:
-                        self._guard.forget(lab.pgid)
             if now >= next_sample:
                 next_sample = now + self.sample_every
                 if on_update is not None:

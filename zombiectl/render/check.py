@@ -19,7 +19,7 @@ from zombiectl.untrusted import display, for_json
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
-    from zombiectl.check.tree import Tree
+    from zombiectl.supervise.tree import Tree
 
 SUITE = "zombiectl check"
 
@@ -73,6 +73,12 @@ def as_dict(report: Report) -> dict[str, Any]:
         "collected_by_zombiectl": f.collected_by_zombiectl,
         "interrupted": f.interrupted_by is not None,
         "client_seconds": None if f.client_seconds is None else round(f.client_seconds, 3),
+        "timed_out": f.timed_out,
+        "ended_by_check": f.ended_by_check,
+        "processes_ended_by_check": f.processes_ended_by_check,
+        "still_running_after_settle": f.still_running_after_settle,
+        "not_reaped_by_parent": f.not_reaped_by_parent,
+        "stuck": [for_json(s) for s in f.stuck],
     }
 
 

@@ -12,10 +12,10 @@ those with a ``STRATEGY``). The module holds two kinds of code:
   the parameters (``p.count``, ``p.interval``, ``p.start_method``, your options...). It
   starts children and reports each with ``ctx.started(pid)``, calls ``ctx.done()`` after
   its last start, and ends with ``ctx.hold()`` (report "settled", then linger until
-  zombiectl kills the group). ``ctx.note(text)`` shows a line to the user;
+  zombiectl ends the lab). ``ctx.note(text)`` shows a line to the user;
   ``ctx.report(echoes_ok=3, ...)`` adds fields to the summary. It must not change its
-  process group or session, and must never clean up: zombiectl counts, then kills and
-  reaps the whole group. Raising is fine: zombiectl cleans up and reports the error
+  process group or session, and must never clean up: zombiectl counts, then ends and
+  collects every process the lab made. Raising is fine: zombiectl cleans up and reports the error
   (``OSError`` EAGAIN/ENOMEM from a fork reads as "out of processes"). Keep its imports
   light (no click, rich, psutil): it is also the code ``explain`` shows.
 * The **description** used by zombiectl itself: ``model`` (the zombie count expected

@@ -9,7 +9,7 @@
 The lab parent *is* the server (`zombiectl.demo.server.echo`, or `c_demos/echo_server.c`
 exec'd in its place), so the children zombiectl samples are the server's connection
 handlers. Before it starts serving, the lab parent double-forks a companion, which
-stays in the lab's process group (so clean-up kills it too) but is not the server's
+is a process of the lab (so clean-up ends it too) but is not the server's
 child (so it is never counted): it reads the server's "listening on" line, tells the
 user how to connect, drives the clients, and reports "settled" once every handler has
 exited and the server is back in accept(), so the final count does not depend on luck.
