@@ -15,10 +15,10 @@ from proctools import GLOBAL_TIMEOUT
 
 from zombiectl.cli import cli, run_cli
 from zombiectl.fastpath import parse_list
+from zombiectl.listing.render_table import listing_footer
+from zombiectl.listing.render_text import escape_label, listing_prometheus
 from zombiectl.listing.zombies import ListResult
 from zombiectl.proc.table import ParentZombies
-from zombiectl.render.tables import listing_footer
-from zombiectl.render.text import escape_label, listing_prometheus
 
 NO_PID = str(2**22 + 7)  # above any pid_max
 

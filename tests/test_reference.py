@@ -11,7 +11,7 @@ import pytest
 
 from zombiectl import errors
 from zombiectl.cli import cli
-from zombiectl.render import text
+from zombiectl.listing import render_text as text
 
 REFERENCE = (Path(__file__).resolve().parent.parent / "docs" / "reference.md").read_text()
 

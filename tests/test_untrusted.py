@@ -43,7 +43,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
 from zombiectl.doctor.probes import Pid1, ZombiesNow, pid1_finding, zombies_finding
+from zombiectl.doctor.render import render as doctor_view
 from zombiectl.errors import report
+from zombiectl.listing.render_table import listing_table
+from zombiectl.listing.render_text import listing_json, listing_prometheus
 from zombiectl.listing.zombies import ListResult
 from zombiectl.proc.identity import Target
 from zombiectl.proc.table import ParentZombies, ProcInfo, read_identity, read_proc
@@ -55,12 +58,9 @@ from zombiectl.reaping.ladder import (
     ReapReport,
     planned_report,
 )
-from zombiectl.render.doctor import render as doctor_view
-from zombiectl.render.reap import consent_question, plan_table, report_table
-from zombiectl.render.tables import listing_table
-from zombiectl.render.text import listing_json, listing_prometheus
-from zombiectl.render.watch import json_line, live_view, plain_line
+from zombiectl.reaping.render import consent_question, plan_table, report_table
 from zombiectl.untrusted import display, for_json, from_proc
+from zombiectl.watching.render import json_line, live_view, plain_line
 from zombiectl.watching.tracker import Tracker
 
 # The names an attacker tries, as the bytes a process gives prctl(PR_SET_NAME). The last

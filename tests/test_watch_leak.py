@@ -28,9 +28,9 @@ from proctools import (
 )
 from rich.console import Console
 
+from zombiectl.proc import limits
 from zombiectl.proc.table import ProcInfo, children_of
-from zombiectl.render.watch import exit_line, history_text, live_view, plain_line, zombie_age
-from zombiectl.watching import limits
+from zombiectl.watching.render import exit_line, history_text, live_view, plain_line, zombie_age
 from zombiectl.watching.tracker import Adopter, Exited, Tracker, after_exit
 
 # Forks one child every PACE seconds (each exits at once; none is ever reaped) until its
@@ -296,7 +296,7 @@ def test_v1_pids_max_of_a_real_process() -> None:
 
 
 def test_whole_system_oldest_has_the_same_bounds() -> None:
-    from zombiectl.render.watch import oldest_age
+    from zombiectl.watching.render import oldest_age
 
     tr = Tracker(pid=None, started=0.0)
     tr.update(procs((10, "Z")), now=0.0, ages={10: 1800.0})

@@ -25,20 +25,20 @@ from zombiectl.stdout import reader_left
 
 # name -> (module, one-line help). The order is the order `--help` shows.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "list": ("zombiectl.commands.list_cmd", "One scan of the process table: zombies by parent."),
-    "watch": ("zombiectl.commands.watch", "Live view of a process's children, or of the system."),
-    "demo": ("zombiectl.commands.demo", "Make zombies happen live, with real code."),
+    "list": ("zombiectl.listing.cli", "One scan of the process table: zombies by parent."),
+    "watch": ("zombiectl.watching.cli", "Live view of a process's children, or of the system."),
+    "demo": ("zombiectl.demo.cli", "Make zombies happen live, with real code."),
     "explain": (
-        "zombiectl.commands.explain",
+        "zombiectl.explain.cli",
         "What a zombie is, and why each demo makes or prevents them.",
     ),
     "reap": (
-        "zombiectl.commands.reap",
+        "zombiectl.reaping.cli",
         "Clear zombies safely by nudging (or ending) their parents.",
     ),
-    "run": ("zombiectl.commands.run", "Run CMD under a reaping init, like tini."),
-    "doctor": ("zombiectl.commands.doctor", "Does this machine or container reap orphans?"),
-    "check": ("zombiectl.commands.check", "Run a program (or watch a pid) and grade its zombies."),
+    "run": ("zombiectl.init.cli", "Run CMD under a reaping init, like tini."),
+    "doctor": ("zombiectl.doctor.cli", "Does this machine or container reap orphans?"),
+    "check": ("zombiectl.check.cli", "Run a program (or watch a pid) and grade its zombies."),
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

@@ -9,8 +9,8 @@ terminal; piped, the table is plain text (`zombiectl.render.plain`), the same by
 from __future__ import annotations
 
 from zombiectl.errors import EXIT_CONDITION, BadUsage
+from zombiectl.listing.render_text import DEFAULT_TOP
 from zombiectl.listing.zombies import BY, ListResult, exceeds, list_zombies
-from zombiectl.render.text import DEFAULT_TOP
 from zombiectl.stdout import write, write_bytes
 
 FORMATS = ("table", "json", "prometheus")
@@ -55,20 +55,20 @@ def list_command(
 
 
 def _draw_table(result: ListResult) -> None:
-    from zombiectl.render.plain import draws_plain, parents_table_text
+    from zombiectl.listing.render_plain import draws_plain, parents_table_text
 
     text = parents_table_text(result) if draws_plain() else None
     if text is not None:
         write(text)
         return
-    from zombiectl.render.console import console_for_stdout
-    from zombiectl.render.tables import listing_table
+    from zombiectl.listing.render_table import listing_table
+    from zombiectl.ui.console import console_for_stdout
 
     console_for_stdout().print(listing_table(result))
 
 
 def _emit_machine_readable(result: ListResult, fmt: str, top: int, textfile: str | None) -> None:
-    from zombiectl.render.text import listing_json, listing_prometheus
+    from zombiectl.listing.render_text import listing_json, listing_prometheus
 
     text = listing_json(result) + "\n" if fmt == "json" else listing_prometheus(result, top)
     # The exposition format is UTF-8 whatever the locale (process names may be anything).

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from zombiectl.proc.limits import Limit
 from zombiectl.proc.table import (
     ParentZombies,
     ProcInfo,
@@ -26,7 +27,6 @@ from zombiectl.proc.table import (
     scan,
 )
 from zombiectl.untrusted import for_json
-from zombiectl.watching.limits import Limit
 
 HISTORY = 120
 RATE_WINDOW = 60.0  # seconds: the leak rate is measured over the last minute at most

@@ -18,14 +18,14 @@ import sys
 
 import click
 
-from zombiectl.commands.common import (
+from zombiectl.errors import BadUsage, Interrupted, signum_of
+from zombiectl.ui.options import (
     PID,
     Seconds,
     console_for_stderr,
     console_for_stdout,
     sigterm_raises,
 )
-from zombiectl.errors import BadUsage, Interrupted, signum_of
 
 
 @click.command(
@@ -96,8 +96,8 @@ def command(
     """Clear zombies safely: nudge their parents with SIGCHLD; optionally end them."""
     from zombiectl.proc.identity import pidfd_supported
     from zombiectl.reaping.ladder import execute, make_plan, planned_report
-    from zombiectl.render.reap import consent_question, plan_table, report_table
-    from zombiectl.render.safe import data
+    from zombiectl.reaping.render import consent_question, plan_table, report_table
+    from zombiectl.ui.safe import data
 
     if force and not kill_parent:
         raise BadUsage("--force only goes with --kill-parent (it SIGKILLs the parent)")

@@ -20,8 +20,8 @@ from typing import Any
 
 import click
 
-from zombiectl.commands.common import Seconds
 from zombiectl.init.reaper import DEFAULT_GRACE, GRACE_MAX, run_command
+from zombiectl.ui.options import Seconds
 
 
 @click.command(

@@ -6,9 +6,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from zombiectl.listing.zombies import ListResult
-from zombiectl.proc.containers import Container
-from zombiectl.render.text import (
+from zombiectl.listing.render_text import (
     PARENTS_COLUMNS,
     RIGHT_JUSTIFIED,
     format_pids,
@@ -17,6 +15,8 @@ from zombiectl.render.text import (
     parents_row,
     plural,
 )
+from zombiectl.listing.zombies import ListResult
+from zombiectl.proc.containers import Container
 from zombiectl.untrusted import display
 
 __all__ = ["format_pids", "listing_footer", "plural"]  # shared with reap's tables

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from zombiectl.commands.common import Count, Seconds, console_for_stdout
 from zombiectl.demo.strategies import registry
 from zombiectl.demo.strategies.registry import COUNT_MAX, START_METHODS, Option, Strategy
 from zombiectl.errors import (
@@ -30,10 +29,11 @@ from zombiectl.errors import (
     NotSupported,
     ZombiectlError,
 )
+from zombiectl.ui.options import Count, Seconds, console_for_stdout
 
 if TYPE_CHECKING:  # imported when a lab runs: `demo --list` and --help need neither
     from zombiectl.demo.model import LabSpec, Summary
-    from zombiectl.render.demo import Printer
+    from zombiectl.demo.render import Printer
 
 SAMPLE_MIN = 0.02
 TIME_MAX = 86400.0
@@ -326,7 +326,7 @@ def command(ctx: click.Context, list_only: bool) -> int | None:
 
 
 def _printer(specs: list[LabSpec], as_json: bool) -> Printer:
-    from zombiectl.render.demo import JsonPrinter, LivePrinter, PlainPrinter
+    from zombiectl.demo.render import JsonPrinter, LivePrinter, PlainPrinter
 
     default_method = registry.default_start_method()
     if as_json:
@@ -376,10 +376,10 @@ def run_quiz(specs: list[LabSpec], sample: float, as_json: bool) -> int:
     The exit status is the demo's (every count matches its model, nothing left), not
     the score; `score N/M` is the last line of output.
     """
-    from zombiectl.commands.common import console_for_stderr
     from zombiectl.demo import quiz
-    from zombiectl.render import quiz as show
-    from zombiectl.render.demo import Printer
+    from zombiectl.demo import render_quiz as show
+    from zombiectl.demo.render import Printer
+    from zombiectl.ui.options import console_for_stderr
 
     console = console_for_stderr() if as_json else console_for_stdout()
     results: list[quiz.Result] = []

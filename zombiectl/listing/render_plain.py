@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import os
 
-from zombiectl.listing.zombies import ListResult
-from zombiectl.render.console import PIPE_WIDTH
-from zombiectl.render.text import (
+from zombiectl.listing.render_text import (
     PARENTS_COLUMNS,
     RIGHT_JUSTIFIED,
     listing_footer,
     parents_columns,
     parents_row,
 )
+from zombiectl.listing.zombies import ListResult
+from zombiectl.ui.console import PIPE_WIDTH
 
 # Characters whose width is one column in rich as everywhere: printable ASCII, and the
 # ellipsis of a cut list of pids.

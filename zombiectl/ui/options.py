@@ -18,7 +18,7 @@ from zombiectl import validate
 from zombiectl.errors import Terminated
 
 # The consoles live with the renderers; commands take them from here with the option types.
-from zombiectl.render.console import PIPE_WIDTH, console_for_stderr, console_for_stdout
+from zombiectl.ui.console import PIPE_WIDTH, console_for_stderr, console_for_stdout
 
 __all__ = ["PIPE_WIDTH", "console_for_stderr", "console_for_stdout"]
 

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from zombiectl.commands.common import PID, Count, Seconds, console_for_stdout, sigterm_raises
 from zombiectl.errors import EXIT_OK, Interrupted, signum_of
 from zombiectl.proc.table import require_process
 from zombiectl.stdout import write
+from zombiectl.ui.options import PID, Count, Seconds, console_for_stdout, sigterm_raises
 from zombiectl.watching.tracker import (
     Exited,
     Gone,
@@ -119,7 +119,7 @@ def _exited(tracker: Tracker, pid: int | None) -> Exited:
 def _say_exited(exited: Exited, as_json: bool | None) -> None:
     """The last word when the watched process exits (the live view has shown it already):
     a plain line on stdout unless JSON, and on stderr in any case."""
-    from zombiectl.render.watch import exit_line
+    from zombiectl.watching.render import exit_line
 
     sys.stdout.flush()
     if as_json is False:
@@ -128,7 +128,7 @@ def _say_exited(exited: Exited, as_json: bool | None) -> None:
 
 
 def _taker(tracker: Tracker, pid: int | None, tree: bool) -> Callable[[float], Sample]:
-    from zombiectl.watching.limits import ages, headroom
+    from zombiectl.proc.limits import ages, headroom
 
     if pid is None:
 
@@ -149,13 +149,13 @@ def _taker(tracker: Tracker, pid: int | None, tree: bool) -> Callable[[float], S
 
 
 def _plain_emit(sample: Sample) -> None:
-    from zombiectl.render.watch import plain_line
+    from zombiectl.watching.render import plain_line
 
     write(plain_line(sample) + "\n")
 
 
 def _json_emit(sample: Sample) -> None:
-    from zombiectl.render.watch import json_line
+    from zombiectl.watching.render import json_line
 
     write(json_line(sample) + "\n")
 
@@ -171,7 +171,7 @@ def _watch_live(
     Gone goes on up."""
     from rich.live import Live
 
-    from zombiectl.render.watch import exit_view, live_view
+    from zombiectl.watching.render import exit_view, live_view
 
     rows = max(5, console.size.height - 10)
     last: list[Sample] = []

@@ -17,9 +17,9 @@ from typing import Any
 
 import click
 
-from zombiectl.commands.common import PID, Count
 from zombiectl.errors import BadUsage
 from zombiectl.listing.output import BY, DEFAULT_TOP, FORMATS, list_command, resolve_format
+from zombiectl.ui.options import PID, Count
 from zombiectl.validate import PID_MAX_LIMIT
 
 

@@ -6,9 +6,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from zombiectl.listing.render_table import format_pids, parents_table, plural
 from zombiectl.reaping.ladder import DENIED, REAPED, REFUSED, ParentPlan, Plan, ReapReport
-from zombiectl.render.safe import data
-from zombiectl.render.tables import format_pids, parents_table, plural
+from zombiectl.ui.safe import data
 from zombiectl.untrusted import display
 
 RESULT_STYLE = {REAPED: "green", REFUSED: "yellow", DENIED: "red"}
