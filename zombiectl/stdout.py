@@ -4,7 +4,7 @@ A closed pipe is not an error of zombiectl's: it exits quietly with 141, the sta
 shell reports for a process killed by SIGPIPE (what `ps` gets), instead of a traceback
 or click's and rich's exit 1. Every write to stdout goes through `write` or
 `write_bytes` here, or through a rich console that calls `reader_left` (see
-`zombiectl.render.console`). Stdlib only: the fast paths use it.
+`zombiectl.ui.console`). Stdlib only: the fast paths use it.
 """
 
 from __future__ import annotations

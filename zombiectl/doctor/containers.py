@@ -10,7 +10,7 @@ first row of this table that applies:
 3. otherwise unknown (None). A caught SIGCHLD proves nothing: node and java catch it
    and still never reap the orphans they adopt.
 
-Nothing here prints; `zombiectl.render.containers` renders the report.
+Nothing here prints; `zombiectl.doctor.render_containers` renders the report.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Click-free, so the click command and the fast path (`zombiectl.fastpath`) run the same
 function with the same parameters. It imports only what the asked-for form draws with:
 json for `--json`, nothing more for Prometheus, and for the table, rich only on a
-terminal; piped, the table is plain text (`zombiectl.render.plain`), the same bytes.
+terminal; piped, the table is plain text (`render_plain`), the same bytes.
 """
 
 from __future__ import annotations
