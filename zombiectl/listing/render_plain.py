@@ -18,14 +18,9 @@ from __future__ import annotations
 
 import os
 
-from zombiectl.listing.render_text import (
-    PARENTS_COLUMNS,
-    RIGHT_JUSTIFIED,
-    listing_footer,
-    parents_columns,
-    parents_row,
-)
+from zombiectl.listing.render_text import listing_footer, parents_columns, parents_row
 from zombiectl.listing.zombies import ListResult
+from zombiectl.ui.cells import PARENTS_COLUMNS, RIGHT_JUSTIFIED
 from zombiectl.ui.console import PIPE_WIDTH
 
 # Characters whose width is one column in rich as everywhere: printable ASCII, and the

@@ -8,7 +8,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from zombiectl.listing.render_table import format_pids
+from zombiectl.ui.cells import format_pids
 from zombiectl.ui.safe import data
 from zombiectl.untrusted import display
 from zombiectl.watching.tracker import Exited, Sample
