@@ -29,6 +29,7 @@ from zombiectl.errors import (
     NotSupported,
     ZombiectlError,
 )
+from zombiectl.stdout import write
 from zombiectl.ui.options import Count, Seconds, console_for_stdout
 
 if TYPE_CHECKING:  # imported when a lab runs: `demo --list` and --help need neither
@@ -317,11 +318,11 @@ def command(ctx: click.Context, list_only: bool) -> int | None:
     if not list_only:
         click.echo(ctx.get_help())
         return 0
-    out = sys.stdout
-    for s in registry.all_strategies():
-        tag = s.experiment or s.kind
-        out.write(f"{s.name:<16} {tag:<7} {s.title}\n")
-    out.write(f"{'all':<16} {'':<7} S1-S5, forkserver and sigchld side by side\n")
+    lines = [
+        f"{s.name:<16} {s.experiment or s.kind:<7} {s.title}\n" for s in registry.all_strategies()
+    ]
+    lines.append(f"{'all':<16} {'':<7} S1-S5, forkserver and sigchld side by side\n")
+    write("".join(lines))
     return 0
 
 

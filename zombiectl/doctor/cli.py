@@ -40,6 +40,7 @@ import click
 
 from zombiectl.doctor.probes import DEFAULT_TIMEOUT, diagnose
 from zombiectl.errors import NotSupported
+from zombiectl.stdout import write
 from zombiectl.ui.options import Seconds, console_for_stdout
 
 
@@ -87,7 +88,7 @@ def command(as_json: bool, timeout: float | None, no_probe: bool, containers: bo
         return containers_command(as_json, timeout)
     report = diagnose(timeout=DEFAULT_TIMEOUT if timeout is None else timeout, probe=not no_probe)
     if as_json:
-        sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+        write(json.dumps(report.as_dict(), indent=2) + "\n")
     else:
         from zombiectl.doctor.render import render
 
@@ -101,7 +102,7 @@ def containers_command(as_json: bool, timeout: float | None) -> int:
 
     report = audit_containers(DEFAULT_CONTAINERS_TIMEOUT if timeout is None else timeout)
     if as_json:
-        sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+        write(json.dumps(report.as_dict(), indent=2) + "\n")
     else:
         from zombiectl.doctor.render_containers import containers_view
 

@@ -3,7 +3,7 @@
 A script that runs `zombiectl list | ...` on a big table pays for every import; rich
 costs more than the scan. Piped, rich draws no colour and no wrap (the console is
 `PIPE_WIDTH` wide), so the table is a fixed-width layout this module writes itself,
-byte for byte the same (tests/test_list.py holds the two side by side). Where it could
+byte for byte the same (tests/test_fastpath.py holds the two side by side). Where it could
 differ (a cell holding wide or combining characters, whose width only rich measures
 the same way), `parents_table_text` returns None and rich draws.
 

@@ -369,15 +369,12 @@ def _collect_reader(pid: int, fd: int) -> list[tuple[int, bytes]]:
             chunks.append(chunk)
     finally:
         os.close(fd)
-        # The reader has closed its end, so it has exited or is about to: reap it now.
-        while True:
-            try:
-                os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                break
+        # The reader has closed its end, so it has exited or is about to: reap it now
+        # (a signal does not interrupt the wait: Python retries it, PEP 475).
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
     data = b"".join(chunks)
     if not data:
         return []

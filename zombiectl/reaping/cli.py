@@ -19,6 +19,7 @@ import sys
 import click
 
 from zombiectl.errors import BadUsage, Interrupted, signum_of
+from zombiectl.stdout import write
 from zombiectl.ui.options import (
     PID,
     Seconds,
@@ -109,8 +110,7 @@ def command(
 
     def emit(report_obj: object) -> None:
         if as_json:
-            sys.stdout.write(json.dumps(report_obj) + "\n")
-            sys.stdout.flush()
+            write(json.dumps(report_obj) + "\n")
 
     if dry_run:
         report = planned_report(plan)

@@ -1,0 +1,128 @@
+"""The shape of the package: one folder per command, registered in one line; /proc read
+only by `zombiectl.proc`; no import cycle between packages; every stdout write safe."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from proctools import GLOBAL_TIMEOUT
+
+from zombiectl.cli import COMMANDS, command_module
+
+PACKAGE = Path(__file__).resolve().parent.parent / "zombiectl"
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_each_command_is_its_folders_cli_module(name: str) -> None:
+    folder = COMMANDS[name][0]
+    assert (PACKAGE / folder / "cli.py").is_file()
+    command = importlib.import_module(command_module(name)).command
+    assert isinstance(command, click.Command)
+    assert command.name == name
+
+
+def test_help_imports_no_command_module() -> None:
+    code = (
+        "import sys\n"
+        "from zombiectl.cli import run_cli\n"
+        "run_cli(['--help'])\n"
+        "print(' '.join(m for m in sys.modules if m.endswith('.cli') and m != 'zombiectl.cli'))"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=GLOBAL_TIMEOUT
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[-1] == ""
+    for name in COMMANDS:
+        assert name in res.stdout
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return {m for m in found if m.startswith("zombiectl.")}
+
+
+def _package_of(module: str) -> str | None:
+    parts = module.split(".")
+    if len(parts) < 3 or not (PACKAGE / parts[1]).is_dir():
+        return None
+    return parts[1]
+
+
+def test_no_import_cycle_between_packages() -> None:
+    edges: dict[str, set[str]] = {}
+    for path in PACKAGE.glob("*/**/*.py"):
+        source = path.relative_to(PACKAGE).parts[0]
+        for module in _imports(path):
+            target = _package_of(module)
+            if target is not None and target != source:
+                edges.setdefault(source, set()).add(target)
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in edges.get(start, ()):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cycles = sorted(p for p in edges if reaches(p, p, {p}))
+    assert cycles == [], f"packages in an import cycle: {cycles} ({edges})"
+
+
+def test_proc_imports_no_command_package() -> None:
+    for path in (PACKAGE / "proc").glob("*.py"):
+        for module in _imports(path):
+            package = _package_of(module)
+            assert package in (None, "proc"), f"{path.name} imports {module}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["doctor", "--json", "--no-probe"], ["demo", "--list"]],
+    ids=["doctor", "demo"],
+)
+def test_output_into_a_closed_pipe_is_quiet(args: list[str]) -> None:
+    """The reader has left before the command writes: exit 141, as by SIGPIPE, silently."""
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        res = subprocess.run(
+            [sys.executable, "-m", "zombiectl", *args],
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=GLOBAL_TIMEOUT,
+        )
+    finally:
+        os.close(w)
+    assert (res.returncode, res.stderr) == (141, "")
+
+
+def test_reap_json_into_a_closed_pipe_is_quiet(zombie_parent) -> None:
+    parent = zombie_parent(2)
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        res = subprocess.run(
+            [sys.executable, "-m", "zombiectl", "reap", "--pid", str(parent.pid), "--dry-run"]
+            + ["--json"],
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=GLOBAL_TIMEOUT,
+        )
+    finally:
+        os.close(w)
+    assert (res.returncode, res.stderr) == (141, "")
