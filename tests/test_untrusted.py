@@ -48,8 +48,8 @@ from zombiectl.errors import report
 from zombiectl.listing.render_table import listing_table
 from zombiectl.listing.render_text import listing_json, listing_prometheus
 from zombiectl.listing.zombies import ListResult
-from zombiectl.proc.identity import Target
-from zombiectl.proc.table import ParentZombies, ProcInfo, read_identity, read_proc
+from zombiectl.proc.identity import Target, read_identity
+from zombiectl.proc.table import ParentZombies, ProcInfo, read_proc
 from zombiectl.reaping.ladder import (
     REAPED,
     ParentPlan,

@@ -21,7 +21,8 @@ from collections.abc import Callable
 
 from zombiectl.errors import NoSuchProcess, PermissionDenied
 from zombiectl.proc.containers import Container, all_containers
-from zombiectl.proc.table import children_of, read_identity
+from zombiectl.proc.identity import read_identity
+from zombiectl.proc.table import children_of
 from zombiectl.untrusted import for_json, from_proc
 
 DEFAULT_CONTAINERS_TIMEOUT = 2.0
