@@ -116,3 +116,43 @@ def test_output_into_a_closed_pipe_is_quiet(args: list[str]) -> None:
 def test_reap_json_into_a_closed_pipe_is_quiet(zombie_parent) -> None:
     parent = zombie_parent(2)
     assert _into_closed_pipe(["reap", "--pid", str(parent.pid), "--dry-run", "--json"]) == (141, "")
+
+
+# Modules that still read /proc themselves, each to move onto zombiectl.proc; the list
+# only shrinks.
+READS_PROC_ITSELF = {
+    "check/session.py",
+    "demo/runner.py",
+    "doctor/containers.py",
+    "doctor/probes.py",
+    "testing/pytest_plugin.py",
+    "testing/tree.py",
+}
+
+
+def _builds_proc_path(path: Path) -> bool:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return any(
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+        and ("/proc/" in node.value or node.value == "/proc")
+        for node in ast.walk(tree)
+    )
+
+
+def test_only_proc_builds_proc_paths() -> None:
+    builders = {
+        path.relative_to(PACKAGE).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if path.relative_to(PACKAGE).parts[0] != "proc" and _builds_proc_path(path)
+    }
+    assert builders <= READS_PROC_ITSELF, sorted(builders - READS_PROC_ITSELF)
