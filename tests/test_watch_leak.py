@@ -28,7 +28,7 @@ from proctools import (
 )
 from rich.console import Console
 
-from zombiectl.proc import limits
+from zombiectl.proc import age, limits
 from zombiectl.proc.table import ProcInfo, children_of
 from zombiectl.watching.render import exit_line, history_text, live_view, plain_line, zombie_age
 from zombiectl.watching.tracker import Adopter, Exited, Tracker, after_exit
@@ -149,20 +149,24 @@ def test_after_exit_counts_adopted_and_reaped(zombie_parent) -> None:
 
 
 def test_zombie_age_bounds_against_the_real_start_time(zombie_parent) -> None:
-    parent = zombie_parent(2)
-    zpid = parent.zombie_pids[0]
-    born = psutil.Process(zpid).create_time()
-    tr = Tracker(parent.pid, started=0.0)
-    kids = children_of(parent.pid)
-    s = tr.update(kids, now=10.0, ages=limits.ages(tr.unknown_ages(kids)))
-    s = tr.update(kids, now=12.5, ages=limits.ages(tr.unknown_ages(kids)))
     import time
 
-    real_age = time.time() - born  # on the system clock, as psutil reports it
+    before = time.monotonic()
+    parent = zombie_parent(2)
+    made = time.monotonic()  # the zombies were started between `before` and now
+    zpid = parent.zombie_pids[0]
+    time.sleep(0.3)  # they age: an upper bound equal to the time seen would now be wrong
+    tr = Tracker(parent.pid, started=0.0)
+    kids = children_of(parent.pid)
+    looked = time.monotonic()
+    s = tr.update(kids, now=10.0, ages=age.since_start(tr.unknown_ages(kids)))
+    after = time.monotonic()
+    s = tr.update(kids, now=12.5, ages=age.since_start(tr.unknown_ages(kids)))
     assert s.zombie_age[zpid] == 2.5  # seen for 2.5 s of the fake clock
-    # The upper bound is the process's age: no less than what psutil says, give or take
-    # the clock tick of the kernel's start time.
-    assert s.zombie_max_age[zpid] == pytest.approx(real_age + 2.5, abs=0.5)
+    # The upper bound is 2.5 s plus the zombie's age at the first look, which the test's
+    # own clock brackets (give or take the kernel's clock tick for the start time).
+    tick = 0.02
+    assert 2.5 + (looked - made) - tick <= s.zombie_max_age[zpid] <= 2.5 + (after - before) + tick
     assert zpid in s.preexisting
     assert zombie_age(s, zpid).startswith("≥2.5s (≤")
 

@@ -1,4 +1,4 @@
-"""How long a leak can go on: the limits that zombies use up, and a zombie's true age.
+"""How long a leak can go on: the limits that zombies use up.
 
 Every zombie holds a pid until it is reaped. Three limits stop fork() when pids run out:
 the kernel's `pid_max` and `threads-max` (both count every task, thread or process) and
@@ -15,8 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from zombiectl.proc.files import PROC, bcat, cat
-from zombiectl.proc.table import Stat
+from zombiectl.proc.files import PROC, cat
 
 
 @dataclass(frozen=True)
@@ -132,37 +131,3 @@ def headroom(pid: int | None, proc: str = PROC) -> Limit | None:
     if pid is not None:
         limits += cgroup_limits(pid, proc)
     return min(limits, key=lambda lim: lim.left, default=None)
-
-
-def clock_ticks() -> int:
-    try:
-        return int(os.sysconf("SC_CLK_TCK"))
-    except (ValueError, OSError):
-        return 100
-
-
-def uptime(proc: str = PROC) -> float | None:
-    text = cat(f"{proc}/uptime")
-    try:
-        return float(text.split()[0]) if text else None
-    except (IndexError, ValueError):
-        return None
-
-
-def ages(pids: list[int], proc: str = PROC) -> dict[int, float]:
-    """Seconds since each process started (field 22 of its stat): a zombie's upper bound."""
-    up = uptime(proc)
-    if up is None:
-        return {}
-    hz = clock_ticks()
-    out = {}
-    for pid in pids:
-        raw = bcat(f"{proc}/{pid}/stat")
-        if raw is None:
-            continue
-        try:
-            start = Stat(raw).starttime
-        except (IndexError, ValueError):
-            continue
-        out[pid] = max(0.0, up - start / hz)
-    return out

@@ -128,20 +128,21 @@ def _say_exited(exited: Exited, as_json: bool | None) -> None:
 
 
 def _taker(tracker: Tracker, pid: int | None, tree: bool) -> Callable[[float], Sample]:
-    from zombiectl.proc.limits import ages, headroom
+    from zombiectl.proc.age import since_start
+    from zombiectl.proc.limits import headroom
 
     if pid is None:
 
         def take(now: float) -> Sample:
             procs, parents = sample_system()
-            born = ages(tracker.unknown_ages(procs))
+            born = since_start(tracker.unknown_ages(procs))
             return tracker.update(procs, now, parents=parents, ages=born, headroom=headroom(None))
 
     else:
 
         def take(now: float) -> Sample:
             procs, name = sample_pid(pid, tree, tracker.zombies)
-            born = ages(tracker.unknown_ages(procs))
+            born = since_start(tracker.unknown_ages(procs))
             limit = headroom(pid)
             return tracker.update(procs, now, name=name, ages=born, headroom=limit)
 
