@@ -12,10 +12,53 @@ from zombiectl.errors import EXIT_CONDITION, BadUsage
 from zombiectl.listing.render_text import DEFAULT_TOP
 from zombiectl.listing.zombies import BY, ListResult, exceeds, list_zombies
 from zombiectl.stdout import write, write_bytes
+from zombiectl.ui.spec import Option
+from zombiectl.validate import PID_MAX_LIMIT
 
 FORMATS = ("table", "json", "prometheus")
 
-__all__ = ["BY", "DEFAULT_TOP", "FORMATS", "list_command", "resolve_format"]
+# `list`'s options, declared once: the click command and the fast path both read them.
+OPTIONS = (
+    Option("--pid", kind="pid", help="Only zombies whose parent is PID."),
+    Option(
+        "--max",
+        dest="max_zombies",
+        kind="count",
+        bounds=(0, PID_MAX_LIMIT),
+        metavar="N",
+        help="Exit 1 when more than N zombies are found (a monitoring check).",
+    ),
+    Option(
+        "--format",
+        dest="fmt",
+        kind="choice",
+        choices=FORMATS,
+        help="Output format. [default: table; prometheus with --textfile]",
+    ),
+    Option("--json", dest="as_json", help="Same as --format json."),
+    Option(
+        "--top",
+        kind="count",
+        bounds=(0, PID_MAX_LIMIT),
+        default=DEFAULT_TOP,
+        metavar="N",
+        help="Prometheus: how many parents get a zombiectl_zombies_by_parent series.",
+    ),
+    Option(
+        "--textfile",
+        kind="text",
+        metavar="PATH",
+        help="Write the Prometheus format to PATH (a *.prom file) atomically, for "
+        "node_exporter's textfile collector, instead of to stdout.",
+    ),
+    Option(
+        "--by",
+        kind="choice",
+        choices=BY,
+        default="parent",
+        help="One row per parent, or per container (its zombies and its worst parent).",
+    ),
+)
 
 
 def resolve_format(fmt: str | None, as_json: bool, textfile: str | None) -> str:
