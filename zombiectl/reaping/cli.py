@@ -19,6 +19,9 @@ import sys
 import click
 
 from zombiectl.errors import BadUsage, Interrupted, signum_of
+from zombiectl.proc.identity import pidfd_supported
+from zombiectl.reaping.ladder import execute, make_plan, planned_report
+from zombiectl.reaping.render import consent_question, plan_table, report_table
 from zombiectl.stdout import write
 from zombiectl.ui.options import (
     PID,
@@ -27,6 +30,7 @@ from zombiectl.ui.options import (
     console_for_stdout,
     sigterm_raises,
 )
+from zombiectl.ui.safe import data
 
 
 @click.command(
@@ -95,11 +99,6 @@ def command(
     no_pidfd: bool,
 ) -> int:
     """Clear zombies safely: nudge their parents with SIGCHLD; optionally end them."""
-    from zombiectl.proc.identity import pidfd_supported
-    from zombiectl.reaping.ladder import execute, make_plan, planned_report
-    from zombiectl.reaping.render import consent_question, plan_table, report_table
-    from zombiectl.ui.safe import data
-
     if force and not kill_parent:
         raise BadUsage("--force only goes with --kill-parent (it SIGKILLs the parent)")
     plan = make_plan(
