@@ -316,7 +316,7 @@ def command(ctx: click.Context, list_only: bool) -> int | None:
     if ctx.invoked_subcommand is not None:
         return None
     if not list_only:
-        click.echo(ctx.get_help())
+        write(ctx.get_help() + "\n")
         return 0
     lines = [
         f"{s.name:<16} {s.experiment or s.kind:<7} {s.title}\n" for s in registry.all_strategies()
