@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import ast
 import importlib
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import click
 import pytest
-from proctools import GLOBAL_TIMEOUT
+from proctools import GLOBAL_TIMEOUT, into_closed_pipe
 
 from zombiectl.cli import COMMANDS, command_module
 
@@ -88,34 +87,17 @@ def test_proc_imports_no_command_package() -> None:
             assert package in (None, "proc"), f"{path.name} imports {module}"
 
 
-def _into_closed_pipe(args: list[str]) -> tuple[int, str]:
-    """Run zombiectl with a stdout whose reader has left already: (exit code, stderr)."""
-    r, w = os.pipe()
-    os.close(r)
-    try:
-        res = subprocess.run(
-            [sys.executable, "-m", "zombiectl", *args],
-            stdout=w,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=GLOBAL_TIMEOUT,
-        )
-    finally:
-        os.close(w)
-    return res.returncode, res.stderr
-
-
 @pytest.mark.parametrize(
     "args", [["doctor", "--json", "--no-probe"], ["demo", "--list"]], ids=["doctor", "demo"]
 )
 def test_output_into_a_closed_pipe_is_quiet(args: list[str]) -> None:
     """The reader has left before the command writes: exit 141, as by SIGPIPE, silently."""
-    assert _into_closed_pipe(args) == (141, "")
+    assert into_closed_pipe(args) == (141, "")
 
 
 def test_reap_json_into_a_closed_pipe_is_quiet(zombie_parent) -> None:
     parent = zombie_parent(2)
-    assert _into_closed_pipe(["reap", "--pid", str(parent.pid), "--dry-run", "--json"]) == (141, "")
+    assert into_closed_pipe(["reap", "--pid", str(parent.pid), "--dry-run", "--json"]) == (141, "")
 
 
 # Modules that still read /proc themselves, each to move onto zombiectl.proc; the list
