@@ -9,10 +9,10 @@ zombiectl run: sending SIGKILL to 2 descendant(s) after 1 s
 zombiectl run: reaped orphan 296277, which was killed by SIGKILL
 zombiectl run: reaped orphan 296279, which was killed by SIGKILL
 
-Its options are declared once, in `zombiectl.init.reaper.OPTIONS`: well-formed command
-lines never reach this module (`zombiectl.fastpath` parses them from the same
-declarations and calls `run_command` without importing click). This command gives
-`--help` and the one-line errors, and calls the same function when it is reached.
+Well-formed command lines never reach this module: `zombiectl.fastpath` parses them and
+calls `run_command` without importing click. This command gives `--help` and the
+one-line errors, and calls the same function when it is reached. Both read the options
+from one declaration, `zombiectl.init.reaper.OPTIONS`.
 """
 
 from __future__ import annotations

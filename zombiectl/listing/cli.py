@@ -6,10 +6,10 @@ PARENT  NAME    USER  ZOMBIES  ZOMBIE PIDS
  29709  python  root        2  29715 29716
 2 parents leak 5 zombies among 103 processes (scan 2.0 ms)
 
-Its options are declared once, in `zombiectl.listing.output.OPTIONS`: well-formed
-command lines never reach this module (`zombiectl.fastpath` parses them from the same
-declarations and calls `list_command` without importing click). This command gives
-`--help` and the one-line errors, and calls the same function when it is reached.
+Well-formed command lines never reach this module: `zombiectl.fastpath` parses them and
+calls `list_command` without importing click. This command gives `--help` and the
+one-line errors, and calls the same function when it is reached. Both read the options
+from one declaration, `zombiectl.listing.output.OPTIONS`.
 """
 
 from __future__ import annotations
