@@ -124,7 +124,7 @@ def test_piped_list_matches_rich_on_real_zombies(zombie_parent, zombiectl) -> No
     assert fast.returncode == 0, fast.stderr
     rich_env = {**os.environ, "FORCE_COLOR": "", "TTY_COMPATIBLE": "0"}
     code = (
-        "import sys; from zombiectl.listing import render_plain as plain; plain.draws_plain = lambda: False; "
+        "import sys; from zombiectl.ui import console; console.draws_plain = lambda: False; "
         "from zombiectl.main import main; main(sys.argv[1:])"
     )
     slow = subprocess.run(

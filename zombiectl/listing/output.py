@@ -98,16 +98,16 @@ def list_command(
 
 
 def _draw_table(result: ListResult) -> None:
-    from zombiectl.listing.render_plain import draws_plain, parents_table_text
+    from zombiectl.listing.render_plain import parents_table_text
+    from zombiectl.ui import console
 
-    text = parents_table_text(result) if draws_plain() else None
+    text = parents_table_text(result) if console.draws_plain() else None
     if text is not None:
         write(text)
         return
     from zombiectl.listing.render_table import listing_table
-    from zombiectl.ui.console import console_for_stdout
 
-    console_for_stdout().print(listing_table(result))
+    console.console_for_stdout().print(listing_table(result))
 
 
 def _emit_machine_readable(result: ListResult, fmt: str, top: int, textfile: str | None) -> None:

@@ -16,8 +16,6 @@ the same way), `parents_table_text` returns None and rich draws.
 
 from __future__ import annotations
 
-import os
-
 from zombiectl.listing.render_text import listing_footer, parents_columns, parents_row
 from zombiectl.listing.zombies import ListResult
 from zombiectl.ui.cells import PARENTS_COLUMNS, RIGHT_JUSTIFIED
@@ -26,17 +24,6 @@ from zombiectl.ui.console import PIPE_WIDTH
 # Characters whose width is one column in rich as everywhere: printable ASCII, and the
 # ellipsis of a cut list of pids.
 _ONE_COLUMN = frozenset(map(chr, range(0x20, 0x7F))) | {"…"}
-
-
-def draws_plain() -> bool:
-    """True when rich would draw stdout as a pipe: not a terminal, and no colour forced."""
-    environ = os.environ
-    if environ.get("TTY_COMPATIBLE") == "1" or environ.get("FORCE_COLOR"):
-        return False
-    try:
-        return not os.isatty(1)
-    except OSError:
-        return False
 
 
 def parents_table_text(result: ListResult) -> str | None:
