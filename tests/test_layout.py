@@ -1,10 +1,12 @@
 """The shape of the package: one folder per command, registered in one line; /proc read
-only by `zombiectl.proc`; no import cycle between packages; every stdout write safe."""
+only by `zombiectl.proc`; no import cycle between packages; every stdout write safe; rich
+imported only for output that is drawn."""
 
 from __future__ import annotations
 
 import ast
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +140,30 @@ def test_only_proc_builds_proc_paths() -> None:
         if path.relative_to(PACKAGE).parts[0] != "proc" and _builds_proc_path(path)
     }
     assert builders <= READS_PROC_ITSELF, sorted(builders - READS_PROC_ITSELF)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["list", "--json"], ["list"], ["watch", "--once", "--json"], ["watch", "--once"]],
+    ids=" ".join,
+)
+def test_output_not_drawn_imports_no_rich(args: list[str]) -> None:
+    """JSON, and lines written to a pipe, are not drawn: rich is not imported for them."""
+    code = (
+        "import sys\n"
+        "from zombiectl.main import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "sys.stderr.write(f\"rich imported: {'rich' in sys.modules}\\n\")\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    res = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=GLOBAL_TIMEOUT,
+    )
+    assert res.stderr.splitlines()[-1] == "rich imported: False", res.stderr

@@ -60,8 +60,8 @@ from zombiectl.reaping.ladder import (
 )
 from zombiectl.reaping.render import consent_question, plan_table, report_table
 from zombiectl.untrusted import display, for_json, from_proc
-from zombiectl.watching.live import live_view
-from zombiectl.watching.render import json_line, plain_line
+from zombiectl.watching.lines import json_line, plain_line
+from zombiectl.watching.render import live_view
 from zombiectl.watching.tracker import Tracker
 
 # The names an attacker tries, as the bytes a process gives prctl(PR_SET_NAME). The last

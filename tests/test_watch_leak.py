@@ -30,8 +30,8 @@ from rich.console import Console
 
 from zombiectl.proc import age, limits
 from zombiectl.proc.table import ProcInfo, children_of
-from zombiectl.watching.live import history_text, live_view
-from zombiectl.watching.render import exit_line, plain_line, zombie_age
+from zombiectl.watching.lines import exit_line, plain_line
+from zombiectl.watching.render import history_text, live_view, zombie_age
 from zombiectl.watching.tracker import Adopter, Exited, Tracker, after_exit
 
 # Forks one child every PACE seconds (each exits at once; none is ever reaped) until its

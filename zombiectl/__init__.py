@@ -7,7 +7,7 @@ registered by one line in `cli.COMMANDS`), its logic and its rendering:
     list     listing/   zombies.py, output.py, textfile.py  render_table.py (rich),
                                                             render_plain.py (piped),
                                                             render_text.py (JSON, Prometheus)
-    watch    watching/  tracker.py                          render.py (lines, JSON), live.py (rich)
+    watch    watching/  tracker.py                          lines.py (plain, JSON), render.py (rich)
     demo     demo/      model.py, runner.py, strategies/,   render.py, render_quiz.py
                         server/, quiz.py, cbuild.py, ...
     explain  explain/   model.py                            render.py

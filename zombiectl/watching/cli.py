@@ -22,7 +22,7 @@ from zombiectl.proc.table import require_process
 from zombiectl.stdout import write
 from zombiectl.ui.console import draws_plain
 from zombiectl.ui.options import PID, Count, Seconds, console_for_stdout, sigterm_raises
-from zombiectl.watching.render import exit_line, json_line, plain_line
+from zombiectl.watching.lines import exit_line, json_line, plain_line
 from zombiectl.watching.tracker import (
     Exited,
     Gone,
@@ -170,7 +170,7 @@ def _watch_live(
     # Here, not at the top: rich is imported only when a terminal is drawn on.
     from rich.live import Live
 
-    from zombiectl.watching.live import exit_view, live_view
+    from zombiectl.watching.render import exit_view, live_view
 
     rows = max(5, console.size.height - 10)
     last: list[Sample] = []

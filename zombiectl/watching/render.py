@@ -1,17 +1,24 @@
-"""Renderers for `zombiectl watch`: plain lines, JSON lines, and the texts the live view
-(`watching.live`, drawn with rich) shows. Without rich: `watch --json` and piped `watch`
-import none."""
+"""`zombiectl watch`'s live view on a terminal, drawn with rich (the plain and JSON lines
+are in `watching.lines`)."""
 
 from __future__ import annotations
 
-import json
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
 
 from zombiectl.ui.cells import format_pids
-from zombiectl.untrusted import display
+from zombiectl.ui.safe import data
+from zombiectl.watching.lines import duration, exit_line, rate_text, states_text, title, what
 from zombiectl.watching.tracker import Exited, Sample
 
 SPARKS = "▁▂▃▄▅▆▇█"
+ROWS = 15
 SPARK_WIDTH = 60
+# Fixed widths, so that columns do not shift from one frame to the next.
+PID_WIDTH = 8
+NAME_WIDTH = 16
+AGE_WIDTH = 16
 
 
 def sparkline(values: tuple[int, ...] | list[int], width: int = SPARK_WIDTH) -> str:
@@ -22,23 +29,6 @@ def sparkline(values: tuple[int, ...] | list[int], width: int = SPARK_WIDTH) -> 
     if top == 0:
         return SPARKS[0] * len(values)
     return "".join(SPARKS[min(len(SPARKS) - 1, v * (len(SPARKS) - 1) // top)] for v in values)
-
-
-def states_text(states: dict[str, int]) -> str:
-    return " ".join(f"{s}:{n}" for s, n in states.items()) or "-"
-
-
-def duration(seconds: float) -> str:
-    """A coarse, readable span: 1.5s, 45s, 12m, 3h10m, 4d."""
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
-    return f"{seconds / 86400:.0f}d"
 
 
 def zombie_age(s: Sample, pid: int) -> str:
@@ -61,15 +51,6 @@ def oldest_age(s: Sample, pids: list[int]) -> str:
     return zombie_age(s, oldest)
 
 
-def rate_text(s: Sample) -> str:
-    """`leak 12.0/min, pid_max in ~3h10m`: the pace, and when the tightest limit is hit."""
-    text = f"leak {s.rate_per_min:.1f}/min"
-    left = s.seconds_left
-    if left is not None and s.headroom is not None:
-        text += f", {s.headroom.name} ({s.headroom.limit}) reached in ~{duration(left)}"
-    return text
-
-
 def _age(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.1f}s"
@@ -78,44 +59,90 @@ def _age(seconds: float) -> str:
     return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
 
 
-def title(s: Sample) -> str:
-    """Display text: the watched process's name is escaped, so a plain line stays one line."""
-    if s.pid is None:
-        return "whole system"
-    return f"pid {s.pid} ({display(s.name)})" if s.name else f"pid {s.pid}"
+def exit_view(e: Exited, last: RenderableType | None) -> RenderableType:
+    """The final frame: the last sample, then what became of the watched process."""
+    text = Text(exit_line(e), style="bold")
+    return Group(last, text) if last is not None else text
 
 
-def what(s: Sample) -> str:
-    if s.pid is None:
-        return "processes"
-    return "descendants" if s.tree else "children"
-
-
-def plain_line(s: Sample) -> str:
-    line = (
-        f"t={s.t:.2f}s {title(s)}: {what(s)} {s.children}, zombies {s.zombies}"
-        f" (+{len(s.new_zombies)} new, -{len(s.reaped)} reaped)  {rate_text(s)}"
-        f"  states {states_text(s.states)}"
+def history_text(s: Sample) -> Text:
+    """The sparkline with its scale: the top bar stands for the highest count shown."""
+    shown = list(s.history)[-SPARK_WIDTH:]
+    top = max(shown, default=0)
+    return Text.assemble(
+        (f"zombies, last {len(shown)} samples ", "dim"),
+        ("0 ", "dim"),
+        (sparkline(shown).ljust(SPARK_WIDTH), "red"),
+        (f" {top}", "dim"),
     )
-    if s.pid is not None and s.zombie_pids:
-        line += f"  zombie pids {format_pids(s.newest_first())}"
-    return line
 
 
-def exit_line(e: Exited) -> str:
-    line = f"pid {e.pid} exited" + (f" (it was {display(e.name)})" if e.name else "")
-    if not e.zombies:
-        return line
-    held = sum(a.zombies for a in e.adopters)
-    parts = [f"{a.zombies} adopted by pid {a.pid} ({display(a.name)})" for a in e.adopters]
-    if e.gone:
-        parts.append(f"{e.gone} already reaped")
-    rest = e.zombies - held - e.gone
-    if rest > 0:
-        parts.append(f"{rest} not seen any more")
-    noun = "zombie" if e.zombies == 1 else "zombies"
-    return f"{line}; its {e.zombies} {noun}: " + ", ".join(parts)
+def live_view(s: Sample, interval: float, rows: int = ROWS) -> RenderableType:
+    doing = what(s)
+    head = Text.assemble(
+        ("watching ", "dim"),
+        (title(s), "bold"),
+        (f"   t={s.t:.1f}s   every {interval:g}s\n", "dim"),
+        (f"{doing} {s.children}   ", ""),
+        (f"zombies {s.zombies}", "bold red" if s.zombies else "green"),
+        (f"   new +{len(s.new_zombies)}", "red" if s.new_zombies else "dim"),
+        (f"   reaped -{len(s.reaped)}", "green" if s.reaped else "dim"),
+        (f"   states {states_text(s.states)}", "dim"),
+        ("\n", ""),
+        (rate_text(s), "red" if s.rate_per_min > 0 else "dim"),
+    )
+    history = history_text(s)
+    table = _parents_table(s, rows) if s.pid is None else _zombies_table(s, rows)
+    parts: list[RenderableType] = [head, history]
+    if table is not None:
+        parts.append(table)
+    return Group(*parts)
 
 
-def json_line(s: Sample) -> str:
-    return json.dumps(s.as_dict())
+def _zombies_table(s: Sample, rows: int) -> Table | None:
+    if not s.zombie_pids:
+        return None
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("ZOMBIE", justify="right", width=PID_WIDTH)
+    table.add_column("NAME", width=NAME_WIDTH, no_wrap=True, overflow="ellipsis")
+    table.add_column("PARENT", justify="right", width=PID_WIDTH)
+    table.add_column("ZOMBIE FOR", justify="right", width=AGE_WIDTH, no_wrap=True)
+    new = set(s.new_zombies)
+    # Newest first: a leak shows at the top; the oldest are summed up below.
+    order = s.newest_first()
+    for pid in order[:rows]:
+        info = s.zombie_info.get(pid)
+        table.add_row(
+            str(pid),
+            data(info.name) if info else "?",
+            str(info.ppid) if info else "?",
+            zombie_age(s, pid),
+            style="red" if pid in new else None,
+        )
+    if len(order) > rows:
+        table.add_row("…", f"{len(order) - rows} more", "", "")
+    return table
+
+
+def _parents_table(s: Sample, rows: int) -> Table | None:
+    if not s.parents:
+        return None
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("PARENT", justify="right", width=PID_WIDTH)
+    table.add_column("NAME", width=NAME_WIDTH, no_wrap=True, overflow="ellipsis")
+    table.add_column("USER", width=10, no_wrap=True, overflow="ellipsis")
+    table.add_column("ZOMBIES", justify="right", style="bold red", width=8)
+    table.add_column("OLDEST", justify="right", width=AGE_WIDTH, no_wrap=True)
+    table.add_column("ZOMBIE PIDS", no_wrap=True, overflow="ellipsis")
+    for g in s.parents[:rows]:
+        table.add_row(
+            str(g.pid),
+            data(g.name),
+            data(g.user),
+            str(g.zombies),
+            oldest_age(s, g.zombie_pids),
+            format_pids(g.zombie_pids),
+        )
+    if len(s.parents) > rows:
+        table.add_row("…", f"{len(s.parents) - rows} more parents", "", "", "", "")
+    return table
