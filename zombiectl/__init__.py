@@ -4,10 +4,11 @@ One folder per command, each holding its click command (`cli.py`, whose `command
 registered by one line in `cli.COMMANDS`), its logic and its rendering:
 
     command  folder     logic                               rendering
-    list     listing/   zombies.py, output.py, textfile.py  render_table.py (rich),
+    list     listing/   zombies.py, textfile.py             render_table.py (rich),
                                                             render_plain.py (piped),
                                                             render_text.py (JSON, Prometheus)
-    watch    watching/  tracker.py                          lines.py (plain, JSON), render.py (rich)
+    watch    watching/  tracker.py                          lines.py (plain, JSON),
+                                                            render.py (rich)
     demo     demo/      model.py, runner.py, strategies/,   render.py, render_quiz.py
                         server/, quiz.py, cbuild.py, ...
     explain  explain/   model.py                            render.py
@@ -17,13 +18,17 @@ registered by one line in `cli.COMMANDS`), its logic and its rendering:
     check    check/     session.py, observer.py, tree.py,   render.py
                         verdict.py, listening.py
 
+`list` and `run` also keep their command's body without click (`listing/output.py`,
+`init/reaper.py`), which the fast path calls too.
+
 Adding a command, `zombiectl top` say, is one new folder (`top/cli.py` and what it
 needs) and one line in `cli.COMMANDS`.
 
 Below the commands, shared by them:
 
-    proc/       the platform layer, psutil-style: the one reader of kernel files and the
-                /proc paths (`files`), the records (`records`), the process table
+    proc/       the platform layer, psutil-style: the reader of kernel files and the
+                /proc paths (`files`; the scan keeps its own hot loop), the records of
+                a process (`records`), the process table
                 (`table`, with psutil where there is no /proc), identity and pidfd
                 signalling (`identity`), a zombie's age (`age`), pid limits (`limits`),
                 sockets (`net`), prctl, containers and kernel process events
