@@ -147,8 +147,13 @@ def test_only_proc_builds_proc_paths() -> None:
     [["list", "--json"], ["list"], ["watch", "--once", "--json"], ["watch", "--once"]],
     ids=" ".join,
 )
-def test_output_not_drawn_imports_no_rich(args: list[str]) -> None:
-    """JSON, and lines written to a pipe, are not drawn: rich is not imported for them."""
+def test_output_not_drawn_imports_no_rich(zombie_parent, args: list[str]) -> None:
+    """JSON, and lines written to a pipe, are not drawn: rich is not imported for them.
+
+    Scoped to one parent of our own: a name only rich can measure (wide characters,
+    which other tests give their processes) rightly sends a piped table to rich."""
+    parent = zombie_parent(2)
+    args = [*args, "--pid", str(parent.pid)]
     code = (
         "import sys\n"
         "from zombiectl.main import main\n"
