@@ -33,7 +33,7 @@ LISTING = (
     "import sys\n"
     "from zombiectl.listing.zombies import build_listing\n"
     "from zombiectl.proc.table import scan\n"
-    "from zombiectl.render.text import listing_json\n"
+    "from zombiectl.listing.render_text import listing_json\n"
     "sys.stdout.write(listing_json(build_listing(scan(), attributed={})) + '\\n')\n"
 )
 BUSYBOX = "/bin/busybox"

@@ -123,6 +123,25 @@ def read_until(
             return lines
 
 
+def into_closed_pipe(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run `zombiectl ARGS` with a stdout whose reader has left already (`| head -0`):
+    (exit code, stderr)."""
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        res = subprocess.run(
+            [sys.executable, "-m", "zombiectl", *args],
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=GLOBAL_TIMEOUT,
+        )
+    finally:
+        os.close(w)
+    return res.returncode, res.stderr
+
+
 # ===================================================================
 # --- the process table, as the tests see it
 # ===================================================================

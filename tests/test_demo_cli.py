@@ -59,7 +59,7 @@ def test_help_has_an_example() -> None:
 
 
 def test_strategy_options_reach_the_lab_params(monkeypatch) -> None:
-    from zombiectl.commands import demo
+    from zombiectl.demo import cli as demo
 
     seen = {}
 
@@ -108,7 +108,7 @@ def test_explain_answers_the_posts_question() -> None:
 
 
 def test_demo_all_hold_is_given_to_every_lab_not_patched_in() -> None:
-    from zombiectl.commands import demo
+    from zombiectl.demo import cli as demo
 
     held = demo.all_specs(0.3)
     assert [s.params.hold for s in held] == [0.3] * len(held)

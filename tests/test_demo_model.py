@@ -148,7 +148,7 @@ def _finished_lab(name: str, label: str, final: int, expected_ok: bool = True, *
 def test_side_by_side_table_marks_matches_and_mismatches() -> None:
     from rich.console import Console
 
-    from zombiectl.render.demo import side_by_side_table
+    from zombiectl.demo.render import side_by_side_table
 
     labs = [_finished_lab("fork", "S1", 3), _finished_lab("mp", "S2", 1, expected_ok=False)]
     console = Console(record=True, width=140, no_color=True)
@@ -161,7 +161,7 @@ def test_side_by_side_table_marks_matches_and_mismatches() -> None:
 
 
 def test_summary_line_says_why_and_what_is_left() -> None:
-    from zombiectl.render.demo import summary_line, why
+    from zombiectl.demo.render import summary_line, why
 
     lab = _finished_lab("interleaved", "S5", 3, gap=0.0)
     line = summary_line(lab.summary, why(lab.spec))

@@ -190,7 +190,7 @@ def test_the_quiz_scores_what_was_observed_not_what_the_model_says(
     import io
 
     from zombiectl.cli import run_cli
-    from zombiectl.commands import demo as demo_cmd
+    from zombiectl.demo import cli as demo_cmd
     from zombiectl.demo.model import Summary
 
     def one_short(specs, sample, printer):  # type: ignore[no-untyped-def]

@@ -171,8 +171,8 @@ def test_error_inside_zombiectl_still_cleans_up(monkeypatch) -> None:
     from click.testing import CliRunner
 
     from zombiectl.cli import cli
+    from zombiectl.demo import render
     from zombiectl.demo import runner as labmod
-    from zombiectl.render import demo as render
 
     seen: list[int] = []
 

@@ -303,7 +303,7 @@ def test_text_rendering_takes_names_as_data() -> None:
 
     from rich.console import Console
 
-    from zombiectl.render.doctor import render
+    from zombiectl.doctor.render import render
 
     report = doctor.diagnose(probe=False)
     hostile = "[/]\x1b[2J[bold red]x"

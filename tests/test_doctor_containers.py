@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from zombiectl.doctor.containers import audit_containers, known_init, verdict
+from zombiectl.doctor.render_containers import advice
 from zombiectl.proc.containers import Container
-from zombiectl.render.containers import advice
 
 
 @pytest.mark.parametrize(

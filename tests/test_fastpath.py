@@ -12,14 +12,14 @@ import pytest
 from proctools import GLOBAL_TIMEOUT
 from rich.console import Console
 
-from zombiectl.commands import run as run_cmd
 from zombiectl.fastpath import parse_run
+from zombiectl.init import cli as run_cmd
+from zombiectl.listing import render_plain as plain
+from zombiectl.listing.render_table import listing_table
 from zombiectl.listing.zombies import ListResult
 from zombiectl.proc.containers import Container
 from zombiectl.proc.table import ParentZombies
-from zombiectl.render import plain
-from zombiectl.render.console import PIPE_WIDTH
-from zombiectl.render.tables import listing_table
+from zombiectl.ui.console import PIPE_WIDTH
 
 RUN_CASES = [
     ["--", "true"],
@@ -124,7 +124,7 @@ def test_piped_list_matches_rich_on_real_zombies(zombie_parent, zombiectl) -> No
     assert fast.returncode == 0, fast.stderr
     rich_env = {**os.environ, "FORCE_COLOR": "", "TTY_COMPATIBLE": "0"}
     code = (
-        "import sys; from zombiectl.render import plain; plain.draws_plain = lambda: False; "
+        "import sys; from zombiectl.ui import console; console.draws_plain = lambda: False; "
         "from zombiectl.main import main; main(sys.argv[1:])"
     )
     slow = subprocess.run(

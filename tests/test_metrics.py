@@ -29,14 +29,14 @@ from promstack import (
 )
 
 from zombiectl.cli import cli, run_cli
-from zombiectl.commands.list_cmd import command as list_command
 from zombiectl.errors import BadUsage, PermissionDenied, ZombiectlError
 from zombiectl.fastpath import dispatch, parse_list
 from zombiectl.listing import textfile
+from zombiectl.listing.cli import command as list_command
 from zombiectl.listing.output import resolve_format
+from zombiectl.listing.render_text import DEFAULT_TOP, listing_prometheus
 from zombiectl.listing.zombies import ListResult
 from zombiectl.proc.table import ParentZombies
-from zombiectl.render.text import DEFAULT_TOP, listing_prometheus
 from zombiectl.untrusted import display
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,9 +24,9 @@ from proctools import GLOBAL_TIMEOUT, read_line
 
 from zombiectl import validate
 from zombiectl.cli import cli, run_cli
-from zombiectl.commands.common import Count, PidType, Seconds
 from zombiectl.fastpath import parse_list, parse_run
 from zombiectl.main import main
+from zombiectl.ui.options import Count, PidType, Seconds
 
 BAD = ["nan", "inf", "-inf", "1e308", "99999999999999999999", "-1", "١٢", "²", " 12 ", "0x10", ""]
 HUGE_PIDS = {"99999999999999999999", "2147483648"}
@@ -156,7 +156,7 @@ def test_run_fast_path_starts_nothing_on_a_bad_grace(zombiectl, tmp_path) -> Non
     ],
 )
 def test_fast_list_parses_as_click_does(args: list[str]) -> None:
-    from zombiectl.commands import list_cmd
+    from zombiectl.listing import cli as list_cmd
 
     fast = parse_list(args)
     assert fast is not None
@@ -166,7 +166,7 @@ def test_fast_list_parses_as_click_does(args: list[str]) -> None:
 
 @pytest.mark.parametrize("grace", ["0", "2.5", "1e3", ".5", "86400", "+7"])
 def test_fast_run_parses_grace_as_click_does(grace: str) -> None:
-    from zombiectl.commands import run as run_cmd
+    from zombiectl.init import cli as run_cmd
 
     fast = parse_run(["--grace", grace, "--", "true"])
     assert fast is not None

@@ -12,7 +12,8 @@ from proctools import STATE_OF_KIND, ZombieParent, start_ticks, uptime, wait_unt
 
 from zombiectl.errors import NoSuchProcess
 from zombiectl.proc import table as proctable
-from zombiectl.proc.table import ProcInfo, Stat, read_identity, scan
+from zombiectl.proc.identity import read_identity
+from zombiectl.proc.table import ProcInfo, Stat, scan
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

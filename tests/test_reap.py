@@ -38,14 +38,15 @@ from proctools import (
 
 from zombiectl.errors import BadUsage, NoSuchProcess
 from zombiectl.proc import identity as safety
-from zombiectl.proc.identity import SendResult, SendStatus, Target, send_signal_safely
-from zombiectl.proc.table import (
-    PF_KTHREAD,
-    ProcIdentity,
-    child_pids,
+from zombiectl.proc.identity import (
+    SendResult,
+    SendStatus,
+    Target,
     read_identity,
-    read_proc,
+    send_signal_safely,
 )
+from zombiectl.proc.records import PF_KTHREAD, ProcIdentity
+from zombiectl.proc.table import child_pids, read_proc
 from zombiectl.reaping.ladder import (
     DENIED,
     REAPED,

@@ -19,7 +19,7 @@ from proctools import unshare_works
 
 from zombiectl import errors, stdout
 from zombiectl.cli import cli
-from zombiectl.render import text
+from zombiectl.listing import render_text as text
 
 REFERENCE = (Path(__file__).resolve().parent.parent / "docs" / "reference.md").read_text()
 

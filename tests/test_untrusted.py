@@ -44,12 +44,19 @@ from proctools import (
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
+from zombiectl.check.render import json_text as check_json
+from zombiectl.check.render import junit_xml
+from zombiectl.check.render import panel as check_panel
+from zombiectl.check.render import plain_text as check_plain
 from zombiectl.check.verdict import Facts, Leaker, Limits, grade
 from zombiectl.doctor.probes import Pid1, ZombiesNow, pid1_finding, zombies_finding
+from zombiectl.doctor.render import render as doctor_view
 from zombiectl.errors import report
+from zombiectl.listing.render_table import listing_table
+from zombiectl.listing.render_text import listing_json, listing_prometheus
 from zombiectl.listing.zombies import ListResult
-from zombiectl.proc.identity import Target
-from zombiectl.proc.table import ParentZombies, ProcInfo, read_identity, read_proc
+from zombiectl.proc.identity import Target, read_identity
+from zombiectl.proc.table import ParentZombies, ProcInfo, read_proc
 from zombiectl.reaping.ladder import (
     REAPED,
     ParentPlan,
@@ -58,16 +65,10 @@ from zombiectl.reaping.ladder import (
     ReapReport,
     planned_report,
 )
-from zombiectl.render.check import json_text as check_json
-from zombiectl.render.check import junit_xml
-from zombiectl.render.check import panel as check_panel
-from zombiectl.render.check import plain_text as check_plain
-from zombiectl.render.doctor import render as doctor_view
-from zombiectl.render.reap import consent_question, plan_table, report_table
-from zombiectl.render.tables import listing_table
-from zombiectl.render.text import listing_json, listing_prometheus
-from zombiectl.render.watch import json_line, live_view, plain_line
+from zombiectl.reaping.render import consent_question, plan_table, report_table
 from zombiectl.untrusted import display, for_json, from_proc
+from zombiectl.watching.lines import json_line, plain_line
+from zombiectl.watching.render import live_view
 from zombiectl.watching.tracker import Tracker
 
 # The names an attacker tries, as the bytes a process gives prctl(PR_SET_NAME). The last

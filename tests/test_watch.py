@@ -16,7 +16,8 @@ from proctools import GLOBAL_TIMEOUT, in_top, read_line, read_until, wait_until,
 
 from zombiectl.cli import cli
 from zombiectl.proc.table import ProcInfo
-from zombiectl.render.watch import live_view, plain_line, sparkline
+from zombiectl.watching.lines import plain_line
+from zombiectl.watching.render import live_view, sparkline
 from zombiectl.watching.tracker import Gone, Tracker, run_watch
 
 NO_PID = str(2**22 + 9)

@@ -31,9 +31,10 @@ from proctools import (
 )
 from rich.console import Console
 
+from zombiectl.proc import age, limits
 from zombiectl.proc.table import ProcInfo, children_of
-from zombiectl.render.watch import exit_line, history_text, live_view, plain_line, zombie_age
-from zombiectl.watching import limits
+from zombiectl.watching.lines import exit_line, plain_line
+from zombiectl.watching.render import history_text, live_view, zombie_age
 from zombiectl.watching.tracker import Adopter, Exited, Tracker, after_exit
 
 # Forks one child every PACE seconds (each exits at once; none is ever reaped) until its
@@ -160,9 +161,9 @@ def test_zombie_age_bounds_against_the_real_start_time(zombie_parent) -> None:
     tr = Tracker(parent.pid, started=0.0)
     kids = children_of(parent.pid)
     up_before = uptime()
-    s = tr.update(kids, now=10.0, ages=limits.ages(tr.unknown_ages(kids)))
+    s = tr.update(kids, now=10.0, ages=age.since_start(tr.unknown_ages(kids)))
     up_after = uptime()
-    s = tr.update(kids, now=12.5, ages=limits.ages(tr.unknown_ages(kids)))
+    s = tr.update(kids, now=12.5, ages=age.since_start(tr.unknown_ages(kids)))
     assert s.zombie_age[zpid] == 2.5  # seen for 2.5 s of the fake clock
     # The upper bound is the process's age when first seen, plus the 2.5 s since. Its
     # oracle is /proc/uptime read around that sample, minus the start ticks: exact to a
@@ -306,7 +307,7 @@ def test_v1_pids_max_of_a_real_process() -> None:
 
 
 def test_whole_system_oldest_has_the_same_bounds() -> None:
-    from zombiectl.render.watch import oldest_age
+    from zombiectl.watching.render import oldest_age
 
     tr = Tracker(pid=None, started=0.0)
     tr.update(procs((10, "Z")), now=0.0, ages={10: 1800.0})

@@ -1,8 +1,8 @@
 """The root click group: registers the commands lazily and maps errors to exit codes.
 
-Each command lives in its own module under `zombiectl.commands` and is imported only
-when it is invoked (or when `--help` lists it), so one command's imports never slow
-another's start.
+Each command lives in its own folder, `zombiectl/<folder>/cli.py`, and is imported only
+when it is invoked (`zombiectl --help` lists them from `COMMANDS` without importing
+any), so one command's imports never slow another's start.
 """
 
 from __future__ import annotations
@@ -25,37 +25,36 @@ from zombiectl.errors import (
 )
 from zombiectl.stdout import reader_left
 
-# name -> (module, one-line help). The order is the order `--help` shows.
+# One line registers a command: its name, the folder whose cli.py holds its click
+# `command`, and its one-line help (shown by `zombiectl --help` without importing it).
+# The order is the order `--help` shows.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "list": ("zombiectl.commands.list_cmd", "One scan of the process table: zombies by parent."),
-    "watch": ("zombiectl.commands.watch", "Live view of a process's children, or of the system."),
-    "demo": ("zombiectl.commands.demo", "Make zombies happen live, with real code."),
-    "explain": (
-        "zombiectl.commands.explain",
-        "What a zombie is, and why each demo makes or prevents them.",
-    ),
-    "reap": (
-        "zombiectl.commands.reap",
-        "Clear zombies safely by nudging (or ending) their parents.",
-    ),
-    "run": ("zombiectl.commands.run", "Run CMD under a reaping init, like tini."),
-    "doctor": ("zombiectl.commands.doctor", "Does this machine or container reap orphans?"),
-    "check": ("zombiectl.commands.check", "Run a program (or watch a pid) and grade its zombies."),
+    "list": ("listing", "One scan of the process table: zombies by parent."),
+    "watch": ("watching", "Live view of a process's children, or of the system."),
+    "demo": ("demo", "Make zombies happen live, with real code."),
+    "explain": ("explain", "What a zombie is, and why each demo makes or prevents them."),
+    "reap": ("reaping", "Clear zombies safely by nudging (or ending) their parents."),
+    "run": ("init", "Run CMD under a reaping init, like tini."),
+    "doctor": ("doctor", "Does this machine or container reap orphans?"),
+    "check": ("check", "Run a program (or watch a pid) and grade its zombies."),
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+def command_module(name: str) -> str:
+    """The module that defines command `name`'s click `command`."""
+    return f"zombiectl.{COMMANDS[name][0]}.cli"
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name, (module, _) in COMMANDS.items() if _module_exists(module)]
+        return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        entry = COMMANDS.get(cmd_name)
-        if entry is None or not _module_exists(entry[0]):
+        if cmd_name not in COMMANDS:
             return None
-        module = importlib.import_module(entry[0])
-        command: click.Command = module.command
+        command: click.Command = importlib.import_module(command_module(cmd_name)).command
         return command
 
     def make_context(
@@ -84,12 +83,6 @@ class LazyGroup(click.Group):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
-
-
-def _module_exists(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
 
 
 @click.group(

@@ -4,7 +4,7 @@ A closed pipe is not an error of zombiectl's: it exits quietly with 141, the sta
 shell reports for a process killed by SIGPIPE (what `ps` gets), instead of a traceback
 or click's and rich's exit 1. Every write to stdout goes through `write` or
 `write_bytes` here, or through a rich console that calls `reader_left` (see
-`zombiectl.render.console`). A stdout that was closed before zombiectl started (`>&-`)
+`zombiectl.ui.console`). A stdout that was closed before zombiectl started (`>&-`)
 is a reader that left before the first write; see `prepare_streams`. An output that
 cannot be written (`> /dev/full`) is one line on stderr and EXIT_IO_ERROR.
 

@@ -1,6 +1,6 @@
 """The one check of every number a user types: seconds, counts, pids.
 
-Each kind has one validator, called by the click option types (`commands/common.py`)
+Each kind has one validator, called by the click option types (`ui/options.py`)
 and by the fast paths alike (which must not import click). A validator returns the
 value or raises `InvalidValue` with the sentence to show; the caller turns that into
 exit 2. Stdlib only.

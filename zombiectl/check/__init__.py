@@ -6,6 +6,5 @@
 - `tree.Tree`: the model: who is in the tree, who became a zombie when, who collected it.
 - `listening`: is a process of the tree listening on the port?
 - `verdict`: the facts, the criteria and the report.
-
-The command is `zombiectl.commands.check`; the renderers are in `zombiectl.render.check`.
+- `cli`: the click command; `render`: the live view, text, JSON and JUnit.
 """

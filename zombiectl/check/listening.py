@@ -1,62 +1,20 @@
 """Is a process of the tree listening on the port? Socket inodes against /proc/PID/net/tcp*.
 
-A listening socket shows in ``/proc/PID/net/tcp`` (and ``tcp6``) of the process's network
-namespace as a line in state 0A with its local address and port, and in
-``/proc/PID/fd/`` as a link ``socket:[INODE]``. Matching the inodes proves that a process
-of the tree owns the socket, not some other program on the same port.
+Matching the inodes of the listening sockets (`zombiectl.proc.net`) against those each
+process holds proves that a process of the tree owns the socket, not some other program
+on the same port.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
-import struct
 from collections.abc import Iterable
 
-TCP_LISTEN = "0A"
+from zombiectl.proc.net import Address, socket_inodes, tcp_listeners
 
 
-def socket_inodes(pid: int) -> set[int]:
-    out: set[int] = set()
-    try:
-        names = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return out
-    for name in names:
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{name}")
-        except OSError:
-            continue
-        if target.startswith("socket:[") and target.endswith("]"):
-            out.add(int(target[8:-1]))
-    return out
-
-
-def parse_address(hex_addr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """The kernel prints each 32-bit word of the address in host order."""
-    raw = bytes.fromhex(hex_addr)
-    words = struct.unpack(f">{len(raw) // 4}I", raw)
-    native = struct.pack(f"={len(words)}I", *words)
-    return ipaddress.ip_address(native)
-
-
-def listeners(
-    text: str,
-) -> Iterable[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int, int]]:
-    """(address, port, inode) of every listening socket in one /proc/net/tcp* file."""
-    for line in text.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) < 10 or fields[3] != TCP_LISTEN:
-            continue
-        addr, _, port = fields[1].partition(":")
-        try:
-            yield parse_address(addr), int(port, 16), int(fields[9])
-        except ValueError:
-            continue
-
-
-def accepts(listen: ipaddress.IPv4Address | ipaddress.IPv6Address, host: str) -> bool:
+def accepts(listen: Address, host: str) -> bool:
     """True when a socket bound to `listen` takes connections made to `host`."""
     try:
         want = ipaddress.ip_address(host)
@@ -90,18 +48,11 @@ def listening_pid(pids: Iterable[int], host: str, port: int) -> int | None:
     if not pids:
         return None
     hosts = resolve(host)
-    wanted: set[int] = set()
-    for name in ("tcp", "tcp6"):
-        try:
-            with open(f"/proc/{pids[0]}/net/{name}") as f:
-                text = f.read()
-        except OSError:
-            continue
-        wanted |= {
-            ino
-            for addr, p, ino in listeners(text)
-            if p == port and any(accepts(addr, h) for h in hosts)
-        }
+    wanted = {
+        ino
+        for addr, p, ino in tcp_listeners(pids[0])
+        if p == port and any(accepts(addr, h) for h in hosts)
+    }
     if not wanted:
         return None
     for pid in pids:

@@ -79,7 +79,7 @@ class CheckOptions:
 
 
 class View(Protocol):
-    """What the user sees while the check runs (`zombiectl.render.check`)."""
+    """What the user sees while the check runs (`zombiectl.check.render`)."""
 
     def phase(self, text: str) -> None: ...
 

@@ -2,7 +2,7 @@
 
 `grade()` takes the facts the session gathered (`Facts`) and the limits (`Limits`) and
 returns a `Report`: one `Criterion` per line of the JUnit file, the reasons, the verdict.
-Pure data; the renderers in `zombiectl.render.check` turn it into text, JSON and JUnit.
+Pure data; the renderers in `zombiectl.check.render` turn it into text, JSON and JUnit.
 """
 
 from __future__ import annotations

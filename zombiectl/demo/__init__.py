@@ -1,4 +1,4 @@
-"""`zombiectl demo` and `zombiectl explain`: make zombies happen live, with real code.
+"""`zombiectl demo`: make zombies happen live, with real code.
 
 - `model`: what a lab is and reports: `LabSpec`, `LabSample`, `Summary` (plain data).
 - `runner`: `LabRunner` runs labs side by side, samples them, and cleans up whatever
@@ -8,8 +8,8 @@
 - `strategies/`: one module per strategy, and the registry (name -> Strategy).
 - `server/`: the forking echo server of `demo server`, and the clients that drive it.
 - `cbuild`: the bundled C programs, built and run from a descriptor zombiectl checked.
-- `explain`: the texts and models behind `zombiectl explain`; `quiz`: `demo --quiz`.
+- `quiz`: the questions of `demo --quiz`.
+- `cli`: the click command; `render` and `render_quiz`: what the user sees.
 
-The commands are `zombiectl.commands.demo` and `.explain`; the renderers are in
-`zombiectl.render.demo`, `.quiz` and `.explain`.
+`zombiectl explain` (its own folder, `zombiectl.explain`) shows these strategies' code.
 """

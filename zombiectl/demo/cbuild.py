@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zombiectl.errors import NotSupported, PermissionDenied, ZombiectlError
+from zombiectl.proc.files import pid_path
 from zombiectl.untrusted import display
 
 CFLAGS = ["-O2", "-Wall"]
@@ -254,7 +255,7 @@ def _run_compiler(cc: list[str], src: Path, target: str, wfd: int) -> None:
     try:
         res = subprocess.run(
             [*cc, *CFLAGS, "-o", target, str(src)],
-            cwd=f"/proc/self/fd/{wfd}",
+            cwd=pid_path("self", "fd", str(wfd)),
             pass_fds=(wfd,),
             env=env,
             stdin=subprocess.DEVNULL,
@@ -313,7 +314,7 @@ def _remove_stale(cache_fd: int) -> None:
     """Remove what a killed build left (a .build-* directory, a .*.tmp copy), once it is
     older than any build still running could be."""
     now = time.time()
-    for name in os.listdir(f"/proc/self/fd/{cache_fd}"):
+    for name in os.listdir(pid_path("self", "fd", str(cache_fd))):
         if not (name.startswith(".build-") or (name.startswith(".") and name.endswith(".tmp"))):
             continue
         try:
@@ -332,7 +333,7 @@ def _remove_stale(cache_fd: int) -> None:
 def _remove_flat_dir(name: str, fd: int, parent: int) -> None:
     """Remove the build directory: it holds files only (the output, the compiler's temps)."""
     try:
-        for entry in os.listdir(f"/proc/self/fd/{fd}"):
+        for entry in os.listdir(pid_path("self", "fd", str(fd))):
             os.unlink(entry, dir_fd=fd)
         os.rmdir(name, dir_fd=parent)
     except OSError:

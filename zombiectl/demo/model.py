@@ -1,6 +1,6 @@
 """What a demo is and what it reports: a lab to run, a sample of it, its summary.
 
-Plain data (frozen dataclasses): `zombiectl.demo.runner` makes them, `zombiectl.render.demo`
+Plain data (frozen dataclasses): `zombiectl.demo.runner` makes them, `zombiectl.demo.render`
 draws them, `--json` writes their `as_dict()`.
 """
 

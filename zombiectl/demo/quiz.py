@@ -6,7 +6,7 @@ answer and reads one prediction, a whole number in ASCII digits, from a line of 
 a wrong answer; end of input makes every remaining question unanswered, and wrong.
 Answers are scored against the observed count, not the model's.
 
-This module is data only: `commands/demo.py` drives it and `render/quiz.py` prints it.
+This module is data only: `demo/cli.py` drives it and `demo/render_quiz.py` prints it.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ first row of this table that applies:
 3. otherwise unknown (None). A caught SIGCHLD proves nothing: node and java catch it
    and still never reap the orphans they adopt.
 
-Nothing here prints; `zombiectl.render.containers` renders the report.
+Nothing here prints; `zombiectl.doctor.render_containers` renders the report.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from collections.abc import Callable
 
 from zombiectl.errors import NoSuchProcess, PermissionDenied
 from zombiectl.proc.containers import Container, all_containers
-from zombiectl.proc.table import children_of, read_identity
+from zombiectl.proc.identity import read_identity
+from zombiectl.proc.table import children_of
 from zombiectl.untrusted import for_json, from_proc
 
 DEFAULT_CONTAINERS_TIMEOUT = 2.0

@@ -2,7 +2,7 @@
 
 Each probe returns data; `findings()` turns the data into verdicts with advice,
 `Diagnosis.exit_code()` into the command's exit code (1 when any finding is bad), and
-`zombiectl.render.doctor` renders them. Nothing here prints.
+`zombiectl.doctor.render` renders them. Nothing here prints.
 
 The central probe makes a real orphan: a child forks a grandchild and exits, so the
 grandchild is re-parented to whoever adopts orphans here (PID 1, or the nearest child

@@ -44,6 +44,7 @@ import sys
 
 from zombiectl.errors import BadUsage, NotSupported, ZombiectlError
 from zombiectl.proc.prctl import set_child_subreaper, set_death_signal
+from zombiectl.ui.spec import Option
 
 EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
@@ -453,6 +454,29 @@ def run(
         # CMD's status with 128+N. Pending ones die with the process.
 
 
+# `run`'s options, declared once: the click command and the fast path both read them.
+OPTIONS = (
+    Option("--group", help="Forward signals to CMD's process group rather than to CMD alone."),
+    Option(
+        "--kill-descendants",
+        help="When CMD exits, SIGTERM the descendants still running, then SIGKILL after --grace.",
+    ),
+    Option(
+        "--wait-descendants",
+        help="When CMD exits, wait for the descendants still running (and forward signals to them).",
+    ),
+    Option(
+        "--grace",
+        kind="seconds",
+        bounds=(0.0, GRACE_MAX),
+        default=DEFAULT_GRACE,
+        metavar="S",
+        help="Seconds between SIGTERM and SIGKILL for --kill-descendants.",
+    ),
+    Option("--verbose", "-v", help="Log each reap and each forwarded signal to stderr."),
+)
+
+
 def run_command(
     *,
     group: bool,
@@ -462,7 +486,7 @@ def run_command(
     verbose: bool,
     cmd: tuple[str, ...],
 ) -> int:
-    """Run `zombiectl run` with click's parameters (see `zombiectl.fastpath`); CMD's status."""
+    """Run `zombiectl run` with the parameters `OPTIONS` and CMD give; CMD's status."""
     if kill_descendants and wait_descendants:
         raise BadUsage("--kill-descendants and --wait-descendants cannot be used together")
     on_exit = KILL if kill_descendants else WAIT if wait_descendants else LEAVE

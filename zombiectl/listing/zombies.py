@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from zombiectl.proc.containers import Attributor, Container
 from zombiectl.proc.table import ParentZombies, Snapshot, require_process, scan
+from zombiectl.untrusted import for_json
 
 BY = ("parent", "container")
 
@@ -27,8 +28,6 @@ class ContainerZombies:
         self.worst = worst
 
     def as_dict(self) -> dict[str, object]:
-        from zombiectl.untrusted import for_json
-
         return {
             "container": None if self.container is None else self.container.as_dict(),
             "zombies": self.zombies,

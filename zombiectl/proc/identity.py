@@ -35,13 +35,38 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from zombiectl.proc.table import ProcIdentity, ancestors_of, parse_nspid, read_identity
+from zombiectl.proc.files import bcat, cat, have_proc, pid_path
+from zombiectl.proc.records import ProcIdentity
+from zombiectl.proc.table import PSUTIL_STATES, Stat, ancestors_of, parse_nspid
+from zombiectl.untrusted import for_json
 
 ENDING_SIGNALS = (signal.SIGTERM, signal.SIGKILL)
 NAMESPACE_INIT = (
     "the init (PID 1) of its own PID namespace, a container's init: SIGTERM or SIGKILL "
     "would end every process in that container, so it is only nudged (SIGCHLD)"
 )
+
+
+def read_identity(pid: int) -> ProcIdentity | None:
+    """pid's identity, or None when it does not exist (any more) or cannot be read."""
+    if have_proc():
+        raw = bcat(pid_path(pid, "stat"))
+        if raw is None:
+            return None
+        try:
+            stat = Stat(raw)
+            return ProcIdentity(pid, stat.ppid, stat.state, stat.name, stat.flags, stat.starttime)
+        except (ValueError, IndexError):  # an empty read: the process went in between
+            return None
+    import psutil
+
+    try:
+        p = psutil.Process(pid)
+        with p.oneshot():
+            state = PSUTIL_STATES.get(p.status(), "?")
+            return ProcIdentity(pid, p.ppid(), state, for_json(p.name()), 0, p.create_time())
+    except psutil.Error:
+        return None
 
 
 def lineage(pid: int | None = None) -> list[int]:
@@ -88,17 +113,9 @@ def refusal_reason(pid: int, identity: ProcIdentity | None = None) -> str | None
 # --------------------------------------------------------------------------- namespaces
 
 
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode("ascii", "replace")
-    except OSError:
-        return None
-
-
 def namespace_pids(pid: int) -> tuple[int, ...] | None:
     """pid's number in each PID namespace from /proc's down to its own, or None."""
-    text = _read_text(f"/proc/{pid}/status")
+    text = cat(pid_path(pid, "status"))
     return None if text is None else parse_nspid(text) or None
 
 
@@ -108,7 +125,7 @@ def pidfd_namespace_pids(fd: int, pid: int | None = None) -> tuple[int, ...] | N
     Older kernels show no `NSpid:` for a pidfd; there, pid's status file stands in
     (given pid, already re-checked by start time).
     """
-    text = _read_text(f"/proc/self/fdinfo/{fd}")
+    text = cat(pid_path("self", "fdinfo", str(fd)))
     nspids = None if text is None else parse_nspid(text) or None
     if nspids is None and pid is not None:
         return namespace_pids(pid)

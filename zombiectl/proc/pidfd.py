@@ -13,7 +13,7 @@ import os
 import signal
 import time
 
-from zombiectl.proc.table import read_identity
+from zombiectl.proc.identity import read_identity
 
 
 def _has_pidfd() -> bool:

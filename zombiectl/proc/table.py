@@ -27,9 +27,10 @@ from __future__ import annotations
 import os
 import sys
 import time
-from operator import itemgetter
 
 from zombiectl.errors import NoSuchProcess, PermissionDenied
+from zombiectl.proc.files import PROC, bcat, cat, have_proc, pid_path
+from zombiectl.proc.records import ZOMBIE, ParentZombies, ProcInfo, is_zombie_state
 from zombiectl.untrusted import for_json, from_proc
 from zombiectl.validate import beyond_any_pid
 
@@ -39,83 +40,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
-PROC = "/proc"
-ZOMBIE = "Z"
 # Below this many processes a second reader costs more than it saves.
 _PARALLEL_THRESHOLD = 3000
-
-
-class ProcInfo(tuple):
-    """(pid, ppid, state, name): what one line of ``/proc/PID/stat`` tells.
-
-    A hand-written named tuple: one is built per process on every scan, and this is
-    the cheapest object that still reads well (no dataclass or collections import on
-    the fast path of ``list``).
-    """
-
-    __slots__ = ()
-
-    def __new__(cls, pid: int, ppid: int, state: str, name: str) -> ProcInfo:
-        return tuple.__new__(cls, (pid, ppid, state, name))
-
-    # Typed for mypy; at run time each is a C-level itemgetter, the cheapest access.
-    if TYPE_CHECKING:
-        pid: int
-        ppid: int
-        state: str
-        name: str
-    else:
-        pid = property(itemgetter(0))
-        ppid = property(itemgetter(1))
-        state = property(itemgetter(2))
-        name = property(itemgetter(3))
-
-    @property
-    def is_zombie(self) -> bool:
-        return is_zombie_state(self[2])
-
-    def __repr__(self) -> str:
-        return f"ProcInfo(pid={self[0]}, ppid={self[1]}, state={self[2]!r}, name={self[3]!r})"
-
-
-def is_zombie_state(state: str) -> bool:
-    """The one zombie test every command uses: state ``Z`` in ``/proc/PID/stat``."""
-    return state == ZOMBIE
-
-
-class ParentZombies(tuple):
-    """A parent and the zombies it has not reaped: (pid, name, user, zombie_pids)."""
-
-    __slots__ = ()
-
-    def __new__(cls, pid: int, name: str, user: str, zombie_pids: list[int]) -> ParentZombies:
-        return tuple.__new__(cls, (pid, name, user, zombie_pids))
-
-    # Typed for mypy; at run time each is a C-level itemgetter, the cheapest access.
-    if TYPE_CHECKING:
-        pid: int
-        name: str
-        user: str
-        zombie_pids: list[int]
-    else:
-        pid = property(itemgetter(0))
-        name = property(itemgetter(1))
-        user = property(itemgetter(2))
-        zombie_pids = property(itemgetter(3))
-
-    @property
-    def zombies(self) -> int:
-        return len(self[3])
-
-    def as_dict(self, max_pids: int | None = None) -> dict[str, object]:
-        pids = self[3] if max_pids is None else self[3][:max_pids]
-        return {
-            "pid": self[0],
-            "name": for_json(self[1]),
-            "user": self[2],
-            "zombies": len(self[3]),
-            "zombie_pids": pids,
-        }
 
 
 class Snapshot:
@@ -210,10 +136,6 @@ def parse_nspid(text: str) -> tuple[int, ...]:
 # --------------------------------------------------------------------------- /proc
 
 
-def have_proc() -> bool:
-    return os.path.exists("/proc/self/stat")
-
-
 class Stat:
     """One line of ``/proc/PID/stat``, by field name: the one parser of that file.
 
@@ -290,7 +212,7 @@ def _read_raw(names: list[str], out: list[tuple[int, bytes]]) -> None:
     append = out.append
     for name in names:
         try:
-            fd = o("/proc/" + name + "/stat", rd)
+            fd = o(PROC + "/" + name + "/stat", rd)
         except OSError:  # gone since listdir, or hidden by hidepid
             continue
         try:
@@ -369,15 +291,12 @@ def _collect_reader(pid: int, fd: int) -> list[tuple[int, bytes]]:
             chunks.append(chunk)
     finally:
         os.close(fd)
-        # The reader has closed its end, so it has exited or is about to: reap it now.
-        while True:
-            try:
-                os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                break
+        # The reader has closed its end, so it has exited or is about to: reap it now
+        # (a signal does not interrupt the wait: Python retries it, PEP 475).
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
     data = b"".join(chunks)
     if not data:
         return []
@@ -393,7 +312,7 @@ def _default_workers() -> int:
     return max(1, min(cpus, 4))
 
 
-_PSUTIL_STATES = {
+PSUTIL_STATES = {
     "running": "R",
     "sleeping": "S",
     "disk-sleep": "D",
@@ -417,7 +336,7 @@ def _psutil_info(p: object) -> ProcInfo | None:
     return ProcInfo(
         info["pid"],
         info["ppid"],
-        _PSUTIL_STATES.get(info.get("status") or "", "?"),
+        PSUTIL_STATES.get(info.get("status") or "", "?"),
         for_json(info.get("name") or "?"),
     )
 
@@ -448,19 +367,14 @@ def scan(workers: int | None = None, use_proc: bool | None = None) -> Snapshot:
 def read_proc(pid: int) -> ProcInfo | None:
     """One process, or None when it does not exist (any more)."""
     if have_proc():
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                return Stat.info(pid, f.read())
-        except (FileNotFoundError, ProcessLookupError):
-            return None
-        except PermissionError:
-            return None
+        raw = bcat(pid_path(pid, "stat"))
+        return Stat.info(pid, raw) if raw else None
     import psutil
 
     try:
         p = psutil.Process(pid)
         with p.oneshot():
-            state = _PSUTIL_STATES.get(p.status(), "?")
+            state = PSUTIL_STATES.get(p.status(), "?")
             return ProcInfo(pid, p.ppid(), state, for_json(p.name()))
     except psutil.NoSuchProcess:
         return None
@@ -485,7 +399,7 @@ def _exists_but_hidden(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return not os.path.exists(f"/proc/{pid}")
+    return not os.path.exists(pid_path(pid))
 
 
 # --------------------------------------------------------------------------- children
@@ -493,14 +407,14 @@ def _exists_but_hidden(pid: int) -> bool:
 
 def _children_files(pid: int) -> Iterator[str] | None:
     try:
-        tids = os.listdir(f"/proc/{pid}/task")
+        tids = os.listdir(pid_path(pid, "task"))
     except (FileNotFoundError, ProcessLookupError):
         raise NoSuchProcess(pid) from None
     except PermissionError:
         raise PermissionDenied(f"cannot read process {pid}: permission denied") from None
-    if not os.path.exists(f"/proc/{pid}/task/{tids[0] if tids else pid}/children"):
+    if not os.path.exists(pid_path(pid, "task", tids[0] if tids else str(pid), "children")):
         return None  # kernel without CONFIG_PROC_CHILDREN
-    return (f"/proc/{pid}/task/{tid}/children" for tid in tids)
+    return (pid_path(pid, "task", tid, "children") for tid in tids)
 
 
 def child_pids(pid: int) -> list[int]:
@@ -613,7 +527,7 @@ def user_name(uid: int) -> str:
 def uid_of_pid(pid: int) -> int | None:
     if have_proc():
         try:
-            return os.stat(f"/proc/{pid}").st_uid
+            return os.stat(pid_path(pid)).st_uid
         except OSError:
             return None
     import psutil
@@ -652,11 +566,7 @@ def process_group(pgid: int) -> list[ProcInfo]:
     for name in os.listdir(PROC):
         if name[0] not in "123456789":
             continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                raw = f.read()
-        except OSError:
-            continue
+        raw = bcat(pid_path(name, "stat"))
         if raw and Stat(raw).pgrp == pgid:
             out.append(Stat.info(int(name), raw))
     out.sort()
@@ -664,73 +574,6 @@ def process_group(pgid: int) -> list[ProcInfo]:
 
 
 # --------------------------------------------------------------------------- identity
-
-PF_KTHREAD = 0x00200000  # include/linux/sched.h: the task is a kernel thread
-
-
-class ProcIdentity(tuple):
-    """(pid, ppid, state, name, flags, starttime): who a pid is *now*.
-
-    ``starttime`` (clock ticks after boot, field 22 of ``/proc/PID/stat``) tells two
-    processes apart that had the same pid; ``flags`` (field 9) marks kernel threads.
-    Where ``/proc`` is missing, psutil's create time stands in for ``starttime`` and
-    ``flags`` is 0.
-    """
-
-    __slots__ = ()
-
-    def __new__(
-        cls, pid: int, ppid: int, state: str, name: str, flags: int, starttime: float
-    ) -> ProcIdentity:
-        return tuple.__new__(cls, (pid, ppid, state, name, flags, starttime))
-
-    # Typed for mypy; at run time each is a C-level itemgetter, the cheapest access.
-    if TYPE_CHECKING:
-        pid: int
-        ppid: int
-        state: str
-        name: str
-        flags: int
-        starttime: float
-    else:
-        pid = property(itemgetter(0))
-        ppid = property(itemgetter(1))
-        state = property(itemgetter(2))
-        name = property(itemgetter(3))
-        flags = property(itemgetter(4))
-        starttime = property(itemgetter(5))
-
-    @property
-    def is_zombie(self) -> bool:
-        return is_zombie_state(self[2])
-
-    @property
-    def is_kernel_thread(self) -> bool:
-        return bool(self[4] & PF_KTHREAD)
-
-
-def read_identity(pid: int) -> ProcIdentity | None:
-    """pid's identity, or None when it does not exist (any more) or cannot be read."""
-    if have_proc():
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                raw = f.read()
-        except OSError:
-            return None
-        try:
-            stat = Stat(raw)
-            return ProcIdentity(pid, stat.ppid, stat.state, stat.name, stat.flags, stat.starttime)
-        except (ValueError, IndexError):  # an empty read: the process went in between
-            return None
-    import psutil
-
-    try:
-        p = psutil.Process(pid)
-        with p.oneshot():
-            state = _PSUTIL_STATES.get(p.status(), "?")
-            return ProcIdentity(pid, p.ppid(), state, for_json(p.name()), 0, p.create_time())
-    except psutil.Error:
-        return None
 
 
 def ancestors_of(pid: int) -> list[ProcInfo]:
@@ -752,9 +595,6 @@ def wait_channel(pid: int) -> str | None:
     None when the process is gone or the kernel hides the symbol ("0"). ``demo server``
     uses it to see that the server is back in ``accept()``, done with any signal.
     """
-    try:
-        with open(f"/proc/{pid}/wchan", "rb") as f:
-            text = f.read().decode("ascii", "replace").strip()
-    except OSError:
-        return None
+    text = cat(pid_path(pid, "wchan"))
+    text = text.strip() if text is not None else None
     return text if text and text != "0" else None

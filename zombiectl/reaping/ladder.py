@@ -38,17 +38,12 @@ from zombiectl.proc.identity import (
     SendStatus,
     Target,
     namespace_init_reason,
+    read_identity,
     refusal_reason,
     send_signal_safely,
 )
-from zombiectl.proc.table import (
-    ProcIdentity,
-    child_pids,
-    read_identity,
-    require_process,
-    scan,
-    user_of_pid,
-)
+from zombiectl.proc.records import ProcIdentity
+from zombiectl.proc.table import child_pids, require_process, scan, user_of_pid
 from zombiectl.untrusted import for_json
 
 REAPED = "reaped"

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from zombiectl.errors import NoSuchProcess, PermissionDenied
 from zombiectl.proc import table as proctable
 from zombiectl.proc.events import ProcEvents
+from zombiectl.proc.identity import read_identity
 from zombiectl.proc.pidfd import started_at
 from zombiectl.supervise.tree import Tree
 
@@ -220,7 +221,7 @@ class Observer:
         for m in self.tree.live():
             if m.starttime is None:
                 continue  # never pinned: its pid may name a stranger now
-            ident = proctable.read_identity(m.pid)
+            ident = read_identity(m.pid)
             if ident is None or ident.starttime != m.starttime:
                 continue  # gone, or its pid names another process now
             out.append(proctable.ProcInfo(m.pid, ident.ppid, ident.state, ident.name))
@@ -290,5 +291,5 @@ class Observer:
 
 
 def proctable_starttime(pid: int) -> int | None:
-    ident = proctable.read_identity(pid)
+    ident = read_identity(pid)
     return None if ident is None else int(ident.starttime)

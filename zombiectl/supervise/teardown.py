@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from zombiectl.proc import table as proctable
+from zombiectl.proc.identity import read_identity
 from zombiectl.proc.pidfd import Pinned
 from zombiectl.supervise.observer import Observer
 from zombiectl.supervise.tree import Member
@@ -92,7 +92,7 @@ def _every(m: Member) -> bool:
 def stuck(members: Iterable[Member]) -> list[Stuck]:
     out = []
     for m in members:
-        ident = proctable.read_identity(m.pid)
+        ident = read_identity(m.pid)
         if ident is None or ident.is_zombie:
             continue
         if m.starttime is not None and ident.starttime != m.starttime:

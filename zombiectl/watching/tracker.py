@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from zombiectl.proc.age import zombie_age
+from zombiectl.proc.limits import Limit
 from zombiectl.proc.table import (
     ParentZombies,
     ProcInfo,
@@ -26,7 +28,6 @@ from zombiectl.proc.table import (
     scan,
 )
 from zombiectl.untrusted import for_json
-from zombiectl.watching.limits import Limit
 
 HISTORY = 120
 RATE_WINDOW = 60.0  # seconds: the leak rate is measured over the last minute at most
@@ -145,7 +146,8 @@ class Tracker:
         ages: dict[int, float] | None = None,
         headroom: Limit | None = None,
     ) -> Sample:
-        """One sample; `ages` gives seconds since start of zombies from `unknown_ages`."""
+        """One sample; `ages` gives seconds since the start of the zombies `unknown_ages`
+        named (`proc.age.since_start`)."""
         procs = list(procs)
         zombies = {p[0]: p for p in procs if is_zombie_state(p[2])}
         previous = self.first_seen
@@ -166,6 +168,9 @@ class Tracker:
         self.history.append(len(zombies))
         self.samples += 1
         zombie_pids = sorted(zombies)
+        bounds = {
+            pid: zombie_age(now, self.first_seen[pid], self.born.get(pid)) for pid in zombie_pids
+        }
         return Sample(
             t=now - self.started,
             pid=self.pid,
@@ -175,13 +180,15 @@ class Tracker:
             zombie_pids=zombie_pids,
             new_zombies=new,
             reaped=reaped,
-            zombie_age={pid: now - self.first_seen[pid] for pid in zombie_pids},
+            zombie_age={pid: bounds[pid][0] for pid in zombie_pids},
             history=tuple(self.history),
             zombie_info=zombies,
             parents=parents or [],
             name=name,
             tree=self.tree,
-            zombie_max_age={pid: now - t for pid, t in self.born.items()},
+            zombie_max_age={
+                pid: at_most for pid, (_, at_most) in bounds.items() if at_most is not None
+            },
             preexisting=self.preexisting & frozenset(zombies),
             rate_per_min=self.rate(now),
             headroom=headroom,

@@ -30,13 +30,14 @@ by connecting again and again; and a handler whose client sends nothing for
 from __future__ import annotations
 
 import argparse
-import ctypes
 import errno
 import json
 import os
 import signal
 import socket
 import sys
+
+from zombiectl.proc.prctl import set_death_signal, set_name
 
 REAP_MODES = ("none", "sigchld", "ignore", "double-fork")
 # zombiectl sets this to its own pid: the server (and each handler) then dies with its
@@ -45,8 +46,6 @@ PARENT_ENV = "ZOMBIECTL_PARENT_PID"
 # ...and to a descriptor on which the server reports each handler it forks, so the live
 # table can count handlers that come and go between two samples.
 REPORT_ENV = "ZOMBIECTL_REPORT_FD"
-PR_SET_PDEATHSIG = 1
-PR_SET_NAME = 15
 
 
 # --------------------------------------------------------------------------- the lab
@@ -195,32 +194,18 @@ def say(text):
     sys.stderr.flush()
 
 
-_libc = None
-
-
-def _prctl(option, arg):
-    global _libc
-    try:
-        if _libc is None:
-            _libc = ctypes.CDLL(None, use_errno=True)
-        _libc.prctl(option, arg, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-
-
-def _set_name(name):
-    _prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()))
-
-
 def die_with_parent(expected_parent):
     """SIGKILL this process when its parent dies; exit now if it already has."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    try:
+        set_death_signal(signal.SIGKILL)
+    except OSError:
+        pass  # not Linux: zombiectl still kills the server's group when it can
     if os.getppid() != expected_parent:
         os._exit(1)
 
 
 def handler_started(server, reap):
-    _set_name("echo-handler")
+    set_name(b"echo-handler")
     # A double fork's grandchild is not the server's child: it is covered by zombiectl
     # killing the server's whole process group instead.
     if reap != "double-fork" and os.environ.get(PARENT_ENV):
@@ -257,7 +242,7 @@ def main(argv=None):
     else:
         # Ctrl-C on a terminal ends the server and its handlers without a traceback each.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-    _set_name("echo-server")
+    set_name(b"echo-server")
     try:
         srv = listen_on(args.host, args.port)
     except OSError as err:

@@ -18,14 +18,19 @@ import sys
 
 import click
 
-from zombiectl.commands.common import (
+from zombiectl.errors import BadUsage, Interrupted, signum_of
+from zombiectl.proc.identity import pidfd_supported
+from zombiectl.reaping.ladder import execute, make_plan, planned_report
+from zombiectl.reaping.render import consent_question, plan_table, report_table
+from zombiectl.stdout import write
+from zombiectl.ui.options import (
     PID,
     Seconds,
     console_for_stderr,
     console_for_stdout,
     sigterm_raises,
 )
-from zombiectl.errors import BadUsage, Interrupted, signum_of
+from zombiectl.ui.safe import data
 
 
 @click.command(
@@ -94,11 +99,6 @@ def command(
     no_pidfd: bool,
 ) -> int:
     """Clear zombies safely: nudge their parents with SIGCHLD; optionally end them."""
-    from zombiectl.proc.identity import pidfd_supported
-    from zombiectl.reaping.ladder import execute, make_plan, planned_report
-    from zombiectl.render.reap import consent_question, plan_table, report_table
-    from zombiectl.render.safe import data
-
     if force and not kill_parent:
         raise BadUsage("--force only goes with --kill-parent (it SIGKILLs the parent)")
     plan = make_plan(
@@ -109,8 +109,7 @@ def command(
 
     def emit(report_obj: object) -> None:
         if as_json:
-            sys.stdout.write(json.dumps(report_obj) + "\n")
-            sys.stdout.flush()
+            write(json.dumps(report_obj) + "\n")
 
     if dry_run:
         report = planned_report(plan)

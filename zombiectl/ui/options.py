@@ -8,17 +8,18 @@ same sentence. The range appears in `--help` (for example `[0.05<=x<=86400]`).
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from zombiectl import validate
 from zombiectl.errors import Terminated
 
-# The consoles live with the renderers; commands take them from here with the option types.
-from zombiectl.render.console import PIPE_WIDTH, console_for_stderr, console_for_stdout
+# Commands take the consoles from here with the option types: one import for the click side.
+from zombiectl.ui.console import PIPE_WIDTH, console_for_stderr, console_for_stdout
+from zombiectl.ui.spec import Option
 
 __all__ = ["PIPE_WIDTH", "console_for_stderr", "console_for_stdout"]
 
@@ -39,6 +40,7 @@ class PidType(click.ParamType):
 
 
 PID = PidType()
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Seconds(click.FloatRange):
@@ -76,6 +78,39 @@ class Count(click.IntRange):
             return validate.whole(value, minimum=self.bounds[0], maximum=self.bounds[1])
         except validate.InvalidValue as err:
             self.fail(str(err), param, ctx)
+
+
+def click_type(option: Option) -> click.ParamType | None:
+    """The click type that checks an option's value as the fast path does."""
+    if option.kind == "pid":
+        return PID
+    if option.kind == "count" and option.bounds is not None:
+        return Count(*option.bounds)
+    if option.kind == "seconds" and option.bounds is not None:
+        return Seconds(*option.bounds)
+    if option.kind == "choice":
+        return click.Choice(option.choices)
+    return None
+
+
+def click_options(options: tuple[Option, ...]) -> Callable[[F], F]:
+    """Decorate a click command with these declared options, in this order."""
+
+    def decorate(f: F) -> F:
+        for o in reversed(options):
+            f = click.option(
+                *o.flags,
+                o.dest,
+                is_flag=o.kind == "flag",
+                type=click_type(o),
+                default=o.default,
+                show_default=o.kind != "flag" and o.default is not None,
+                metavar=o.metavar,
+                help=o.help,
+            )(f)
+        return f
+
+    return decorate
 
 
 @contextmanager

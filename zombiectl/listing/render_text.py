@@ -1,5 +1,5 @@
 """Renderers that need neither rich nor psutil: JSON, Prometheus text exposition, and the
-cells and footer of `list`'s table (rich draws them on a terminal, `render.plain` on a pipe).
+cells and footer of `list`'s table (rich draws them on a terminal, `render_plain` on a pipe).
 
 They take the data objects from `zombiectl.listing.zombies` and return strings.
 """
@@ -7,25 +7,11 @@ They take the data objects from `zombiectl.listing.zombies` and return strings.
 from __future__ import annotations
 
 from zombiectl.listing.zombies import ListResult
+from zombiectl.proc.records import ParentZombies
+from zombiectl.ui.cells import PARENTS_COLUMNS, format_pids, plural
 from zombiectl.untrusted import display
 
-TYPE_CHECKING = False  # typing costs ~4 ms to import; mypy treats this name as true
-if TYPE_CHECKING:
-    from zombiectl.proc.table import ParentZombies
-
 DEFAULT_TOP = 20
-PIDS_SHOWN = 8
-
-
-def format_pids(pids: list[int], shown: int = PIDS_SHOWN) -> str:
-    text = " ".join(str(p) for p in pids[:shown])
-    if len(pids) > shown:
-        text += f" … (+{len(pids) - shown})"
-    return text
-
-
-def plural(n: int, word: str, words: str | None = None) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {words or word + 's'}"
 
 
 def listing_footer(result: ListResult) -> str:
@@ -43,10 +29,6 @@ def listing_footer(result: ListResult) -> str:
     )
 
 
-PARENTS_COLUMNS = ("PARENT", "NAME", "USER", "ZOMBIES", "ZOMBIE PIDS")
-RIGHT_JUSTIFIED = frozenset(("PARENT", "ZOMBIES"))
-
-
 def parents_columns(result: ListResult) -> tuple[str, ...]:
     """The titles of `list`'s table; CONTAINER only when a parent is in a container (on a
     host without any, it would only repeat "-")."""
@@ -57,8 +39,6 @@ def parents_columns(result: ListResult) -> tuple[str, ...]:
 
 def parents_row(result: ListResult, g: ParentZombies, with_container: bool) -> list[str]:
     """One parent's cells in `list`'s table, as text (rich styles some of them)."""
-    from zombiectl.untrusted import display
-
     row = [str(g.pid), display(g.name), display(g.user), str(g.zombies), format_pids(g.zombie_pids)]
     if with_container:
         c = result.container_of(g.pid)

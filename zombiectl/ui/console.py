@@ -6,6 +6,8 @@ Click-free, and rich is imported only when a console is made: `list`'s fast path
 
 from __future__ import annotations
 
+import os
+
 from zombiectl.stdout import reader_left
 
 TYPE_CHECKING = False  # typing costs ~4 ms to import; mypy treats this name as true
@@ -15,6 +17,19 @@ if TYPE_CHECKING:
 # Piped output goes to programs and pagers, which wrap (or not) as they like: a table
 # there is as wide as its content, never folded at 80 columns in mid-word.
 PIPE_WIDTH = 1000
+
+
+def draws_plain() -> bool:
+    """True when rich would draw stdout as a pipe: not a terminal, and no colour forced.
+
+    Asked before making a console, so that output that is not drawn imports no rich."""
+    environ = os.environ
+    if environ.get("TTY_COMPATIBLE") == "1" or environ.get("FORCE_COLOR"):
+        return False
+    try:
+        return not os.isatty(1)
+    except OSError:
+        return False
 
 
 def console_for_stdout() -> Console:

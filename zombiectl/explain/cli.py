@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import click
 
-from zombiectl.commands.common import console_for_stdout
+from zombiectl.explain.model import explain_strategy, overview_rows
+from zombiectl.explain.render import render_overview, render_strategy
+from zombiectl.ui.options import console_for_stdout
 
 
 @click.command(
@@ -26,9 +28,6 @@ Examples:
 @click.argument("strategy", required=False, metavar="[STRATEGY]")
 def command(strategy: str | None) -> int:
     """What a zombie is, and how each demo strategy makes or prevents them (its real code)."""
-    from zombiectl.demo.explain import explain_strategy, overview_rows
-    from zombiectl.render.explain import render_overview, render_strategy
-
     console = console_for_stdout()
     if strategy is None or strategy == "all":
         render_overview(console, overview_rows())

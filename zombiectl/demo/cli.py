@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from zombiectl.commands.common import Count, Seconds, console_for_stdout
 from zombiectl.demo.strategies import registry
 from zombiectl.demo.strategies.registry import COUNT_MAX, START_METHODS, Option, Strategy
 from zombiectl.errors import (
@@ -31,10 +30,12 @@ from zombiectl.errors import (
     ResourceLimit,
     ZombiectlError,
 )
+from zombiectl.stdout import write
+from zombiectl.ui.options import Count, Seconds, console_for_stdout
 
 if TYPE_CHECKING:  # imported when a lab runs: `demo --list` and --help need neither
     from zombiectl.demo.model import LabSpec, Summary
-    from zombiectl.render.demo import Printer
+    from zombiectl.demo.render import Printer
 
 SAMPLE_MIN = 0.02
 TIME_MAX = 86400.0
@@ -316,18 +317,18 @@ def command(ctx: click.Context, list_only: bool) -> int | None:
     if ctx.invoked_subcommand is not None:
         return None
     if not list_only:
-        click.echo(ctx.get_help())
+        write(ctx.get_help() + "\n")
         return 0
-    out = sys.stdout
-    for s in registry.all_strategies():
-        tag = s.experiment or s.kind
-        out.write(f"{s.name:<16} {tag:<7} {s.title}\n")
-    out.write(f"{'all':<16} {'':<7} S1-S5, forkserver and sigchld side by side\n")
+    lines = [
+        f"{s.name:<16} {s.experiment or s.kind:<7} {s.title}\n" for s in registry.all_strategies()
+    ]
+    lines.append(f"{'all':<16} {'':<7} S1-S5, forkserver and sigchld side by side\n")
+    write("".join(lines))
     return 0
 
 
 def _printer(specs: list[LabSpec], as_json: bool) -> Printer:
-    from zombiectl.render.demo import JsonPrinter, LivePrinter, PlainPrinter
+    from zombiectl.demo.render import JsonPrinter, LivePrinter, PlainPrinter
 
     default_method = registry.default_start_method()
     if as_json:
@@ -377,10 +378,10 @@ def run_quiz(specs: list[LabSpec], sample: float, as_json: bool) -> int:
     The exit status is the demo's (every count matches its model, nothing left), not
     the score; `score N/M` is the last line of output.
     """
-    from zombiectl.commands.common import console_for_stderr
     from zombiectl.demo import quiz
-    from zombiectl.render import quiz as show
-    from zombiectl.render.demo import Printer
+    from zombiectl.demo import render_quiz as show
+    from zombiectl.demo.render import Printer
+    from zombiectl.ui.options import console_for_stderr
 
     console = console_for_stderr() if as_json else console_for_stdout()
     results: list[quiz.Result] = []

@@ -11,7 +11,8 @@ zombiectl run: reaped orphan 296279, which was killed by SIGKILL
 
 Well-formed command lines never reach this module: `zombiectl.fastpath` parses them and
 calls `run_command` without importing click. This command gives `--help` and the
-one-line errors, and calls the same function when it is reached.
+one-line errors, and calls the same function when it is reached. Both read the options
+from one declaration, `zombiectl.init.reaper.OPTIONS`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Any
 
 import click
 
-from zombiectl.commands.common import Seconds
-from zombiectl.init.reaper import DEFAULT_GRACE, GRACE_MAX, run_command
+from zombiectl.init.reaper import OPTIONS, run_command
+from zombiectl.ui.options import click_options
 
 
 @click.command(
@@ -39,32 +40,7 @@ Exit status: CMD's own; 128+N when signal N killed it; 127 when CMD is not
 found, 126 when it cannot be run; 5 when this is not Linux (and not PID 1).
 """,
 )
-@click.option(
-    "--group",
-    is_flag=True,
-    help="Forward signals to CMD's process group rather than to CMD alone.",
-)
-@click.option(
-    "--kill-descendants",
-    is_flag=True,
-    help="When CMD exits, SIGTERM the descendants still running, then SIGKILL after --grace.",
-)
-@click.option(
-    "--wait-descendants",
-    is_flag=True,
-    help="When CMD exits, wait for the descendants still running (and forward signals to them).",
-)
-@click.option(
-    "--grace",
-    type=Seconds(0, GRACE_MAX),
-    default=DEFAULT_GRACE,
-    show_default=True,
-    metavar="S",
-    help="Seconds between SIGTERM and SIGKILL for --kill-descendants.",
-)
-@click.option(
-    "--verbose", "-v", is_flag=True, help="Log each reap and each forwarded signal to stderr."
-)
+@click_options(OPTIONS)
 @click.argument("cmd", nargs=-1, required=True, metavar="-- CMD [ARG]...")
 def command(**params: Any) -> int:
     """Run CMD under a reaping init, like tini: it reaps every orphan at once,

@@ -18,7 +18,6 @@ import click
 from zombiectl import validate
 from zombiectl.check.session import Check, CheckOptions
 from zombiectl.check.verdict import Limits, Report
-from zombiectl.commands.common import PID, Count, Seconds, console_for_stdout
 from zombiectl.demo.server.clients import EXPECTATIONS, MAX_CONCURRENCY
 from zombiectl.errors import (
     EXIT_CONDITION,
@@ -26,10 +25,12 @@ from zombiectl.errors import (
     EXIT_OK,
     EXIT_TERMINATED,
     BadUsage,
+    PermissionDenied,
 )
 from zombiectl.errors import report as say
 from zombiectl.stdout import write
 from zombiectl.supervise.spawn import Credentials
+from zombiectl.ui.options import PID, Count, Seconds, console_for_stdout
 
 MAX_CLIENTS = 1_000_000
 MAX_ZOMBIES = 4 * 1024 * 1024
@@ -284,7 +285,7 @@ def command(
 
 
 def _run(opts: CheckOptions, as_json: bool) -> Report:
-    from zombiectl.render.check import LiveView, PlainView, json_text, panel, plain_text
+    from zombiectl.check.render import LiveView, PlainView, json_text, panel, plain_text
 
     console = console_for_stdout()
     if console.is_terminal and not as_json:
@@ -329,7 +330,7 @@ def _open_junit(path: str) -> int:
 
 
 def _write_junit(fd: int, report: Report) -> None:
-    from zombiectl.render.check import junit_xml
+    from zombiectl.check.render import junit_xml
 
     os.ftruncate(fd, 0)
     data = junit_xml(report)

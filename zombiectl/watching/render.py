@@ -1,16 +1,15 @@
-"""Renderers for `zombiectl watch`: a rich live view, plain lines, JSON lines."""
+"""`zombiectl watch`'s live view on a terminal, drawn with rich (the plain and JSON lines
+are in `watching.lines`)."""
 
 from __future__ import annotations
-
-import json
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from zombiectl.render.safe import data
-from zombiectl.render.tables import format_pids
-from zombiectl.untrusted import display
+from zombiectl.ui.cells import format_pids
+from zombiectl.ui.safe import data
+from zombiectl.watching.lines import duration, exit_line, rate_text, states_text, title, what
 from zombiectl.watching.tracker import Exited, Sample
 
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -30,23 +29,6 @@ def sparkline(values: tuple[int, ...] | list[int], width: int = SPARK_WIDTH) -> 
     if top == 0:
         return SPARKS[0] * len(values)
     return "".join(SPARKS[min(len(SPARKS) - 1, v * (len(SPARKS) - 1) // top)] for v in values)
-
-
-def states_text(states: dict[str, int]) -> str:
-    return " ".join(f"{s}:{n}" for s, n in states.items()) or "-"
-
-
-def duration(seconds: float) -> str:
-    """A coarse, readable span: 1.5s, 45s, 12m, 3h10m, 4d."""
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
-    return f"{seconds / 86400:.0f}d"
 
 
 def zombie_age(s: Sample, pid: int) -> str:
@@ -69,15 +51,6 @@ def oldest_age(s: Sample, pids: list[int]) -> str:
     return zombie_age(s, oldest)
 
 
-def rate_text(s: Sample) -> str:
-    """`leak 12.0/min, pid_max in ~3h10m`: the pace, and when the tightest limit is hit."""
-    text = f"leak {s.rate_per_min:.1f}/min"
-    left = s.seconds_left
-    if left is not None and s.headroom is not None:
-        text += f", {s.headroom.name} ({s.headroom.limit}) reached in ~{duration(left)}"
-    return text
-
-
 def _age(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.1f}s"
@@ -86,53 +59,10 @@ def _age(seconds: float) -> str:
     return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
 
 
-def _title(s: Sample) -> str:
-    """Display text: the watched process's name is escaped, so a plain line stays one line."""
-    if s.pid is None:
-        return "whole system"
-    return f"pid {s.pid} ({display(s.name)})" if s.name else f"pid {s.pid}"
-
-
-def _what(s: Sample) -> str:
-    if s.pid is None:
-        return "processes"
-    return "descendants" if s.tree else "children"
-
-
-def plain_line(s: Sample) -> str:
-    line = (
-        f"t={s.t:.2f}s {_title(s)}: {_what(s)} {s.children}, zombies {s.zombies}"
-        f" (+{len(s.new_zombies)} new, -{len(s.reaped)} reaped)  {rate_text(s)}"
-        f"  states {states_text(s.states)}"
-    )
-    if s.pid is not None and s.zombie_pids:
-        line += f"  zombie pids {format_pids(s.newest_first())}"
-    return line
-
-
-def exit_line(e: Exited) -> str:
-    line = f"pid {e.pid} exited" + (f" (it was {display(e.name)})" if e.name else "")
-    if not e.zombies:
-        return line
-    held = sum(a.zombies for a in e.adopters)
-    parts = [f"{a.zombies} adopted by pid {a.pid} ({display(a.name)})" for a in e.adopters]
-    if e.gone:
-        parts.append(f"{e.gone} already reaped")
-    rest = e.zombies - held - e.gone
-    if rest > 0:
-        parts.append(f"{rest} not seen any more")
-    noun = "zombie" if e.zombies == 1 else "zombies"
-    return f"{line}; its {e.zombies} {noun}: " + ", ".join(parts)
-
-
 def exit_view(e: Exited, last: RenderableType | None) -> RenderableType:
     """The final frame: the last sample, then what became of the watched process."""
     text = Text(exit_line(e), style="bold")
     return Group(last, text) if last is not None else text
-
-
-def json_line(s: Sample) -> str:
-    return json.dumps(s.as_dict())
 
 
 def history_text(s: Sample) -> Text:
@@ -148,12 +78,12 @@ def history_text(s: Sample) -> Text:
 
 
 def live_view(s: Sample, interval: float, rows: int = ROWS) -> RenderableType:
-    what = _what(s)
+    doing = what(s)
     head = Text.assemble(
         ("watching ", "dim"),
-        (_title(s), "bold"),
+        (title(s), "bold"),
         (f"   t={s.t:.1f}s   every {interval:g}s\n", "dim"),
-        (f"{what} {s.children}   ", ""),
+        (f"{doing} {s.children}   ", ""),
         (f"zombies {s.zombies}", "bold red" if s.zombies else "green"),
         (f"   new +{len(s.new_zombies)}", "red" if s.new_zombies else "dim"),
         (f"   reaped -{len(s.reaped)}", "green" if s.reaped else "dim"),

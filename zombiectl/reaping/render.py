@@ -7,8 +7,9 @@ from rich.table import Table
 from rich.text import Text
 
 from zombiectl.reaping.ladder import DENIED, REAPED, REFUSED, ParentPlan, Plan, ReapReport
-from zombiectl.render.safe import data
-from zombiectl.render.tables import format_pids, parents_table, plural
+from zombiectl.ui.cells import format_pids, plural
+from zombiectl.ui.safe import data
+from zombiectl.ui.tables import parents_table
 from zombiectl.untrusted import display
 
 RESULT_STYLE = {REAPED: "green", REFUSED: "yellow", DENIED: "red"}

@@ -16,9 +16,9 @@ from rich.text import Text
 
 from zombiectl.demo.model import LabSample, LabSpec, Summary
 from zombiectl.demo.runner import Lab
-from zombiectl.render.console import PIPE_WIDTH
-from zombiectl.render.safe import data
 from zombiectl.stdout import write
+from zombiectl.ui.console import PIPE_WIDTH
+from zombiectl.ui.safe import data
 from zombiectl.untrusted import display
 
 if TYPE_CHECKING:

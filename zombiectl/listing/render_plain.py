@@ -3,7 +3,7 @@
 A script that runs `zombiectl list | ...` on a big table pays for every import; rich
 costs more than the scan. Piped, rich draws no colour and no wrap (the console is
 `PIPE_WIDTH` wide), so the table is a fixed-width layout this module writes itself,
-byte for byte the same (tests/test_list.py holds the two side by side). Where it could
+byte for byte the same (tests/test_fastpath.py holds the two side by side). Where it could
 differ (a cell holding wide or combining characters, whose width only rich measures
 the same way), `parents_table_text` returns None and rich draws.
 
@@ -16,32 +16,14 @@ the same way), `parents_table_text` returns None and rich draws.
 
 from __future__ import annotations
 
-import os
-
+from zombiectl.listing.render_text import listing_footer, parents_columns, parents_row
 from zombiectl.listing.zombies import ListResult
-from zombiectl.render.console import PIPE_WIDTH
-from zombiectl.render.text import (
-    PARENTS_COLUMNS,
-    RIGHT_JUSTIFIED,
-    listing_footer,
-    parents_columns,
-    parents_row,
-)
+from zombiectl.ui.cells import PARENTS_COLUMNS, RIGHT_JUSTIFIED
+from zombiectl.ui.console import PIPE_WIDTH
 
 # Characters whose width is one column in rich as everywhere: printable ASCII, and the
 # ellipsis of a cut list of pids.
 _ONE_COLUMN = frozenset(map(chr, range(0x20, 0x7F))) | {"…"}
-
-
-def draws_plain() -> bool:
-    """True when rich would draw stdout as a pipe: not a terminal, and no colour forced."""
-    environ = os.environ
-    if environ.get("TTY_COMPATIBLE") == "1" or environ.get("FORCE_COLOR"):
-        return False
-    try:
-        return not os.isatty(1)
-    except OSError:
-        return False
 
 
 def parents_table_text(result: ListResult) -> str | None:

@@ -38,9 +38,10 @@ import sys
 
 import click
 
-from zombiectl.commands.common import Seconds, console_for_stdout
 from zombiectl.doctor.probes import DEFAULT_TIMEOUT, diagnose
 from zombiectl.errors import NotSupported
+from zombiectl.stdout import write
+from zombiectl.ui.options import Seconds, console_for_stdout
 
 
 @click.command(
@@ -87,9 +88,9 @@ def command(as_json: bool, timeout: float | None, no_probe: bool, containers: bo
         return containers_command(as_json, timeout)
     report = diagnose(timeout=DEFAULT_TIMEOUT if timeout is None else timeout, probe=not no_probe)
     if as_json:
-        sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+        write(json.dumps(report.as_dict(), indent=2) + "\n")
     else:
-        from zombiectl.render.doctor import render
+        from zombiectl.doctor.render import render
 
         console_for_stdout().print(render(report))
     return report.exit_code()
@@ -101,9 +102,9 @@ def containers_command(as_json: bool, timeout: float | None) -> int:
 
     report = audit_containers(DEFAULT_CONTAINERS_TIMEOUT if timeout is None else timeout)
     if as_json:
-        sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+        write(json.dumps(report.as_dict(), indent=2) + "\n")
     else:
-        from zombiectl.render.containers import containers_view
+        from zombiectl.doctor.render_containers import containers_view
 
         console_for_stdout().print(containers_view(report))
     return EXIT_CONDITION if report.bad else 0

@@ -6,32 +6,12 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from zombiectl.listing.render_text import listing_footer, parents_columns, parents_row
 from zombiectl.listing.zombies import ListResult
 from zombiectl.proc.containers import Container
-from zombiectl.render.text import (
-    PARENTS_COLUMNS,
-    RIGHT_JUSTIFIED,
-    format_pids,
-    listing_footer,
-    parents_columns,
-    parents_row,
-    plural,
-)
+from zombiectl.ui.cells import PARENTS_COLUMNS
+from zombiectl.ui.tables import parents_table
 from zombiectl.untrusted import display
-
-__all__ = ["format_pids", "listing_footer", "plural"]  # shared with reap's tables
-
-
-def parents_table(columns: tuple[str, ...] = PARENTS_COLUMNS) -> Table:
-    """A table of zombies by parent (`list`, `reap`'s plan), with these columns."""
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for title in columns:
-        if title in RIGHT_JUSTIFIED:
-            style = "bold red" if title == "ZOMBIES" else None
-            table.add_column(title, justify="right", style=style)
-        else:
-            table.add_column(title, overflow="ellipsis" if title == "USER" else "fold")
-    return table
 
 
 def container_cell(c: Container | None, init: bool = False) -> Text:

@@ -245,7 +245,7 @@ class LiveView:
         from rich.text import Text
 
         from zombiectl.proc.table import read_proc
-        from zombiectl.render.watch import live_view
+        from zombiectl.watching.render import live_view
 
         self.tracker.pid = tree.root
         pids = [m.pid for m in tree.members.values() if m.gone is None and m.pid != tree.root]

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from zombiectl.commands.common import PID, Count, Seconds, console_for_stdout, sigterm_raises
 from zombiectl.errors import EXIT_OK, Interrupted, signum_of
 from zombiectl.proc.table import require_process
 from zombiectl.stdout import write
+from zombiectl.ui.console import draws_plain
+from zombiectl.ui.options import PID, Count, Seconds, console_for_stdout, sigterm_raises
+from zombiectl.watching.lines import exit_line, json_line, plain_line
 from zombiectl.watching.tracker import (
     Exited,
     Gone,
@@ -93,11 +95,12 @@ def command(
     )
     take = _taker(tracker, pid, tree)
 
-    console = console_for_stdout()
-    live = console.is_terminal and not as_json
+    # JSON and piped lines are not drawn: no console, so no rich, for them.
+    console = None if as_json or draws_plain() else console_for_stdout()
+    live = console is not None and console.is_terminal
     try:
         with sigterm_raises():
-            if live:
+            if console is not None and live:
                 _watch_live(take, interval, count, console, lambda: _exited(tracker, pid))
             else:
                 emit = _json_emit if as_json else _plain_emit
@@ -119,8 +122,6 @@ def _exited(tracker: Tracker, pid: int | None) -> Exited:
 def _say_exited(exited: Exited, as_json: bool | None) -> None:
     """The last word when the watched process exits (the live view has shown it already):
     a plain line on stdout unless JSON, and on stderr in any case."""
-    from zombiectl.render.watch import exit_line
-
     sys.stdout.flush()
     if as_json is False:
         write(exit_line(exited) + "\n")
@@ -128,20 +129,21 @@ def _say_exited(exited: Exited, as_json: bool | None) -> None:
 
 
 def _taker(tracker: Tracker, pid: int | None, tree: bool) -> Callable[[float], Sample]:
-    from zombiectl.watching.limits import ages, headroom
+    from zombiectl.proc.age import since_start
+    from zombiectl.proc.limits import headroom
 
     if pid is None:
 
         def take(now: float) -> Sample:
             procs, parents = sample_system()
-            born = ages(tracker.unknown_ages(procs))
+            born = since_start(tracker.unknown_ages(procs))
             return tracker.update(procs, now, parents=parents, ages=born, headroom=headroom(None))
 
     else:
 
         def take(now: float) -> Sample:
             procs, name = sample_pid(pid, tree, tracker.zombies)
-            born = ages(tracker.unknown_ages(procs))
+            born = since_start(tracker.unknown_ages(procs))
             limit = headroom(pid)
             return tracker.update(procs, now, name=name, ages=born, headroom=limit)
 
@@ -149,14 +151,10 @@ def _taker(tracker: Tracker, pid: int | None, tree: bool) -> Callable[[float], S
 
 
 def _plain_emit(sample: Sample) -> None:
-    from zombiectl.render.watch import plain_line
-
     write(plain_line(sample) + "\n")
 
 
 def _json_emit(sample: Sample) -> None:
-    from zombiectl.render.watch import json_line
-
     write(json_line(sample) + "\n")
 
 
@@ -169,9 +167,10 @@ def _watch_live(
 ) -> None:
     """The live view; when the watched process exits, its final frame says so, then
     Gone goes on up."""
+    # Here, not at the top: rich is imported only when a terminal is drawn on.
     from rich.live import Live
 
-    from zombiectl.render.watch import exit_view, live_view
+    from zombiectl.watching.render import exit_view, live_view
 
     rows = max(5, console.size.height - 10)
     last: list[Sample] = []

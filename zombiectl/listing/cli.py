@@ -8,7 +8,8 @@ PARENT  NAME    USER  ZOMBIES  ZOMBIE PIDS
 
 Well-formed command lines never reach this module: `zombiectl.fastpath` parses them and
 calls `list_command` without importing click. This command gives `--help` and the
-one-line errors, and calls the same function when it is reached.
+one-line errors, and calls the same function when it is reached. Both read the options
+from one declaration, `zombiectl.listing.output.OPTIONS`.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from typing import Any
 
 import click
 
-from zombiectl.commands.common import PID, Count
 from zombiectl.errors import BadUsage
-from zombiectl.listing.output import BY, DEFAULT_TOP, FORMATS, list_command, resolve_format
-from zombiectl.validate import PID_MAX_LIMIT
+from zombiectl.listing.output import OPTIONS, list_command, resolve_format
+from zombiectl.ui.options import click_options
 
 
 @click.command(
@@ -37,45 +37,7 @@ Examples:
                                        node_exporter's textfile collector
 """,
 )
-@click.option("--pid", type=PID, default=None, help="Only zombies whose parent is PID.")
-@click.option(
-    "--max",
-    "max_zombies",
-    type=Count(0, PID_MAX_LIMIT),
-    default=None,
-    metavar="N",
-    help="Exit 1 when more than N zombies are found (a monitoring check).",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default=None,
-    help="Output format. [default: table; prometheus with --textfile]",
-)
-@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-@click.option(
-    "--top",
-    type=Count(0, PID_MAX_LIMIT),
-    default=DEFAULT_TOP,
-    show_default=True,
-    metavar="N",
-    help="Prometheus: how many parents get a zombiectl_zombies_by_parent series.",
-)
-@click.option(
-    "--textfile",
-    metavar="PATH",
-    default=None,
-    help="Write the Prometheus format to PATH (a *.prom file) atomically, for "
-    "node_exporter's textfile collector, instead of to stdout.",
-)
-@click.option(
-    "--by",
-    type=click.Choice(BY),
-    default="parent",
-    show_default=True,
-    help="One row per parent, or per container (its zombies and its worst parent).",
-)
+@click_options(OPTIONS)
 def command(**params: Any) -> int:
     """One scan of the process table: zombies grouped by parent, biggest leaker first."""
     try:

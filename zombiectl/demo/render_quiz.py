@@ -15,7 +15,7 @@ from rich.text import Text
 
 from zombiectl.demo.model import LabSpec
 from zombiectl.demo.quiz import Reply, Result
-from zombiectl.render.demo import header, settings_text
+from zombiectl.demo.render import header, settings_text
 from zombiectl.stdout import write
 
 PROMPT = "How many zombies will be left at the end? "

@@ -1,4 +1,4 @@
-"""How long a leak can go on: the limits that zombies use up, and a zombie's true age.
+"""How long a leak can go on: the limits that zombies use up.
 
 Every zombie holds a pid until it is reaped. Three limits stop fork() when pids run out:
 the kernel's `pid_max` and `threads-max` (both count every task, thread or process) and
@@ -15,9 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from zombiectl.proc.table import Stat
-
-PROC = "/proc"
+from zombiectl.proc.files import PROC, cat
 
 
 @dataclass(frozen=True)
@@ -31,24 +29,6 @@ class Limit:
         return max(0, self.limit - self.used)
 
 
-def _read_bytes(path: str, size: int = 4096) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        return os.read(fd, size)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def _read(path: str, size: int = 4096) -> str | None:
-    raw = _read_bytes(path, size)
-    return None if raw is None else raw.decode("ascii", "replace")
-
-
 def _number(text: str | None) -> int | None:
     if text is None:
         return None
@@ -60,7 +40,7 @@ def _number(text: str | None) -> int | None:
 
 def tasks_in_use(proc: str = PROC) -> int | None:
     """Every task on the system (threads included): the 4th field of /proc/loadavg."""
-    text = _read(f"{proc}/loadavg")
+    text = cat(f"{proc}/loadavg")
     if text is None:
         return None
     try:
@@ -78,7 +58,7 @@ def kernel_limits(proc: str = PROC) -> list[Limit]:
         ("pid_max", "sys/kernel/pid_max"),
         ("threads-max", "sys/kernel/threads-max"),
     ):
-        n = _number(_read(f"{proc}/{path}"))
+        n = _number(cat(f"{proc}/{path}"))
         if n is not None:
             out.append(Limit(name, n, used))
     return out
@@ -123,16 +103,16 @@ def _pids_limits(mount: tuple[str, str], path: str, used_file: str) -> list[Limi
     for depth in range(len(parts), -1, -1):
         sub = "/" + "/".join(parts[:depth])
         directory = os.path.join(point, *parts[:depth])
-        limit = _number(_read(os.path.join(directory, "pids.max")))
-        used = _number(_read(os.path.join(directory, used_file)))
+        limit = _number(cat(os.path.join(directory, "pids.max")))
+        used = _number(cat(os.path.join(directory, used_file)))
         if limit is not None and used is not None:
             out.append(Limit(f"pids.max of cgroup {sub}", limit, used))
     return out
 
 
 def cgroup_limits(pid: int, proc: str = PROC) -> list[Limit]:
-    text = _read(f"{proc}/{pid}/cgroup", 65536)
-    mountinfo = _read(f"{proc}/self/mountinfo", 1 << 20)
+    text = cat(f"{proc}/{pid}/cgroup", 65536)
+    mountinfo = cat(f"{proc}/self/mountinfo", 1 << 20)
     if text is None or mountinfo is None:
         return []
     v2_path, v1_path = cgroup_paths(text)
@@ -151,37 +131,3 @@ def headroom(pid: int | None, proc: str = PROC) -> Limit | None:
     if pid is not None:
         limits += cgroup_limits(pid, proc)
     return min(limits, key=lambda lim: lim.left, default=None)
-
-
-def clock_ticks() -> int:
-    try:
-        return int(os.sysconf("SC_CLK_TCK"))
-    except (ValueError, OSError):
-        return 100
-
-
-def uptime(proc: str = PROC) -> float | None:
-    text = _read(f"{proc}/uptime")
-    try:
-        return float(text.split()[0]) if text else None
-    except (IndexError, ValueError):
-        return None
-
-
-def ages(pids: list[int], proc: str = PROC) -> dict[int, float]:
-    """Seconds since each process started (field 22 of its stat): a zombie's upper bound."""
-    up = uptime(proc)
-    if up is None:
-        return {}
-    hz = clock_ticks()
-    out = {}
-    for pid in pids:
-        raw = _read_bytes(f"{proc}/{pid}/stat")
-        if raw is None:
-            continue
-        try:
-            start = Stat(raw).starttime
-        except (IndexError, ValueError):
-            continue
-        out[pid] = max(0.0, up - start / hz)
-    return out

@@ -7,7 +7,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from zombiectl.demo.explain import (
+from zombiectl.explain.model import (
     THE_POST,
     ZOMBIE,
     CodeBlock,
