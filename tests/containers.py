@@ -100,8 +100,14 @@ def delete_leftovers() -> list[str]:
     return names
 
 
-def make_bundle(root: Path, args: list[str]) -> Path:
-    """An OCI bundle in root: busybox and tini in a read-only rootfs, PID 1 runs args."""
+def make_bundle(
+    root: Path, args: list[str], *, pids_limit: int | None = None, cgroups_path: str | None = None
+) -> Path:
+    """An OCI bundle in root: busybox and tini in a read-only rootfs, PID 1 runs args.
+
+    pids_limit: the container's pids.max; cgroups_path: where runc makes its cgroup
+    (a kubepods-style path, say) instead of /NAME.
+    """
     bindir = root / "rootfs" / "bin"
     bindir.mkdir(parents=True)
     shutil.copy2(BUSYBOX, bindir / "busybox")
@@ -113,6 +119,10 @@ def make_bundle(root: Path, args: list[str]) -> Path:
     config["process"]["terminal"] = False
     config["process"]["args"] = args
     config["root"]["readonly"] = True
+    if pids_limit is not None:
+        config["linux"].setdefault("resources", {})["pids"] = {"limit": pids_limit}
+    if cgroups_path is not None:
+        config["linux"]["cgroupsPath"] = cgroups_path
     (root / "config.json").write_text(json.dumps(config))
     return root
 
@@ -129,14 +139,18 @@ class RuncContainer:
 
 
 @contextlib.contextmanager
-def runc_container(tmp: Path, suffix: str, args: list[str]) -> Iterator[RuncContainer]:
-    """A detached runc container named PREFIX + suffix; deleted, and its init reaped, after."""
+def runc_container(
+    tmp: Path, suffix: str, args: list[str], **bundle: object
+) -> Iterator[RuncContainer]:
+    """A detached runc container named PREFIX + suffix; deleted, and its init reaped, after.
+
+    bundle: make_bundle's keyword arguments."""
     name = container_name(suffix)
-    bundle = make_bundle(tmp / name, args)
+    bundle_dir = make_bundle(tmp / name, args, **bundle)  # type: ignore[arg-type]
     pidfile = tmp / f"{name}.pid"
     init_pid = None
     try:
-        init_pid = run_detached(bundle, name, pidfile)
+        init_pid = run_detached(bundle_dir, name, pidfile)
         yield RuncContainer(name, init_pid)
     finally:
         # Kill first and reap the init (our child once adopted): `runc delete -f` waits

@@ -40,7 +40,7 @@ import click
 
 from zombiectl.commands.common import Seconds, console_for_stdout
 from zombiectl.doctor.probes import DEFAULT_TIMEOUT, diagnose
-from zombiectl.errors import NotSupported
+from zombiectl.errors import BadUsage, NotSupported
 
 
 @click.command(
@@ -73,7 +73,16 @@ Exit: 0 nothing bad (warnings included), 1 a finding is bad: orphans not reaped 
     is_flag=True,
     help="Audit every container's PID 1 instead: does it reap? Exit 1 when one does not.",
 )
-def command(as_json: bool, timeout: float | None, no_probe: bool, containers: bool) -> int:
+@click.option(
+    "--textfile",
+    metavar="PATH",
+    default=None,
+    help="With --containers: also write zombiectl_container_init_reaps to PATH (a *.prom "
+    "file) atomically, for node_exporter's textfile collector.",
+)
+def command(
+    as_json: bool, timeout: float | None, no_probe: bool, containers: bool, textfile: str | None
+) -> int:
     """Does this machine or container reap orphans? Probes and advice.
 
     Makes one real orphan and times how long its adopter (PID 1 or the nearest child
@@ -83,8 +92,10 @@ def command(as_json: bool, timeout: float | None, no_probe: bool, containers: bo
     """
     if not sys.platform.startswith("linux"):
         raise NotSupported("doctor reads /proc: it needs Linux")
+    if textfile is not None and not containers:
+        raise BadUsage("--textfile goes with --containers (the plain doctor writes no metrics)")
     if containers:
-        return containers_command(as_json, timeout)
+        return containers_command(as_json, timeout, textfile)
     report = diagnose(timeout=DEFAULT_TIMEOUT if timeout is None else timeout, probe=not no_probe)
     if as_json:
         sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
@@ -95,11 +106,19 @@ def command(as_json: bool, timeout: float | None, no_probe: bool, containers: bo
     return report.exit_code()
 
 
-def containers_command(as_json: bool, timeout: float | None) -> int:
+def containers_command(as_json: bool, timeout: float | None, textfile: str | None) -> int:
     from zombiectl.doctor.containers import DEFAULT_CONTAINERS_TIMEOUT, audit_containers
     from zombiectl.errors import EXIT_CONDITION
 
+    if textfile is not None:
+        from zombiectl.listing.textfile import check_textfile
+
+        check_textfile(textfile)  # before the looks: a typo should cost nothing
     report = audit_containers(DEFAULT_CONTAINERS_TIMEOUT if timeout is None else timeout)
+    if textfile is not None:
+        from zombiectl.listing.textfile import write_atomically
+
+        write_atomically(textfile, report.prometheus().encode("utf-8"))
     if as_json:
         sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
     else:

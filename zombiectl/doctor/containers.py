@@ -37,6 +37,13 @@ REAPING_INITS = (
 )
 
 
+INIT_REAPS = (
+    "zombiectl_container_init_reaps",
+    "Whether a container's PID 1 was seen to reap the orphans it adopts (1) or not (0), "
+    "by `zombiectl doctor --containers`; no series when it could not tell.",
+)
+
+
 class InitAudit:
     """One container's PID 1 and the verdict on it."""
 
@@ -81,6 +88,28 @@ class ContainersReport:
 
     def as_dict(self) -> dict[str, object]:
         return {"timeout": self.timeout, "containers": [a.as_dict() for a in self.audits]}
+
+    def prometheus(self) -> str:
+        """zombiectl_container_init_reaps per container id: 1, 0, no series when unknown.
+
+        Namespaces nested in one container share its id: any init seen not to reap
+        makes it 0.
+        """
+        from zombiectl.render.text import container_labels
+
+        verdicts: dict[str, tuple[InitAudit, int]] = {}
+        for a in self.audits:
+            if a.reaps is None:
+                continue
+            value = int(a.reaps)
+            known = verdicts.get(a.container.id)
+            if known is None or value < known[1]:
+                verdicts[a.container.id] = (a, value)
+        lines = [f"# HELP {INIT_REAPS[0]} {INIT_REAPS[1]}", f"# TYPE {INIT_REAPS[0]} gauge"]
+        for cid in sorted(verdicts):
+            a, value = verdicts[cid]
+            lines.append(f"{INIT_REAPS[0]}{{{container_labels(a.container)}}} {value}")
+        return "\n".join(lines) + "\n"
 
 
 def known_init(exe: str | None, argv: list[str]) -> str | None:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import re
 
 PROC = "/proc"
+CGROUP_ROOT = "/sys/fs/cgroup"
 # The v1 hierarchies tried, in this order, when the unified (0::) path is "/".
 V1_ORDER = ("name=systemd", "pids", "memory", "cpu")
 
@@ -65,7 +66,7 @@ def _re(pattern: str) -> re.Pattern[str]:
 class Container:
     """A container a process is in (None stands for the host)."""
 
-    __slots__ = ("cgroup", "id", "init_pid", "pidns", "pod", "runtime")
+    __slots__ = ("cgroup", "hierarchies", "id", "init_pid", "own_cgroup", "pidns", "pod", "runtime")
 
     def __init__(
         self,
@@ -75,6 +76,8 @@ class Container:
         pidns: int | None,
         init_pid: int,
         cgroup: str,
+        hierarchies: dict[str, str] | None = None,
+        own_cgroup: bool = False,
     ) -> None:
         self.id = id
         self.runtime = runtime
@@ -82,6 +85,10 @@ class Container:
         self.pidns = pidns
         self.init_pid = init_pid
         self.cgroup = cgroup
+        # The init's cgroup per hierarchy, and whether the cgroup is the container's own
+        # (not one it inherited from whoever started it): only then are its pids its own.
+        self.hierarchies = hierarchies if hierarchies is not None else {}
+        self.own_cgroup = own_cgroup
 
     @property
     def key(self) -> str:
@@ -101,6 +108,20 @@ class Container:
 
     def __repr__(self) -> str:
         return f"Container({self.as_dict()!r})"
+
+    def pids(self) -> tuple[int, int | None] | None:
+        """(pids.current, pids.max or None when unlimited) of the container's own pids
+        cgroup; None when it has none of its own or the files cannot be read."""
+        if not self.own_cgroup:
+            return None
+        directory = pids_directory(self.hierarchies)
+        if directory is None:
+            return None
+        current = _read_count(f"{directory}/pids.current")
+        if current is None:
+            return None
+        limit = (_read(f"{directory}/pids.max", 64) or "").strip()
+        return current, (int(limit) if limit.isascii() and limit.isdigit() else None)
 
 
 # --------------------------------------------------------------------------- parsers
@@ -205,6 +226,27 @@ def unique_ids(containers: list[Container]) -> None:
             c.id = c.key
 
 
+def pids_directory(hierarchies: dict[str, str]) -> str | None:
+    """The directory of the pids controller's files for these cgroup paths, or None.
+
+    v1 (and hybrid) hosts mount the controller at CGROUP_ROOT/pids; a v2 host has it in
+    the unified tree. A path leading out of the reader's cgroup namespace ("/..") names
+    a cgroup this mount cannot reach.
+    """
+    path = hierarchies.get("pids")
+    if path is not None:
+        base = f"{CGROUP_ROOT}/pids"
+    else:
+        path = hierarchies.get("")
+        if path is None or not os.path.exists(f"{CGROUP_ROOT}/cgroup.controllers"):
+            return None
+        base = CGROUP_ROOT
+    elements = [e for e in path.split("/") if e]
+    if ".." in elements or "." in elements:
+        return None
+    return "/".join([base, *elements])
+
+
 # --------------------------------------------------------------------------- reader
 
 
@@ -219,6 +261,11 @@ def _read(path: str, limit: int = 16384) -> str | None:
         return None
     finally:
         os.close(fd)
+
+
+def _read_count(path: str) -> int | None:
+    text = (_read(path, 64) or "").strip()
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def read_pidns(pid: int | str) -> int | None:
@@ -335,9 +382,9 @@ def describe(init: int, ns: int | None, status: str | None = None) -> Container:
     if status is None:
         status = _read(f"{PROC}/{init}/status") or ""
     if path is None or _same_cgroup_as_parent(parse_ppid(status), path):
-        return Container(key, None, None, ns, init, path or "/")
+        return Container(key, None, None, ns, init, path or "/", hierarchies)
     cid, runtime, pod = classify(path)
-    return Container(cid, runtime, pod, ns, init, path)
+    return Container(cid, runtime, pod, ns, init, path, hierarchies, own_cgroup=True)
 
 
 def _same_cgroup_as_parent(ppid: int | None, path: str) -> bool:

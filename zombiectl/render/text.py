@@ -11,6 +11,7 @@ from zombiectl.untrusted import display
 
 TYPE_CHECKING = False  # typing costs ~4 ms to import; mypy treats this name as true
 if TYPE_CHECKING:
+    from zombiectl.proc.containers import Container
     from zombiectl.proc.table import ParentZombies
 
 DEFAULT_TOP = 20
@@ -107,6 +108,25 @@ _BY_CONTAINER = (
     "Zombies held by the processes of one container (container: its id), for the containers "
     "with the most (--top, default 20); the host has no series.",
 )
+_CONTAINER_ZOMBIES = (
+    "zombiectl_container_zombies",
+    "Zombies held by the processes of one container, one series for every container "
+    "holding any (no top cut).",
+)
+_CONTAINER_INIT_ZOMBIES = (
+    "zombiectl_container_init_zombies",
+    "Zombies held by a container's PID 1 (0 when its other processes hold them), one "
+    "series for every container holding any zombie.",
+)
+_CONTAINER_PIDS = (
+    "zombiectl_container_pids",
+    "Tasks in a container's pids cgroup, zombies included (pids.current), for every "
+    "container holding zombies.",
+)
+_CONTAINER_PIDS_MAX = (
+    "zombiectl_container_pids_max",
+    "The limit of a container's pids cgroup (pids.max); no series when unlimited.",
+)
 _DURATION = ("zombiectl_scan_duration_seconds", "Seconds taken to scan the process table.")
 
 
@@ -123,6 +143,36 @@ def container_counts(result: ListResult) -> list[tuple[str, int]]:
 def _gauge(lines: list[str], metric: tuple[str, str]) -> None:
     lines.append(f"# HELP {metric[0]} {metric[1]}")
     lines.append(f"# TYPE {metric[0]} gauge")
+
+
+def container_labels(c: Container) -> str:
+    """The label set that names a container in every zombiectl_container_* series."""
+    return f'container="{escape_label(c.id)}"'
+
+
+def _container_series(lines: list[str], result: ListResult) -> None:
+    """The zombiectl_container_* families: every container holding zombies, no top cut,
+    so an alert on one container never depends on how many parents leak elsewhere."""
+    totals = result.container_totals()
+    pids = {t.container.id: t.container.pids() for t in totals}
+    _gauge(lines, _CONTAINER_ZOMBIES)
+    for t in totals:
+        lines.append(f"zombiectl_container_zombies{{{container_labels(t.container)}}} {t.zombies}")
+    _gauge(lines, _CONTAINER_INIT_ZOMBIES)
+    for t in totals:
+        labels = container_labels(t.container)
+        lines.append(f"zombiectl_container_init_zombies{{{labels}}} {t.init_zombies}")
+    _gauge(lines, _CONTAINER_PIDS)
+    for t in totals:
+        counts = pids[t.container.id]
+        if counts is not None:
+            lines.append(f"zombiectl_container_pids{{{container_labels(t.container)}}} {counts[0]}")
+    _gauge(lines, _CONTAINER_PIDS_MAX)
+    for t in totals:
+        counts = pids[t.container.id]
+        if counts is not None and counts[1] is not None:
+            labels = container_labels(t.container)
+            lines.append(f"zombiectl_container_pids_max{{{labels}}} {counts[1]}")
 
 
 def listing_prometheus(result: ListResult, top: int = DEFAULT_TOP) -> str:
@@ -152,6 +202,7 @@ def listing_prometheus(result: ListResult, top: int = DEFAULT_TOP) -> str:
     _gauge(lines, _BY_CONTAINER)
     for cid, zombies in container_counts(result)[: max(top, 0)]:
         lines.append(f'zombiectl_zombies_by_container{{container="{escape_label(cid)}"}} {zombies}')
+    _container_series(lines, result)
     _gauge(lines, _DURATION)
     lines.append(f"zombiectl_scan_duration_seconds {result.scan_seconds:.6f}")
     return "\n".join(lines) + "\n"
