@@ -5,7 +5,9 @@ attribution as an unprivileged user, trusted ids, the active probe, Kubernetes n
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,8 @@ import pytest
 from containers import (
     LEAKY_ARGS,
     LEAKY_ZOMBIES,
+    TIMEOUT,
+    WAIT_FOR_SLEEP,
     RuncContainer,
     container_name,
     runc_container,
@@ -20,6 +24,7 @@ from containers import (
 )
 from peers import require_peer
 from promstack import families, sample
+from proctools import proc_exists, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -113,3 +118,82 @@ def test_doctor_textfile_needs_containers_and_a_prom_name(tmp_path: Path, zombie
     res = zombiectl("doctor", "--containers", "--textfile", str(tmp_path / "x.txt"))
     assert res.returncode == 2 and ".prom" in res.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- reap
+
+# tini is PID 1; its one child (the main process) is sh, which leaves a child and then
+# exec's sleep: sleep holds that child's zombie and never reaps it. Ending sleep ends
+# tini, and with it the container.
+MAIN_ARGS = ["/bin/tini", "--", "/bin/sh", "-c", f"({WAIT_FOR_SLEEP}) & exec sleep 1000"]
+
+
+@pytest.fixture
+def under_tini(tmp_path: Path) -> Iterator[tuple[RuncContainer, int]]:
+    with runc_container(tmp_path, "main", MAIN_ARGS) as c:
+        assert wait_until(lambda: len(_children(c.init_pid)) == 1, TIMEOUT)
+        (main,) = _children(c.init_pid)
+        wait_zombies(main, 1)
+        yield c, main
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(x) for x in f.read().split()]
+
+
+def _state(name: str) -> str:
+    res = subprocess.run(
+        ["runc", "state", name], capture_output=True, text=True, timeout=TIMEOUT, check=True
+    )
+    return str(json.loads(res.stdout)["status"])
+
+
+def test_reap_refuses_to_end_a_containers_main_process(
+    under_tini: tuple[RuncContainer, int], zombiectl
+) -> None:
+    c, main = under_tini
+    res = zombiectl("reap", "--pid", str(main), "--kill-parent", "--force", "--yes",
+                    "--timeout", "0.2", "--json")  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    (row,) = json.loads(res.stdout)["parents"]
+    assert (row["result"], row["actions"]) == ("refused", ["SIGCHLD"])
+    assert (row["container"], row["stops_container"]) == (c.name, c.name)
+    assert f"ending it stops container {c.name}" in row["reason"]
+    assert "--stop-container" in row["reason"]
+    assert proc_exists(main) and _state(c.name) == "running"
+
+
+def test_reap_all_never_stops_a_container_even_when_asked(
+    under_tini: tuple[RuncContainer, int], zombiectl
+) -> None:
+    """Planned only (--dry-run): a real --all would signal every parent on the machine."""
+    c, main = under_tini
+    res = zombiectl("reap", "--all", "--kill-parent", "--force", "--stop-container",
+                    "--dry-run", "--json")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    rows = {r["pid"]: r for r in json.loads(res.stdout)["parents"]}
+    assert rows[main]["actions"] == ["SIGCHLD"]
+    assert f"ending it stops container {c.name}" in rows[main]["reason"]
+    # The dry run names each parent's container, the host's as null.
+    assert rows[main]["container"] == c.name
+    # Named, the same parent is planned to end, with the warning.
+    res = zombiectl("reap", "--pid", str(main), "--kill-parent", "--stop-container",
+                    "--dry-run", "--json")  # fmt: skip
+    (row,) = json.loads(res.stdout)["parents"]
+    assert row["actions"] == ["SIGCHLD", "SIGTERM"]
+    assert f"ending it stops container {c.name}" in row["reason"]
+    text = zombiectl("reap", "--pid", str(main), "--kill-parent", "--dry-run")
+    assert "CONTAINER" in text.stdout and c.name in text.stdout
+    assert f"ending it stops container {c.name}" in " ".join(text.stdout.split())
+
+
+def test_reap_with_stop_container_ends_it_and_the_container_stops(
+    under_tini: tuple[RuncContainer, int], zombiectl
+) -> None:
+    c, main = under_tini
+    res = zombiectl("reap", "--pid", str(main), "--kill-parent", "--stop-container", "--yes",
+                    "--timeout", "0.2", "--json")  # fmt: skip
+    (row,) = json.loads(res.stdout)["parents"]
+    assert "SIGTERM" in row["actions"], row
+    assert wait_until(lambda: _state(c.name) == "stopped", TIMEOUT)

@@ -15,28 +15,15 @@ Nothing here prints; `zombiectl.render.containers` renders the report.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 
 from zombiectl.errors import NoSuchProcess, PermissionDenied
-from zombiectl.proc.containers import Container, all_containers
+from zombiectl.proc.containers import Container, all_containers, known_init, read_argv, read_exe
 from zombiectl.proc.table import children_of, read_identity
-from zombiectl.untrusted import for_json, from_proc
+from zombiectl.untrusted import for_json
 
 DEFAULT_CONTAINERS_TIMEOUT = 2.0
-REAPING_INITS = (
-    "tini",
-    "dumb-init",
-    "catatonit",
-    "docker-init",
-    "s6-svscan",
-    "runit",
-    "runit-init",
-    "systemd",
-)
-
-
 INIT_REAPS = (
     "zombiectl_container_init_reaps",
     "Whether a container's PID 1 was seen to reap the orphans it adopts (1) or not (0), "
@@ -112,28 +99,6 @@ class ContainersReport:
         return "\n".join(lines) + "\n"
 
 
-def known_init(exe: str | None, argv: list[str]) -> str | None:
-    """The reaping init that exe or the command line names, or None."""
-    names = [os.path.basename(exe)] if exe else []
-    if argv:
-        names.append(os.path.basename(argv[0]))
-    for name in names:
-        base = name.removesuffix(" (deleted)").removesuffix("-static")
-        if base in REAPING_INITS:
-            return base
-    if _is_zombiectl_run(argv):
-        return "zombiectl run"
-    return None
-
-
-def _is_zombiectl_run(argv: list[str]) -> bool:
-    # `zombiectl run ...`, or `python -m zombiectl run ...`
-    for i, word in enumerate(argv[:4]):
-        if os.path.basename(word) == "zombiectl" and argv[i + 1 : i + 2] == ["run"]:
-            return True
-    return False
-
-
 def verdict(
     held: list[int], now: int, known: str | None, timeout: float
 ) -> tuple[bool | None, str]:
@@ -175,22 +140,6 @@ def _zombies(pid: int) -> dict[int, float]:
     return out
 
 
-def _argv(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            raw = f.read(4096)
-    except OSError:
-        return []
-    return [from_proc(w) for w in raw.split(b"\0") if w]
-
-
-def _exe(pid: int) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return None
-
-
 def _name(pid: int) -> str:
     ident = read_identity(pid)
     return ident.name if ident is not None else "?"
@@ -211,7 +160,7 @@ def audit_containers(
         second = _zombies(c.init_pid)
         before = first[c.init_pid]
         held = sorted(p for p, start in second.items() if before.get(p) == start)
-        known = known_init(_exe(c.init_pid), _argv(c.init_pid))
+        known = known_init(read_exe(c.init_pid), read_argv(c.init_pid))
         reaps, evidence = verdict(held, len(second), known, timeout)
         audits.append(InitAudit(c, _name(c.init_pid), reaps, evidence, len(second)))
     return ContainersReport(audits, timeout)

@@ -370,6 +370,93 @@ class Attributor:
         return None
 
 
+# --------------------------------------------------------------------------- inits
+
+REAPING_INITS = (
+    "tini",
+    "dumb-init",
+    "catatonit",
+    "docker-init",
+    "s6-svscan",
+    "runit",
+    "runit-init",
+    "systemd",
+)
+# Inits that run one child and exit with it: ending that child stops the container.
+SINGLE_CHILD_INITS = frozenset(("tini", "dumb-init", "catatonit", "docker-init", "zombiectl run"))
+
+
+def known_init(exe: str | None, argv: list[str]) -> str | None:
+    """The reaping init that exe or the command line names, or None.
+
+    Both are the process's own choice (`exec -a tini sleep`): a guess, never proof.
+    """
+    names = [os.path.basename(exe)] if exe else []
+    if argv:
+        names.append(os.path.basename(argv[0]))
+    for name in names:
+        base = name.removesuffix(" (deleted)").removesuffix("-static")
+        if base in REAPING_INITS:
+            return base
+    if _is_zombiectl_run(argv):
+        return "zombiectl run"
+    return None
+
+
+def _is_zombiectl_run(argv: list[str]) -> bool:
+    # `zombiectl run ...`, or `python -m zombiectl run ...`
+    for i, word in enumerate(argv[:4]):
+        if os.path.basename(word) == "zombiectl" and argv[i + 1 : i + 2] == ["run"]:
+            return True
+    return False
+
+
+def read_argv(pid: int) -> list[str]:
+    from zombiectl.untrusted import from_proc
+
+    try:
+        fd = os.open(f"{PROC}/{pid}/cmdline", os.O_RDONLY)
+    except OSError:
+        return []
+    try:
+        raw = os.read(fd, 4096)
+    except OSError:
+        return []
+    finally:
+        os.close(fd)
+    return [from_proc(w) for w in raw.split(b"\0") if w]
+
+
+def read_exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"{PROC}/{pid}/exe")
+    except OSError:
+        return None
+
+
+def init_guess(pid: int) -> str | None:
+    """The init pid's executable or command line names (a guess: see known_init)."""
+    return known_init(read_exe(pid), read_argv(pid))
+
+
+def main_process_of(attributor: Attributor, pid: int) -> Container | None:
+    """The container pid is the main process of, or None.
+
+    A container's main process is its PID 1, or the one child of a PID 1 that is an
+    init which exits with its child (tini, dumb-init, …): ending either stops the
+    container. The init is recognised by name, on purpose: a false match only makes
+    `reap` more careful.
+    """
+    c = attributor.container_of(pid)
+    if c is None:
+        return None
+    if c.init_pid == pid:
+        return c
+    if parse_ppid(_read(f"{PROC}/{pid}/status") or "") != c.init_pid:
+        return None
+    return c if init_guess(c.init_pid) in SINGLE_CHILD_INITS else None
+
+
 def describe(init: int, ns: int | None, status: str | None = None) -> Container:
     """The container whose PID 1 is host pid init: id from its cgroup, else its key.
 
