@@ -23,8 +23,8 @@ from containers import (
     wait_zombies,
 )
 from peers import require_peer
-from promstack import families, sample
 from proctools import proc_exists, wait_until
+from promstack import families, sample
 
 
 @pytest.fixture(autouse=True)
