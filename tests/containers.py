@@ -101,12 +101,17 @@ def delete_leftovers() -> list[str]:
 
 
 def make_bundle(
-    root: Path, args: list[str], *, pids_limit: int | None = None, cgroups_path: str | None = None
+    root: Path,
+    args: list[str],
+    *,
+    pids_limit: int | None = None,
+    cgroups_path: str | None = None,
+    capabilities: list[str] = (),  # type: ignore[assignment]
 ) -> Path:
     """An OCI bundle in root: busybox and tini in a read-only rootfs, PID 1 runs args.
 
     pids_limit: the container's pids.max; cgroups_path: where runc makes its cgroup
-    (a kubepods-style path, say) instead of /NAME.
+    (a kubepods-style path, say) instead of /NAME; capabilities: more for PID 1.
     """
     bindir = root / "rootfs" / "bin"
     bindir.mkdir(parents=True)
@@ -123,6 +128,8 @@ def make_bundle(
         config["linux"].setdefault("resources", {})["pids"] = {"limit": pids_limit}
     if cgroups_path is not None:
         config["linux"]["cgroupsPath"] = cgroups_path
+    for kind in config["process"]["capabilities"].values():
+        kind.extend(c for c in capabilities if c not in kind)
     (root / "config.json").write_text(json.dumps(config))
     return root
 

@@ -5,9 +5,12 @@ attribution as an unprivileged user, trusted ids, the active probe, Kubernetes n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,12 +22,16 @@ from containers import (
     WAIT_FOR_SLEEP,
     RuncContainer,
     container_name,
+    orphans_then_sleep,
+    pid_namespace,
     runc_container,
     wait_zombies,
 )
 from peers import require_peer
 from proctools import proc_exists, wait_until
 from promstack import families, sample
+
+from zombiectl.proc.containers import mount_of
 
 
 @pytest.fixture(autouse=True)
@@ -197,3 +204,190 @@ def test_reap_with_stop_container_ends_it_and_the_container_stops(
     (row,) = json.loads(res.stdout)["parents"]
     assert "SIGTERM" in row["actions"], row
     assert wait_until(lambda: _state(c.name) == "stopped", TIMEOUT)
+
+
+# --------------------------------------------------------------------------- attribution
+
+
+@contextlib.contextmanager
+def exec_leaker(name: str, tmp_path: Path) -> Iterator[int]:
+    """`runc exec -d` into container name: a process whose parent is outside the
+    container's namespace, holding one zombie it never reaps."""
+    pidfile = tmp_path / f"exec-{name}.pid"
+    subprocess.run(
+        ["runc", "exec", "-d", "--pid-file", str(pidfile), name,
+         "/bin/sh", "-c", f"({WAIT_FOR_SLEEP}) & exec sleep 1000"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        timeout=TIMEOUT, check=True,
+    )  # fmt: skip
+    entered = int(pidfile.read_text())
+    try:
+        wait_zombies(entered, 1)
+        yield entered
+    finally:
+        # The session adopted it when `runc exec` returned: ours to kill and reap.
+        os.kill(entered, signal.SIGKILL)
+        assert wait_until(lambda: _reaped(entered), TIMEOUT)
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return done == pid
+
+
+def _as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+         sys.executable, "-m", "zombiectl", *args],
+        capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _placed(stdout: str, pids: list[int]) -> dict[int, tuple[str, int] | None]:
+    parents = {p["pid"]: p for p in json.loads(stdout)["parents"]}
+    out: dict[int, tuple[str, int] | None] = {}
+    for pid in pids:
+        c = parents[pid]["container"]
+        out[pid] = None if c is None else (c["id"], c["init_pid"])
+    return out
+
+
+def test_a_non_root_list_names_the_same_containers_as_root(
+    leaky: RuncContainer, tmp_path: Path, zombie_parent, zombiectl
+) -> None:
+    """As nobody, no /proc/PID/ns/pid of root's processes can be read; NSpid, the
+    cgroup file and cgroup.procs can. The leaker entered with `runc exec -d` has its
+    parent outside the container: it is placed all the same."""
+    host = zombie_parent(1)
+    with (
+        runc_container(tmp_path, "other", LEAKY_ARGS) as other,
+        exec_leaker(leaky.name, tmp_path) as entered,
+        exec_leaker(other.name, tmp_path) as entered_other,
+    ):
+        wait_zombies(other.init_pid, LEAKY_ZOMBIES)
+        pids = [leaky.init_pid, other.init_pid, entered, entered_other, host.pid]
+        root = zombiectl("list", "--json")
+        nobody = _as_nobody("list", "--json")
+        assert root.returncode == nobody.returncode == 0, nobody.stderr
+        expected = {
+            leaky.init_pid: (leaky.name, leaky.init_pid),
+            entered: (leaky.name, leaky.init_pid),
+            other.init_pid: (other.name, other.init_pid),
+            entered_other: (other.name, other.init_pid),
+            host.pid: None,
+        }
+        assert _placed(root.stdout, pids) == expected
+        assert _placed(nobody.stdout, pids) == expected
+
+
+def test_a_namespace_nested_in_a_container_reports_the_container(tmp_path: Path, zombiectl) -> None:
+    """PID 1 of the container is `unshare`, whose child is PID 1 of a nested namespace
+    (sh, then sleep) holding two zombies: the nested one has no cgroup of its own."""
+    nested = ["/bin/busybox", "unshare", "-p", "-f", "--mount-proc", "/bin/sh", "-c",
+              orphans_then_sleep(LEAKY_ZOMBIES)]  # fmt: skip
+    with runc_container(tmp_path, "nest", nested, capabilities=["CAP_SYS_ADMIN"]) as c:
+        assert wait_until(lambda: len(_children(c.init_pid)) == 1, TIMEOUT)
+        (inner,) = _children(c.init_pid)
+        wait_zombies(inner, LEAKY_ZOMBIES)
+        inner_ns = int(os.readlink(f"/proc/{inner}/ns/pid")[5:-1])
+        assert inner_ns != c.pidns
+        res = zombiectl("list", "--json", "--by", "container")
+        data = json.loads(res.stdout)
+        got = {p["pid"]: p["container"] for p in data["parents"]}[inner]
+        assert (got["id"], got["runtime"], got["pidns"], got["init_pid"]) == (
+            c.name, "runc", inner_ns, inner)  # fmt: skip
+        fams = families(zombiectl("list", "--format", "prometheus").stdout)
+        assert sample(fams, "zombiectl_container_zombies", container=c.name) == LEAKY_ZOMBIES
+        assert sample(fams, "zombiectl_container_init_zombies", container=c.name) == LEAKY_ZOMBIES
+
+
+# --------------------------------------------------------------------------- trusted ids
+
+
+@contextlib.contextmanager
+def cgroup_at(path: str, owner: int = 0) -> Iterator[Path]:
+    """A cgroup of the unified hierarchy at path (its elements made, owned by owner from
+    the first one down), removed after once empty."""
+    base = Path(mount_of("") or "/nonexistent")
+    made: list[Path] = []
+    try:
+        current = base
+        for element in path.strip("/").split("/"):
+            current = current / element
+            current.mkdir()
+            made.append(current)
+            if owner:
+                os.chown(current, owner, -1)
+        yield current
+    finally:
+        for d in reversed(made):
+            # Whatever a test put here goes back to the root first.
+            for pid in (d / "cgroup.procs").read_text().split():
+                with contextlib.suppress(OSError):
+                    (base / "cgroup.procs").write_text(pid)
+            assert wait_until(lambda d=d: _rmdir(d), TIMEOUT), f"{d} stays busy"
+
+
+def _rmdir(d: Path) -> bool:
+    try:
+        d.rmdir()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _move(pid: int, cgroup: Path) -> None:
+    (cgroup / "cgroup.procs").write_text(str(pid))
+
+
+HEX = "5eed" * 16
+
+
+def test_a_cgroup_delegated_to_a_user_never_gives_a_runtime_id(tmp_path: Path, zombiectl) -> None:
+    """A user who may name cgroups (systemd's user@UID.service, or any subtree chowned to
+    them) names one docker-<64 hex>.scope: no docker id comes out of it."""
+    if mount_of("") is None:
+        pytest.skip("no unified cgroup hierarchy mounted")
+    tag = container_name("deleg")
+    systemd_style = f"{tag}/user.slice/user-65534.slice/user@65534.service/docker-{HEX}.scope"
+    with (
+        pid_namespace(1) as by_name,
+        pid_namespace(1) as by_owner,
+        cgroup_at(systemd_style) as named,
+        cgroup_at(f"{tag}-owned/docker-{HEX}.scope", owner=65534) as owned,
+    ):
+        _move(by_name, named)
+        _move(by_owner, owned)
+        wait_zombies(by_name, 1)
+        wait_zombies(by_owner, 1)
+        res = zombiectl("list", "--json")
+        got = {p["pid"]: p["container"] for p in json.loads(res.stdout)["parents"]}
+        assert (got[by_name]["id"], got[by_name]["runtime"]) == (
+            f"user:65534/docker-{HEX}.scope", None)  # fmt: skip
+        assert (got[by_owner]["id"], got[by_owner]["runtime"]) == (
+            f"user:65534/{tag}-owned/docker-{HEX}.scope", None)  # fmt: skip
+
+
+def test_two_containers_never_share_an_id(tmp_path: Path, zombiectl) -> None:
+    """A runc container named HEX, and a namespace put by root in a cgroup whose last
+    element is HEX too: the runtime's own keeps the id, the other gets its namespace's."""
+    if mount_of("") is None:
+        pytest.skip("no unified cgroup hierarchy mounted")
+    tag = container_name("copy")
+    with (
+        runc_container(tmp_path, "hex", LEAKY_ARGS, cgroups_path=f"/{tag}-{HEX}") as real,
+        pid_namespace(1) as copy,
+        cgroup_at(f"{tag}/x/{tag}-{HEX}") as cgroup,
+    ):
+        _move(copy, cgroup)
+        wait_zombies(real.init_pid, LEAKY_ZOMBIES)
+        wait_zombies(copy, 1)
+        res = zombiectl("list", "--json")
+        got = {p["pid"]: p["container"] for p in json.loads(res.stdout)["parents"]}
+        assert got[real.init_pid]["id"] == f"{tag}-{HEX}"
+        assert got[copy]["id"] == f"pidns:{os.readlink(f'/proc/{copy}/ns/pid')[5:-1]}"

@@ -1,24 +1,29 @@
 """Which container a process is in: its PID namespace, the namespace's init, and an id.
 
 A container here is a PID namespace other than zombiectl's own (everything in ours is
-the host). Its key is the namespace's inode (``/proc/PID/ns/pid``). Where that link
-cannot be read (no ptrace access to the process), a process whose ``NSpid`` in
-``/proc/PID/status`` has more than one entry is in a child namespace, and the
-namespace is found by its init: the nearest ancestor whose ``NSpid`` ends in 1.
+the host). A process whose ``NSpid`` (``/proc/PID/status``, readable by anyone) has
+more than one entry is in one, whether or not its ``/proc/PID/ns/pid`` link can be read
+(it needs ptrace access); the link's inode, where readable, is the namespace's `pidns`.
+The namespace's init is the nearest ancestor at the same NSpid depth whose NSpid ends
+in 1; for a process entered later (`runc exec -d`, `docker exec`), whose parents are
+outside, it is found among the pids of its cgroup (`cgroup.procs`), one pass at most.
 
 The id comes from the init's ``/proc/PID/cgroup``, matched against the usual layouts
-(docker, containerd/CRI, CRI-O, podman, Kubernetes, systemd units, plain runc/crun).
-A namespace whose init sits in its parent's cgroup (``unshare --pid --fork``) has no
-cgroup of its own; it, and any two namespaces that would share an id, get
-``pidns:<inode>`` (or ``init:<pid>``), so ids are unique.
+(docker, containerd/CRI, CRI-O, podman, Kubernetes, LXC, systemd units, runc with
+either cgroup driver), innermost first. Only a runtime's own tree gives a runtime id:
+a subtree delegated to a user (systemd's ``user@UID.service``, or any cgroup a user
+owns) gives ``user:UID/…``. A namespace whose init sits in its parent's cgroup is nested
+in its parent's container and takes its id (differing by `pidns`); at the top
+(``unshare --pid --fork`` on the host) it gets ``pidns:<inode>`` (or ``init:<pid>``).
+Two containers never share an id: the runtime's own keeps it, the other gets its key.
 
 The parsers are pure functions on file contents; `Attributor` reads the files, and only
 for the pids it is asked about (`list` asks only about parents that hold zombies).
 
 `Attributor().container_of(pid)` is None on the host; for a process in a runc
 container, `as_dict()` gives the container's `id` (runc's name), `runtime` ("runc"),
-`pod`, `pidns` (the PID namespace's inode), `init_pid` and `cgroup`; for one in a bare
-PID namespace (`unshare --pid --fork`), the id is `pidns:INODE` and the runtime None.
+`pod`, `pidns` (the PID namespace's inode), `init_pid`, `cgroup` and the Kubernetes
+names (`k8s_namespace`, `k8s_pod`, `k8s_container`; null off Kubernetes).
 
 Stdlib only (besides proc.table) and no dataclasses: `list --json` imports this on its fast path.
 """
@@ -35,6 +40,8 @@ if TYPE_CHECKING:
 
 PROC = "/proc"
 CGROUP_ROOT = "/sys/fs/cgroup"
+# How many statuses the search of a cgroup for an entered process's init may read.
+CGROUP_CANDIDATES = 4096
 # The v1 hierarchies tried, in this order, when the unified (0::) path is "/".
 V1_ORDER = ("name=systemd", "pids", "memory", "cpu")
 
@@ -46,7 +53,10 @@ _ELEMENT_LAYOUTS = (
     ("containerd", rf"^cri-containerd-({_ID})\.scope$"),
     ("cri-o", rf"^crio-(?!conmon-)({_ID}?)(?:\.scope)?$"),
     ("podman", rf"^libpod-(?!conmon-)({_ID}?)(?:\.scope)?$"),
+    # runc's systemd cgroup driver: cgroupsPath "system.slice:runc:ID".
+    ("runc", rf"^runc-({_ID}?)\.scope$"),
 )
+_USER_MANAGER = r"^user@([0-9]+)\.service$"
 _K8S_CONTAINER = rf"^(?:cri-containerd-|docker-|crio-)?({_ID}?)(?:\.scope)?$"
 _POD = r"(?:^|-)pod([0-9a-fA-F_-]+?)(?:\.slice)?$"
 _compiled: dict[str, re.Pattern[str]] = {}
@@ -66,7 +76,20 @@ def _re(pattern: str) -> re.Pattern[str]:
 class Container:
     """A container a process is in (None stands for the host)."""
 
-    __slots__ = ("cgroup", "hierarchies", "id", "init_pid", "own_cgroup", "pidns", "pod", "runtime")
+    __slots__ = (
+        "cgroup",
+        "hierarchies",
+        "id",
+        "init_pid",
+        "k8s_container",
+        "k8s_namespace",
+        "k8s_pod",
+        "outer",
+        "own_cgroup",
+        "pidns",
+        "pod",
+        "runtime",
+    )
 
     def __init__(
         self,
@@ -89,6 +112,12 @@ class Container:
         # (not one it inherited from whoever started it): only then are its pids its own.
         self.hierarchies = hierarchies if hierarchies is not None else {}
         self.own_cgroup = own_cgroup
+        # The container a nested PID namespace lives in: it shares that one's id.
+        self.outer: Container | None = None
+        # From kubelet's log symlinks, where readable (see `kubernetes_names`).
+        self.k8s_namespace: str | None = None
+        self.k8s_pod: str | None = None
+        self.k8s_container: str | None = None
 
     @property
     def key(self) -> str:
@@ -104,6 +133,9 @@ class Container:
             "pidns": self.pidns,
             "init_pid": self.init_pid,
             "cgroup": for_json(self.cgroup),
+            "k8s_namespace": self.k8s_namespace,
+            "k8s_pod": self.k8s_pod,
+            "k8s_container": self.k8s_container,
         }
 
     def __repr__(self) -> str:
@@ -146,14 +178,41 @@ def parse_cgroup(text: str) -> dict[str, str]:
 
 def cgroup_path(hierarchies: dict[str, str]) -> str | None:
     """The path that names a container: unified when not "/", else the first v1 in V1_ORDER."""
+    found = cgroup_path_of(hierarchies)
+    return None if found is None else found[1]
+
+
+def cgroup_path_of(hierarchies: dict[str, str]) -> tuple[str, str] | None:
+    """(hierarchy, path) of `cgroup_path`: "" for the unified one, else the v1 name."""
     unified = hierarchies.get("")
     if unified is not None and unified != "/":
-        return unified
+        return "", unified
     for name in V1_ORDER:
         path = hierarchies.get(name)
         if path is not None and path != "/":
-            return path
+            return name, path
     return None
+
+
+def mount_of(hierarchy: str) -> str | None:
+    """Where a hierarchy is mounted under CGROUP_ROOT, by the usual layout, or None."""
+    if hierarchy == "":
+        if os.path.exists(f"{CGROUP_ROOT}/cgroup.controllers"):
+            return CGROUP_ROOT
+        unified = f"{CGROUP_ROOT}/unified"
+        return unified if os.path.exists(f"{unified}/cgroup.controllers") else None
+    name = hierarchy.removeprefix("name=")
+    directory = f"{CGROUP_ROOT}/{name}"
+    return directory if os.path.isdir(directory) else None
+
+
+def cgroup_directory(hierarchy: str, path: str) -> str | None:
+    """The directory of the cgroup at path, or None where this mount cannot reach it."""
+    base = mount_of(hierarchy)
+    elements = [e for e in path.split("/") if e]
+    if base is None or ".." in elements or "." in elements:
+        return None
+    return "/".join([base, *elements])
 
 
 def classify(path: str) -> tuple[str, str | None, str | None]:
@@ -169,6 +228,14 @@ def classify(path: str) -> tuple[str, str | None, str | None]:
         elements.pop()
     if not elements:
         return path, None, None
+    for i, element in enumerate(elements):
+        m = _re(_USER_MANAGER).match(element)
+        if m:
+            # A subtree systemd delegates to a user: every name in it is the user's own
+            # choice, so none is a runtime's id, whatever it looks like.
+            return "/".join([f"user:{m.group(1)}", *elements[i + 1 :]]), None, None
+    if elements[0].startswith("lxc.payload."):
+        return elements[0][len("lxc.payload.") :] or elements[0], "lxc", None
     if any("kubepods" in e for e in elements):
         return _classify_kubernetes(elements)
     for runtime, pattern in _ELEMENT_LAYOUTS:
@@ -178,10 +245,12 @@ def classify(path: str) -> tuple[str, str | None, str | None]:
                 return m.group(1), runtime, None
     if len(elements) >= 2 and elements[-2] == "docker":
         return elements[-1], "docker", None
+    if len(elements) >= 2 and elements[-2] == "lxc":
+        return elements[-1], "lxc", None
     last = elements[-1]
     if last.endswith(".service") and len(last) > len(".service"):
         return last, "systemd", None
-    if len(elements) == 1 or elements[-2] in ("lxc", "machine.slice", "system.slice"):
+    if len(elements) == 1 or elements[-2] in ("machine.slice", "system.slice"):
         return last, "runc", None
     return last, None, None
 
@@ -217,13 +286,24 @@ def parse_ns_link(link: str) -> int | None:
 
 
 def unique_ids(containers: list[Container]) -> None:
-    """Give every container that shares its id with another its fallback key as id."""
-    seen: dict[str, int] = {}
+    """Make every id name one container: where two would share one, the one most likely
+    the runtime's own (a runtime's layout, then the shortest cgroup path) keeps it and
+    the others get their fallback key. Namespaces nested in a container take its id
+    (whatever it became) and differ by pidns."""
+    claims: dict[str, list[Container]] = {}
     for c in containers:
-        seen[c.id] = seen.get(c.id, 0) + 1
-    for c in containers:
-        if seen[c.id] > 1:
+        if c.outer is None:
+            claims.setdefault(c.id, []).append(c)
+    for same in claims.values():
+        same.sort(key=lambda c: (c.runtime is None, len(c.cgroup), c.init_pid))
+        for c in same[1:]:
             c.id = c.key
+    for c in containers:
+        if c.outer is not None:
+            c.id = c.outer.id
+            while c.outer.outer is not None and c.outer.outer is not c:
+                c.outer = c.outer.outer  # the outermost one's id
+            c.id = c.outer.id
 
 
 def pids_directory(hierarchies: dict[str, str]) -> str | None:
@@ -278,15 +358,23 @@ def read_pidns(pid: int | str) -> int | None:
 class Attributor:
     """Finds the container of a pid, reading /proc only for the pids it is asked about.
 
-    Results are cached per pid and per namespace, so a hundred parents in one
-    container cost one read of the init's cgroup. `finish()` makes ids unique over
-    every container seen.
+    One pass at most: a process is placed by walking its parents while they are in its
+    namespace (same NSpid depth) up to the one whose NSpid ends in 1. A process entered
+    later (`runc exec`, `docker exec`, `nsenter`) has its parent outside; its init is
+    then found among the pids of its own cgroup and the cgroups above it
+    (`cgroup.procs`), and only if that fails by one read of every process's status,
+    kept for every later question. Results are cached per pid, per namespace, per
+    cgroup and per init, so a hundred parents in one container cost one read of the
+    init's cgroup. `finish()` makes ids unique over every container seen.
     """
 
     def __init__(self) -> None:
         self.own_ns = read_pidns("self")
         self._by_pid: dict[int, Container | None] = {}
         self._by_key: dict[str, Container] = {}
+        self._by_init: dict[int, Container] = {}
+        self._inits_by_cgroup: dict[tuple[str, int], list[int]] = {}
+        self._all_inits: dict[int, list[tuple[int, int | None]]] | None = None
 
     def container_of(self, pid: int) -> Container | None:
         if pid not in self._by_pid:
@@ -317,57 +405,125 @@ class Attributor:
         status = _read(f"{PROC}/{pid}/status")
         if status is None:
             return None
-        found = self._init_of(pid, status, ns)
-        if found is None:
+        depth = len(parse_nspid(status))
+        if depth <= 1:
+            return None  # in our own namespace (its NSpid has one entry), whatever ns says
+        init = self._walk_to_init(pid, status, depth)
+        if init is None:
+            init = self._init_by_cgroup(pid, depth, ns)
+        if init is None:
             return None
-        init, init_status = found
+        return self._container_at(init[0], init[1], ns)
+
+    def _container_at(self, init: int, init_status: str, ns: int | None) -> Container:
+        known = self._by_init.get(init)
+        if known is not None:
+            return known
         if ns is None:
-            known = self._by_key.get(f"init:{init}")
-            if known is not None:
-                return known
-        c = describe(init, ns, init_status)
+            ns = read_pidns(init)
+        c = self._describe(init, ns, init_status)
         self._by_key[c.key] = c
+        self._by_init[init] = c
         return c
 
-    def _init_of(self, pid: int, status: str, ns: int | None) -> tuple[int, str] | None:
-        """(host pid, status text) of PID 1 of pid's namespace, walking up the parents.
+    def _walk_to_init(self, pid: int, status: str, depth: int) -> tuple[int, str] | None:
+        """(host pid, status) of PID 1 of pid's namespace, among pid's ancestors.
 
-        pid's own status is already read; with ns known, an ancestor counts only when it
-        is in ns (a nested namespace's PID 1 is not ours). A process entered later
-        (`docker exec`, `nsenter`) has its parent outside: then ns is searched.
+        A parent with the same NSpid depth is in the same namespace: a process can only
+        be born in its parent's namespace or one below it, and only adopted by an
+        ancestor. None when the walk leaves the namespace first.
         """
         seen = set()
         cur, text = pid, status
-        while True:
+        while cur not in seen:
             seen.add(cur)
             nspid = parse_nspid(text)
-            if ns is None and len(nspid) <= 1:
-                return None  # reached our own namespace without meeting an init
-            if nspid and nspid[-1] == 1 and (cur == pid or ns is None or read_pidns(cur) == ns):
+            if len(nspid) != depth:
+                return None
+            if nspid[-1] == 1:
                 return cur, text
+            known = self._by_pid.get(cur)
+            if known is not None:
+                return known.init_pid, ""
             parent = parse_ppid(text)
-            if not parent or parent in seen:
-                break
-            cur = parent
-            parent_text = _read(f"{PROC}/{cur}/status")
+            if not parent:
+                return None
+            parent_text = _read(f"{PROC}/{parent}/status")
             if parent_text is None:
-                break
-            text = parent_text
-        if ns is None:
-            return None
-        init = self._search_init(ns)
-        if init is None:
-            return None
-        return init, _read(f"{PROC}/{init}/status") or ""
-
-    def _search_init(self, ns: int) -> int | None:
-        for name in os.listdir(PROC):
-            if not name.isdigit() or read_pidns(name) != ns:
-                continue
-            nspid = parse_nspid(_read(f"{PROC}/{name}/status") or "")
-            if nspid and nspid[-1] == 1:
-                return int(name)
+                return None
+            cur, text = parent, parent_text
         return None
+
+    def _init_by_cgroup(self, pid: int, depth: int, ns: int | None) -> tuple[int, str] | None:
+        """PID 1 of pid's namespace, for a process whose parents are outside it.
+
+        A process entered into a container is put in the container's cgroup (or one
+        below it), so the init is among the pids of pid's cgroup or of one above it.
+        Without the namespace link, the init must be the only candidate at pid's NSpid
+        depth there; else one pass over every process's status decides.
+        """
+        found = cgroup_path_of(parse_cgroup(_read(f"{PROC}/{pid}/cgroup") or ""))
+        if found is not None:
+            candidates = self._inits_in(found[0], found[1], depth)
+            matches = [c for c in candidates if ns is None or read_pidns(c) == ns]
+            if len(matches) == 1:
+                return matches[0], _read(f"{PROC}/{matches[0]}/status") or ""
+        matches = [init for init, init_ns in self._every_init(depth) if ns is None or init_ns == ns]
+        if len(matches) == 1:
+            return matches[0], _read(f"{PROC}/{matches[0]}/status") or ""
+        return None
+
+    def _inits_in(self, hierarchy: str, path: str, depth: int) -> list[int]:
+        """Namespace inits at this NSpid depth in path's cgroup, or in the nearest cgroup
+        above it that holds any; at most CGROUP_CANDIDATES statuses are read."""
+        key = (f"{hierarchy}:{path}", depth)
+        cached = self._inits_by_cgroup.get(key)
+        if cached is not None:
+            return cached
+        found: list[int] = []
+        base = mount_of(hierarchy)
+        elements = [e for e in path.split("/") if e]
+        budget = CGROUP_CANDIDATES
+        if base is not None and ".." not in elements and "." not in elements:
+            for level in range(len(elements), -1, -1):
+                directory = "/".join([base, *elements[:level]])
+                procs = (_read(f"{directory}/cgroup.procs", 1 << 20) or "").split()
+                for name in procs[:budget]:
+                    nspid = parse_nspid(_read(f"{PROC}/{name}/status") or "")
+                    if len(nspid) == depth and nspid[-1] == 1:
+                        found.append(int(name))
+                budget -= len(procs)
+                if found or budget <= 0:
+                    break
+        self._inits_by_cgroup[key] = found
+        return found
+
+    def _every_init(self, depth: int) -> list[tuple[int, int | None]]:
+        """(host pid, namespace inode or None) of every namespace init at NSpid depth:
+        one read of every process's status, made once and kept."""
+        if self._all_inits is None:
+            self._all_inits = {}
+            for name in os.listdir(PROC):
+                if name[0] not in "123456789":
+                    continue
+                nspid = parse_nspid(_read(f"{PROC}/{name}/status") or "")
+                if len(nspid) > 1 and nspid[-1] == 1:
+                    entry = (int(name), read_pidns(name))
+                    self._all_inits.setdefault(len(nspid), []).append(entry)
+        return self._all_inits.get(depth, [])
+
+    def _describe(self, init: int, ns: int | None, status: str) -> Container:
+        """The container whose PID 1 is host pid init (see `describe`); a namespace
+        without a cgroup of its own inside another container takes that one's id."""
+        c = describe(init, ns, status)
+        if c.own_cgroup:
+            return c
+        ppid = parse_ppid(status or _read(f"{PROC}/{init}/status") or "")
+        outer = self.container_of(ppid) if ppid else None
+        if outer is not None and outer is not c:
+            c.outer = outer
+            c.id, c.runtime, c.pod = outer.id, outer.runtime, outer.pod
+        return c
 
 
 # --------------------------------------------------------------------------- inits
@@ -464,14 +620,44 @@ def describe(init: int, ns: int | None, status: str | None = None) -> Container:
     """
     own = _read(f"{PROC}/{init}/cgroup") or ""
     hierarchies = parse_cgroup(own)
-    path = cgroup_path(hierarchies)
+    found = cgroup_path_of(hierarchies)
     key = f"pidns:{ns}" if ns is not None else f"init:{init}"
-    if status is None:
+    if not status:
         status = _read(f"{PROC}/{init}/status") or ""
-    if path is None or _same_cgroup_as_parent(parse_ppid(status), path):
-        return Container(key, None, None, ns, init, path or "/", hierarchies)
-    cid, runtime, pod = classify(path)
+    if found is None or _same_cgroup_as_parent(parse_ppid(status), found[1]):
+        path = "/" if found is None else found[1]
+        return Container(key, None, None, ns, init, path, hierarchies)
+    hierarchy, path = found
+    delegated = delegated_to(hierarchy, path)
+    if delegated is not None:
+        cid: str = f"user:{delegated[0]}/{delegated[1]}".rstrip("/")
+        runtime, pod = None, None
+    else:
+        cid, runtime, pod = classify(path)
     return Container(cid, runtime, pod, ns, init, path, hierarchies, own_cgroup=True)
+
+
+def delegated_to(hierarchy: str, path: str) -> tuple[int, str] | None:
+    """(uid, the path below it) when a cgroup on path is owned by a user other than
+    root: a subtree delegated to that user, whose names are the user's to choose.
+
+    Where the cgroup cannot be reached (a path out of the reader's cgroup namespace),
+    only the names tell (`classify`).
+    """
+    elements = [e for e in path.split("/") if e]
+    base = mount_of(hierarchy)
+    if base is None or ".." in elements:
+        return None
+    directory = base
+    for i, element in enumerate(elements):
+        directory = f"{directory}/{element}"
+        try:
+            uid = os.lstat(directory).st_uid
+        except OSError:
+            return None
+        if uid != 0:
+            return uid, "/".join(elements[i:])
+    return None
 
 
 def _same_cgroup_as_parent(ppid: int | None, path: str) -> bool:
@@ -481,7 +667,8 @@ def _same_cgroup_as_parent(ppid: int | None, path: str) -> bool:
     parent = _read(f"{PROC}/{ppid}/cgroup")
     if parent is None:
         return False
-    return cgroup_path(parse_cgroup(parent)) == path
+    found = cgroup_path_of(parse_cgroup(parent))
+    return found is not None and found[1] == path
 
 
 def all_containers() -> list[Container]:
@@ -490,19 +677,17 @@ def all_containers() -> list[Container]:
     A namespace's PID 1 is the process whose ``NSpid`` has more than one entry and
     ends in 1; this reads every process's status, so only `doctor --containers` uses it.
     """
-    own = read_pidns("self")
+    attributor = Attributor()
     found: list[Container] = []
     for name in os.listdir(PROC):
         if name[0] not in "123456789":
             continue
-        status = _read(f"{PROC}/{name}/status") or ""
-        nspid = parse_nspid(status)
+        nspid = parse_nspid(_read(f"{PROC}/{name}/status") or "")
         if len(nspid) < 2 or nspid[-1] != 1:
             continue
-        ns = read_pidns(name)
-        if ns is not None and ns == own:
-            continue  # we run inside this namespace: it is the host here
-        found.append(describe(int(name), ns, status))
-    unique_ids(found)
+        c = attributor.container_of(int(name))
+        if c is not None and c.init_pid == int(name):
+            found.append(c)
+    attributor.finish()
     found.sort(key=lambda c: c.init_pid)
     return found
