@@ -107,18 +107,25 @@ def make_bundle(
     pids_limit: int | None = None,
     cgroups_path: str | None = None,
     capabilities: list[str] = (),  # type: ignore[assignment]
+    applets: tuple[str, ...] = (),
+    files: dict[str, str] | None = None,
 ) -> Path:
     """An OCI bundle in root: busybox and tini in a read-only rootfs, PID 1 runs args.
 
     pids_limit: the container's pids.max; cgroups_path: where runc makes its cgroup
-    (a kubepods-style path, say) instead of /NAME; capabilities: more for PID 1.
+    (a kubepods-style path, say) instead of /NAME; capabilities: more for PID 1;
+    applets: more busybox names in /bin; files: path in the rootfs -> text.
     """
     bindir = root / "rootfs" / "bin"
     bindir.mkdir(parents=True)
     shutil.copy2(BUSYBOX, bindir / "busybox")
     shutil.copy2(TINI, bindir / "tini")
-    for applet in ("sh", "sleep"):
+    for applet in ("sh", "sleep", *applets):
         (bindir / applet).symlink_to("busybox")
+    for path, text in (files or {}).items():
+        target = root / "rootfs" / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
     subprocess.run(["runc", "spec"], cwd=root, check=True, timeout=TIMEOUT)
     config = json.loads((root / "config.json").read_text())
     config["process"]["terminal"] = False

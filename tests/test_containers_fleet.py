@@ -28,7 +28,7 @@ from containers import (
     wait_zombies,
 )
 from peers import require_peer
-from proctools import proc_exists, wait_until
+from proctools import proc_exists, wait_until, zombie_children
 from promstack import families, sample
 
 from zombiectl.proc.containers import mount_of
@@ -391,3 +391,98 @@ def test_two_containers_never_share_an_id(tmp_path: Path, zombiectl) -> None:
         got = {p["pid"]: p["container"] for p in json.loads(res.stdout)["parents"]}
         assert got[real.init_pid]["id"] == f"{tag}-{HEX}"
         assert got[copy]["id"] == f"pidns:{os.readlink(f'/proc/{copy}/ns/pid')[5:-1]}"
+
+
+# --------------------------------------------------------------------------- the probe
+
+# PID 1 waits 2 s on a fifo nobody writes (no wait() meanwhile), then runs a command,
+# whose wait() reaps any orphan that died meanwhile: it reaps, every 2 s.
+POLLING_ARGS = ["/bin/sh", "-c", "busybox mkfifo /dev/f; exec 3<>/dev/f; "
+                "while :; do read -t 2 x <&3; busybox true; done"]  # fmt: skip
+PROBE_TIMEOUT = "4"
+
+
+def test_the_probe_tells_reaps_slow_and_never(tmp_path: Path, zombiectl) -> None:
+    """busybox init and `sh -c` (which reap while they wait) are no longer unknown; an
+    init that polls every 2 s is slow, not never; sleep never reaps."""
+    inittab = {"/etc/inittab": "::sysinit:/bin/sleep 0\n::respawn:/bin/sleep 1000\n"}
+    with (
+        runc_container(
+            tmp_path, "busyinit", ["/bin/init"], applets=("init",), files=inittab
+        ) as init,
+        runc_container(tmp_path, "shc", ["/bin/sh", "-c", "sleep 1000; exit 0"]) as shc,
+        runc_container(tmp_path, "polling", POLLING_ARGS) as polling,
+        runc_container(tmp_path, "never", ["/bin/sleep", "1000"]) as never,
+        runc_container(tmp_path, "tini", ["/bin/tini", "--", "/bin/sleep", "1000"]) as tini,
+    ):
+        mine = {c.init_pid: c.name for c in (init, shc, polling, never, tini)}
+        before = zombiectl("doctor", "--containers", "--json", "--timeout", "0.2")
+        unprobed = _verdicts(before.stdout, mine)
+        assert unprobed[init.name] == unprobed[shc.name] == ("unknown", None)
+        res = zombiectl("doctor", "--containers", "--probe", "--json", "--timeout", PROBE_TIMEOUT)
+        assert res.returncode == 1, res.stderr  # never: a PID 1 that does not reap
+        got = _verdicts(res.stdout, mine)
+        assert got[init.name][0] == got[shc.name][0] == got[tini.name][0] == "reaps"
+        assert got[polling.name][0] == "slow"
+        assert 1.0 < (got[polling.name][1] or 0) <= float(PROBE_TIMEOUT)
+        assert got[never.name] == ("never", None)
+        # The cost, as documented: one zombie of the PID 1 that never reaps.
+        assert len(zombie_children(never.init_pid)) == 1
+        # The orphan was made inside: it is the container's PID 1's child, in its cgroup.
+        (orphan,) = zombie_children(never.init_pid)
+        assert _nspid(orphan)[-1] != orphan
+        # Nothing of the probe is left anywhere else.
+        for pid, name in mine.items():
+            if name != never.name:
+                assert zombie_children(pid) == [], name
+
+
+def _verdicts(stdout: str, mine: dict[int, str]) -> dict[str, tuple[str, float | None]]:
+    out = {}
+    for a in json.loads(stdout)["containers"]:
+        if a["init_pid"] in mine:
+            probe = a["probe"] or {}
+            out[mine[a["init_pid"]]] = (a["verdict"], probe.get("seconds"))
+    return out
+
+
+def _nspid(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/status") as f:
+        (line,) = [ln for ln in f if ln.startswith("NSpid:")]
+    return [int(x) for x in line.split()[1:]]
+
+
+def test_a_name_alone_is_not_a_reaping_init(zombiectl) -> None:
+    """`exec -a tini sleep`: argv[0] says tini, the executable is sleep."""
+    with spoofed_tini() as init:
+        res = zombiectl("doctor", "--containers", "--json", "--timeout", "0.2")
+        (a,) = [a for a in json.loads(res.stdout)["containers"] if a["init_pid"] == init]
+        assert (a["reaps"], a["verdict"], a["init_guess"]) == (None, "unknown", "tini")
+
+
+@contextlib.contextmanager
+def spoofed_tini() -> Iterator[int]:
+    proc = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--mount-proc", "bash", "-c", "exec -a tini sleep 1000"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert wait_until(lambda: _comm_of_child(proc.pid) == "sleep", TIMEOUT)
+        (init,) = _children(proc.pid)
+        yield init
+    finally:
+        for pid in _children(proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(TIMEOUT)
+
+
+def _comm_of_child(pid: int) -> str | None:
+    kids = _children(pid)
+    if not kids:
+        return None
+    try:
+        with open(f"/proc/{kids[0]}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None

@@ -50,6 +50,7 @@ Examples:
   zombiectl doctor                        is anyone reaping orphans here, and how fast?
   zombiectl doctor --json                 the same findings as one JSON object
   zombiectl doctor --containers           does each container's PID 1 reap orphans?
+  zombiectl doctor --containers --probe   ... by handing each one an orphan (root)
   zombiectl run -- zombiectl doctor       what it looks like under a reaping init
   HEALTHCHECK CMD zombiectl doctor        in a Dockerfile: unhealthy when PID 1 does not reap
 \b
@@ -74,6 +75,14 @@ Exit: 0 nothing bad (warnings included), 1 a finding is bad: orphans not reaped 
     help="Audit every container's PID 1 instead: does it reap? Exit 1 when one does not.",
 )
 @click.option(
+    "--probe",
+    "probing",
+    is_flag=True,
+    help="With --containers (root): hand each container's PID 1 one orphan and time its "
+    "reaping: reaps, slow (after 1 s) or never. Against a PID 1 that never reaps, the "
+    "orphan stays a zombie until the container stops.",
+)
+@click.option(
     "--textfile",
     metavar="PATH",
     default=None,
@@ -81,7 +90,12 @@ Exit: 0 nothing bad (warnings included), 1 a finding is bad: orphans not reaped 
     "file) atomically, for node_exporter's textfile collector.",
 )
 def command(
-    as_json: bool, timeout: float | None, no_probe: bool, containers: bool, textfile: str | None
+    as_json: bool,
+    timeout: float | None,
+    no_probe: bool,
+    containers: bool,
+    probing: bool,
+    textfile: str | None,
 ) -> int:
     """Does this machine or container reap orphans? Probes and advice.
 
@@ -94,8 +108,10 @@ def command(
         raise NotSupported("doctor reads /proc: it needs Linux")
     if textfile is not None and not containers:
         raise BadUsage("--textfile goes with --containers (the plain doctor writes no metrics)")
+    if probing and not containers:
+        raise BadUsage("--probe goes with --containers (the plain doctor probes by default)")
     if containers:
-        return containers_command(as_json, timeout, textfile)
+        return containers_command(as_json, timeout, textfile, probing)
     report = diagnose(timeout=DEFAULT_TIMEOUT if timeout is None else timeout, probe=not no_probe)
     if as_json:
         sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
@@ -106,15 +122,23 @@ def command(
     return report.exit_code()
 
 
-def containers_command(as_json: bool, timeout: float | None, textfile: str | None) -> int:
-    from zombiectl.doctor.containers import DEFAULT_CONTAINERS_TIMEOUT, audit_containers
-    from zombiectl.errors import EXIT_CONDITION
+def containers_command(
+    as_json: bool, timeout: float | None, textfile: str | None, probing: bool = False
+) -> int:
+    import os
 
+    from zombiectl.doctor.containers import DEFAULT_CONTAINERS_TIMEOUT, audit_containers
+    from zombiectl.errors import EXIT_CONDITION, PermissionDenied
+
+    if probing and os.geteuid() != 0:
+        raise PermissionDenied("--probe enters each container's namespaces: it needs root")
     if textfile is not None:
         from zombiectl.listing.textfile import check_textfile
 
         check_textfile(textfile)  # before the looks: a typo should cost nothing
-    report = audit_containers(DEFAULT_CONTAINERS_TIMEOUT if timeout is None else timeout)
+    report = audit_containers(
+        DEFAULT_CONTAINERS_TIMEOUT if timeout is None else timeout, probing=probing
+    )
     if textfile is not None:
         from zombiectl.listing.textfile import write_atomically
 
