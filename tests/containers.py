@@ -173,6 +173,18 @@ def runc_container(
         if init_pid is not None:
             _reap(init_pid)
         _runc("delete", "-f", name)
+        if bundle.get("cgroups_path"):
+            remove_cgroup_parents(str(bundle["cgroups_path"]))
+
+
+def remove_cgroup_parents(path: str) -> None:
+    """runc removes a container's own cgroup, not the ones above it that it made: those
+    go here, deepest first, in every hierarchy (each is empty by now, or not ours)."""
+    elements = [e for e in path.split("/") if e][:-1]
+    for mount in Path("/sys/fs/cgroup").iterdir():
+        for depth in range(len(elements), 0, -1):
+            with contextlib.suppress(OSError):
+                (mount.joinpath(*elements[:depth])).rmdir()
 
 
 def run_detached(bundle: Path, name: str, pidfile: Path) -> int:

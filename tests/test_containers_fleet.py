@@ -486,3 +486,57 @@ def _comm_of_child(pid: int) -> str | None:
             return f.read().strip()
     except OSError:
         return None
+
+
+# --------------------------------------------------------------------------- kubernetes
+
+POD_UID = "0b7c9d2e-4f1a-4c3b-9e8d-7a6b5c4d3e2f"
+K8S_ID = "c0ffee" + "0" * 58
+
+
+@pytest.fixture
+def kubelet_logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A directory laid out as kubelet's /var/log/containers: one symlink per container,
+    named <pod>_<namespace>_<container>-<id>.log, pointing into /var/log/pods."""
+    logs = tmp_path / "containers"
+    logs.mkdir()
+    target = f"/var/log/pods/shop_web-7d4b9_{POD_UID}/app/0.log"
+    (logs / f"web-7d4b9_shop_app-{K8S_ID}.log").symlink_to(target)
+    # Another container's, and names kubelet never makes: ignored.
+    (logs / f"db-0_shop_pg-{'d' * 64}.log").symlink_to("/nonexistent")
+    (logs / "README").write_text("not a log")
+    (logs / f"a_b-{K8S_ID}.log").symlink_to("/nonexistent")
+    monkeypatch.setenv("ZOMBIECTL_K8S_LOG_DIR", str(logs))
+    return logs
+
+
+def test_kubernetes_names_in_json_tables_and_labels(
+    kubelet_logs: Path, tmp_path: Path, zombiectl
+) -> None:
+    cgroups = f"/{container_name('kubepods')}/besteffort/pod{POD_UID}/{K8S_ID}"
+    with runc_container(tmp_path, "k8s", LEAKY_ARGS, cgroups_path=cgroups) as c:
+        wait_zombies(c.init_pid, LEAKY_ZOMBIES)
+        res = zombiectl("list", "--json")
+        got = {p["pid"]: p["container"] for p in json.loads(res.stdout)["parents"]}[c.init_pid]
+        assert (got["id"], got["runtime"], got["pod"]) == (K8S_ID, "kubernetes", POD_UID)
+        assert (got["k8s_namespace"], got["k8s_pod"], got["k8s_container"]) == (
+            "shop", "web-7d4b9", "app")  # fmt: skip
+        fams = families(zombiectl("list", "--format", "prometheus").stdout)
+        assert sample(fams, "zombiectl_container_zombies", container=K8S_ID, k8s_namespace="shop",
+                      k8s_pod="web-7d4b9", k8s_container="app") == LEAKY_ZOMBIES  # fmt: skip
+        table = zombiectl("list").stdout
+        assert f"{K8S_ID} (shop/web-7d4b9/app)" in " ".join(table.split())
+        doctor = zombiectl("doctor", "--containers", "--json", "--timeout", "0.2")
+        (a,) = [a for a in json.loads(doctor.stdout)["containers"] if a["init_pid"] == c.init_pid]
+        assert (a["k8s_namespace"], a["k8s_pod"], a["k8s_container"]) == (
+            "shop", "web-7d4b9", "app")  # fmt: skip
+
+
+def test_kubelet_log_names_parse_exactly() -> None:
+    from zombiectl.proc.containers import parse_kubelet_log_name
+
+    assert parse_kubelet_log_name(f"web-7d4b9_shop_app-{K8S_ID}.log") == (
+        K8S_ID, "shop", "web-7d4b9", "app")  # fmt: skip
+    for bad in ("x.log", f"a_b-{K8S_ID}.log", f"a_b_c_d-{K8S_ID}.log", "a_b_c-.log",
+                f"a_b_c-{K8S_ID}.txt", "a_b_c-ff\n.log", "__-ab.log"):  # fmt: skip
+        assert parse_kubelet_log_name(bad) is None, bad

@@ -390,7 +390,9 @@ class Attributor:
         return c is not None and c.init_pid == pid
 
     def finish(self) -> None:
-        unique_ids(self.containers())
+        found = self.containers()
+        unique_ids(found)
+        name_kubernetes_containers(found)
 
     def _attribute(self, pid: int) -> Container | None:
         if pid <= 0:
@@ -524,6 +526,61 @@ class Attributor:
             c.outer = outer
             c.id, c.runtime, c.pod = outer.id, outer.runtime, outer.pod
         return c
+
+
+# --------------------------------------------------------------------------- kubernetes
+
+K8S_LOG_DIR = "/var/log/containers"
+# Tests point this at a directory laid out as kubelet does.
+K8S_LOG_DIR_ENV = "ZOMBIECTL_K8S_LOG_DIR"
+
+
+def parse_kubelet_log_name(name: str) -> tuple[str, str, str, str] | None:
+    """(container id, namespace, pod, container) from kubelet's symlink name
+    ``<pod>_<namespace>_<container>-<id>.log``, or None for any other name.
+
+    Pod, namespace and container names are DNS labels or subdomains: none holds "_",
+    and the id (hex) holds no "-", so the split is exact.
+    """
+    if not name.endswith(".log"):
+        return None
+    head, sep, cid = name[: -len(".log")].rpartition("-")
+    parts = head.split("_")
+    if not sep or len(parts) != 3 or not all(parts) or not cid.isalnum() or not cid.isascii():
+        return None
+    pod, namespace, container = parts
+    return cid, namespace, pod, container
+
+
+def kubernetes_names(directory: str | None = None) -> dict[str, tuple[str, str, str]]:
+    """Container id -> (namespace, pod, container) from kubelet's log symlinks.
+
+    Only the names are read, never the links' targets; an unreadable or missing
+    directory (not a Kubernetes node, or not mounted) gives nothing.
+    """
+    if directory is None:
+        directory = os.environ.get(K8S_LOG_DIR_ENV) or K8S_LOG_DIR
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return {}
+    out: dict[str, tuple[str, str, str]] = {}
+    for name in names:
+        parsed = parse_kubelet_log_name(name)
+        if parsed is not None:
+            out[parsed[0]] = parsed[1:]
+    return out
+
+
+def name_kubernetes_containers(containers: list[Container]) -> None:
+    """Set the Kubernetes names of the containers whose id kubelet's logs name."""
+    if not containers:
+        return
+    names = kubernetes_names()
+    for c in containers:
+        known = names.get(c.id)
+        if known is not None:
+            c.k8s_namespace, c.k8s_pod, c.k8s_container = known
 
 
 # --------------------------------------------------------------------------- inits

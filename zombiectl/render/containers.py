@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from zombiectl.doctor.containers import ContainersReport, InitAudit
+from zombiectl.render.text import container_title
 from zombiectl.untrusted import display
 
 VERDICTS = {
@@ -56,7 +57,7 @@ def containers_view(report: ContainersReport) -> RenderableType:
         init = Text(f"{a.container.init_pid} ")
         init.append(display(a.init))
         table.add_row(
-            Text(display(a.container.id)),
+            Text(display(container_title(a.container))),
             a.container.runtime or "-",
             init,
             Text(word, style=style),

@@ -11,6 +11,7 @@ from zombiectl.proc.containers import Container
 from zombiectl.render.text import (
     PARENTS_COLUMNS,
     RIGHT_JUSTIFIED,
+    container_title,
     format_pids,
     listing_footer,
     parents_columns,
@@ -38,7 +39,7 @@ def container_cell(c: Container | None, init: bool = False) -> Text:
     """A container's id (the host: "-"), marked when the parent is that container's PID 1."""
     if c is None:
         return Text("-", style="dim")
-    text = Text(display(c.id))
+    text = Text(display(container_title(c)))
     if init:
         text.append(" (init)", style="bold")
     return text

@@ -63,7 +63,7 @@ def parents_row(result: ListResult, g: ParentZombies, with_container: bool) -> l
     row = [str(g.pid), display(g.name), display(g.user), str(g.zombies), format_pids(g.zombie_pids)]
     if with_container:
         c = result.container_of(g.pid)
-        cell = "-" if c is None else display(c.id)
+        cell = "-" if c is None else display(container_title(c))
         row.append(cell + " (init)" if c is not None and g.pid in result.inits else cell)
     return row
 
@@ -146,8 +146,25 @@ def _gauge(lines: list[str], metric: tuple[str, str]) -> None:
 
 
 def container_labels(c: Container) -> str:
-    """The label set that names a container in every zombiectl_container_* series."""
-    return f'container="{escape_label(c.id)}"'
+    """The label set that names a container in every zombiectl_container_* series: its
+    id, and on Kubernetes its names (k8s_*: plain namespace, pod and container labels
+    would clash with the target labels Prometheus sets)."""
+    labels = f'container="{escape_label(c.id)}"'
+    for name, value in (
+        ("k8s_namespace", c.k8s_namespace),
+        ("k8s_pod", c.k8s_pod),
+        ("k8s_container", c.k8s_container),
+    ):
+        if value:
+            labels += f',{name}="{escape_label(value)}"'
+    return labels
+
+
+def container_title(c: Container) -> str:
+    """A container as a table names it: its id, and its Kubernetes names when known."""
+    if c.k8s_pod is None:
+        return c.id
+    return f"{c.id} ({c.k8s_namespace}/{c.k8s_pod}/{c.k8s_container})"
 
 
 def _container_series(lines: list[str], result: ListResult) -> None:
