@@ -68,6 +68,35 @@ def parents_row(result: ListResult, g: ParentZombies, with_container: bool) -> l
     return row
 
 
+CONTAINERS_COLUMNS: tuple[str, ...] = (
+    "CONTAINER",
+    "RUNTIME",
+    "INIT",
+    "ZOMBIES",
+    "PARENTS",
+    "WORST PARENT",
+)
+CONTAINERS_RIGHT = frozenset(("INIT", "ZOMBIES", "PARENTS"))
+
+
+def containers_rows(result: ListResult) -> list[list[str]]:
+    """`list --by container`'s cells, as text: one row per container, the host's "host"."""
+    rows = []
+    for row in result.by_container():
+        c = row.container
+        rows.append(
+            [
+                "host" if c is None else display(container_title(c)),
+                "-" if c is None or c.runtime is None else c.runtime,
+                "-" if c is None else str(c.init_pid),
+                str(row.zombies),
+                str(row.parents),
+                f"{row.worst.pid} {display(row.worst.name)} ({row.worst.zombies})",
+            ]
+        )
+    return rows
+
+
 def listing_json(result: ListResult) -> str:
     # Imported here: json pulls in re, milliseconds that `--format prometheus` never needs.
     import json
