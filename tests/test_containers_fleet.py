@@ -540,3 +540,22 @@ def test_kubelet_log_names_parse_exactly() -> None:
     for bad in ("x.log", f"a_b-{K8S_ID}.log", f"a_b_c_d-{K8S_ID}.log", "a_b_c-.log",
                 f"a_b_c-{K8S_ID}.txt", "a_b_c-ff\n.log", "__-ab.log"):  # fmt: skip
         assert parse_kubelet_log_name(bad) is None, bad
+
+
+def test_a_name_cannot_forge_the_nspid_line(zombiectl) -> None:
+    """The kernel escapes "\\n" in a status's Name line, not "\\x1c", at which
+    str.splitlines also splits: a host process so named is still on the host, also for
+    a user who cannot read its namespace link (and so reads its NSpid)."""
+    from promstack import GrowingParent
+
+    parent = GrowingParent("x\x1cNSpid: 5 1")
+    try:
+        parent.grow(1)
+        for res in (
+            zombiectl("list", "--json", "--pid", str(parent.pid)),
+            _as_nobody("list", "--json", "--pid", str(parent.pid)),
+        ):
+            (row,) = json.loads(res.stdout)["parents"]
+            assert row["container"] is None
+    finally:
+        parent.close()

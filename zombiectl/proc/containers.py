@@ -268,13 +268,14 @@ def _classify_kubernetes(elements: list[str]) -> tuple[str, str | None, str | No
 
 
 def parse_ppid(status_text: str) -> int | None:
-    for line in status_text.splitlines():
-        if line.startswith("PPid:"):
-            try:
-                return int(line[5:].strip())
-            except ValueError:
-                return None
-    return None
+    """The `PPid:` of a status text (a line of its own: the kernel escapes newlines in
+    the name), or None."""
+    start = 0 if status_text.startswith("PPid:") else status_text.find("\nPPid:") + 1
+    if start == 0 and not status_text.startswith("PPid:"):
+        return None
+    end = status_text.find("\n", start)
+    value = status_text[start + 5 : end if end >= 0 else None].strip()
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def parse_ns_link(link: str) -> int | None:
@@ -373,7 +374,7 @@ class Attributor:
         self._by_pid: dict[int, Container | None] = {}
         self._by_key: dict[str, Container] = {}
         self._by_init: dict[int, Container] = {}
-        self._inits_by_cgroup: dict[tuple[str, int], list[int]] = {}
+        self._inits_by_cgroup: dict[tuple[str, int], list[tuple[int, int | None, str]]] = {}
         self._all_inits: dict[int, list[tuple[int, int | None]]] | None = None
 
     def container_of(self, pid: int) -> Container | None:
@@ -467,22 +468,23 @@ class Attributor:
         found = cgroup_path_of(parse_cgroup(_read(f"{PROC}/{pid}/cgroup") or ""))
         if found is not None:
             candidates = self._inits_in(found[0], found[1], depth)
-            matches = [c for c in candidates if ns is None or read_pidns(c) == ns]
-            if len(matches) == 1:
-                return matches[0], _read(f"{PROC}/{matches[0]}/status") or ""
+            found_inits = [(i, text) for i, i_ns, text in candidates if ns is None or i_ns == ns]
+            if len(found_inits) == 1:
+                return found_inits[0]
         matches = [init for init, init_ns in self._every_init(depth) if ns is None or init_ns == ns]
         if len(matches) == 1:
             return matches[0], _read(f"{PROC}/{matches[0]}/status") or ""
         return None
 
-    def _inits_in(self, hierarchy: str, path: str, depth: int) -> list[int]:
-        """Namespace inits at this NSpid depth in path's cgroup, or in the nearest cgroup
-        above it that holds any; at most CGROUP_CANDIDATES statuses are read."""
+    def _inits_in(self, hierarchy: str, path: str, depth: int) -> list[tuple[int, int | None, str]]:
+        """(host pid, namespace inode or None, status) of the namespace inits at this NSpid depth
+        in path's cgroup, or in the nearest cgroup above it that holds any; at most
+        CGROUP_CANDIDATES statuses are read, once per cgroup and depth."""
         key = (f"{hierarchy}:{path}", depth)
         cached = self._inits_by_cgroup.get(key)
         if cached is not None:
             return cached
-        found: list[int] = []
+        found: list[tuple[int, int | None, str]] = []
         base = mount_of(hierarchy)
         elements = [e for e in path.split("/") if e]
         budget = CGROUP_CANDIDATES
@@ -491,9 +493,10 @@ class Attributor:
                 directory = "/".join([base, *elements[:level]])
                 procs = (_read(f"{directory}/cgroup.procs", 1 << 20) or "").split()
                 for name in procs[:budget]:
-                    nspid = parse_nspid(_read(f"{PROC}/{name}/status") or "")
+                    status = _read(f"{PROC}/{name}/status") or ""
+                    nspid = parse_nspid(status)
                     if len(nspid) == depth and nspid[-1] == 1:
-                        found.append(int(name))
+                        found.append((int(name), read_pidns(name), status))
                 budget -= len(procs)
                 if found or budget <= 0:
                     break
