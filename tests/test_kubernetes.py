@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import re
 import shlex
-from pathlib import Path
-
 import subprocess
+from pathlib import Path
 
 import kubernetes_validate
 import pytest
