@@ -110,3 +110,25 @@ def test_help_shows_containers_and_timeout(zombiectl) -> None:
     res = zombiectl("doctor", "--help")
     assert res.returncode == 0
     assert "--containers" in res.stdout and "--timeout S" in res.stdout
+
+
+def test_probe_goes_with_containers(zombiectl) -> None:
+    res = zombiectl("doctor", "--probe")
+    assert res.returncode == 2 and "--containers" in res.stderr and res.stdout == ""
+
+
+def test_probe_needs_root_and_says_so_in_one_line() -> None:
+    import os
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0:
+        args = [sys.executable, "-m", "zombiectl"]
+    else:
+        args = ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+                sys.executable, "-m", "zombiectl"]  # fmt: skip
+    res = subprocess.run(
+        [*args, "doctor", "--containers", "--probe"], capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 4, res.stderr
+    assert res.stderr.count("\n") == 1 and "root" in res.stderr
