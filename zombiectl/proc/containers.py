@@ -163,15 +163,19 @@ def parse_cgroup(text: str) -> dict[str, str]:
     """Hierarchy -> path from a ``/proc/PID/cgroup`` text; the unified hierarchy is "".
 
     A v1 line names its controllers ("4:memory:/x", "1:cpu,cpuacct:/x"): each gets
-    the path. Malformed lines are skipped.
+    the path. Malformed lines are skipped. Only "\n" ends a line (a cgroup's name may
+    hold any other character).
     """
     out: dict[str, str] = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):
         parts = line.split(":", 2)
         if len(parts) != 3 or not parts[2].startswith("/"):
             continue
         _, controllers, path = parts
-        for name in controllers.split(",") if controllers else [""]:
+        if "," not in controllers:
+            out.setdefault(controllers, path)
+            continue
+        for name in controllers.split(","):
             out.setdefault(name, path)
     return out
 
@@ -374,7 +378,9 @@ class Attributor:
         self._by_pid: dict[int, Container | None] = {}
         self._by_key: dict[str, Container] = {}
         self._by_init: dict[int, Container] = {}
-        self._inits_by_cgroup: dict[tuple[str, int], list[tuple[int, int | None, str]]] = {}
+        self._cgroup_members: dict[str, dict[int | None, list[str]]] = {}
+        self._statuses: dict[str, str] = {}
+        self._unmatched_inits: dict[tuple[str, int], list[tuple[int, str]]] = {}
         self._all_inits: dict[int, list[tuple[int, int | None]]] | None = None
 
     def container_of(self, pid: int) -> Container | None:
@@ -461,47 +467,74 @@ class Attributor:
         """PID 1 of pid's namespace, for a process whose parents are outside it.
 
         A process entered into a container is put in the container's cgroup (or one
-        below it), so the init is among the pids of pid's cgroup or of one above it.
-        Without the namespace link, the init must be the only candidate at pid's NSpid
-        depth there; else one pass over every process's status decides.
+        below it), so the init is among the pids of pid's cgroup or of one above it: the
+        first whose NSpid has pid's depth and ends in 1 (and, where the links can be
+        read, in pid's namespace, compared first: a readlink is cheaper than a status).
+        Without the link, the init must be the only such candidate there; else one pass
+        over every process's status decides.
         """
         found = cgroup_path_of(parse_cgroup(_read(f"{PROC}/{pid}/cgroup") or ""))
-        if found is not None:
-            candidates = self._inits_in(found[0], found[1], depth)
-            found_inits = [(i, text) for i, i_ns, text in candidates if ns is None or i_ns == ns]
-            if len(found_inits) == 1:
-                return found_inits[0]
+        base = None if found is None else mount_of(found[0])
+        if found is not None and base is not None:
+            elements = [e for e in found[1].split("/") if e]
+            if ".." not in elements and "." not in elements:
+                for level in range(len(elements), -1, -1):
+                    directory = "/".join([base, *elements[:level]])
+                    inits = self._inits_in(directory, depth, ns)
+                    if len(inits) == 1:
+                        return inits[0]
+                    if inits:
+                        break  # ambiguous here: only the one pass can tell
         matches = [init for init, init_ns in self._every_init(depth) if ns is None or init_ns == ns]
         if len(matches) == 1:
             return matches[0], _read(f"{PROC}/{matches[0]}/status") or ""
         return None
 
-    def _inits_in(self, hierarchy: str, path: str, depth: int) -> list[tuple[int, int | None, str]]:
-        """(host pid, namespace inode or None, status) of the namespace inits at this NSpid depth
-        in path's cgroup, or in the nearest cgroup above it that holds any; at most
-        CGROUP_CANDIDATES statuses are read, once per cgroup and depth."""
-        key = (f"{hierarchy}:{path}", depth)
-        cached = self._inits_by_cgroup.get(key)
-        if cached is not None:
-            return cached
-        found: list[tuple[int, int | None, str]] = []
-        base = mount_of(hierarchy)
-        elements = [e for e in path.split("/") if e]
-        budget = CGROUP_CANDIDATES
-        if base is not None and ".." not in elements and "." not in elements:
-            for level in range(len(elements), -1, -1):
-                directory = "/".join([base, *elements[:level]])
-                procs = (_read(f"{directory}/cgroup.procs", 1 << 20) or "").split()
-                for name in procs[:budget]:
-                    status = _read(f"{PROC}/{name}/status") or ""
-                    nspid = parse_nspid(status)
-                    if len(nspid) == depth and nspid[-1] == 1:
-                        found.append((int(name), read_pidns(name), status))
-                budget -= len(procs)
-                if found or budget <= 0:
-                    break
-        self._inits_by_cgroup[key] = found
+    def _members(self, directory: str) -> dict[int | None, list[str]]:
+        """The pids of a cgroup (at most CGROUP_CANDIDATES) by namespace inode (None
+        where unreadable), read once."""
+        members = self._cgroup_members.get(directory)
+        if members is None:
+            members = {}
+            procs = (_read(f"{directory}/cgroup.procs", 1 << 20) or "").split()
+            for name in procs[:CGROUP_CANDIDATES]:
+                members.setdefault(read_pidns(name), []).append(name)
+            self._cgroup_members[directory] = members
+        return members
+
+    def _inits_in(self, directory: str, depth: int, ns: int | None) -> list[tuple[int, str]]:
+        """`_inits_among` a cgroup's members; without a namespace to match, kept per
+        cgroup and depth (every entered process asks the same question)."""
+        if ns is not None:
+            return self._inits_among(self._members(directory), depth, ns)
+        key = (directory, depth)
+        found = self._unmatched_inits.get(key)
+        if found is None:
+            found = self._unmatched_inits[key] = self._inits_among(
+                self._members(directory), depth, None
+            )
         return found
+
+    def _inits_among(
+        self, members: dict[int | None, list[str]], depth: int, ns: int | None
+    ) -> list[tuple[int, str]]:
+        """(host pid, status) of the namespace inits at NSpid depth among members, only
+        those in ns when it is known."""
+        out = []
+        if ns is not None:
+            names = members.get(ns, [])
+        else:
+            names = [name for group in members.values() for name in group]
+        for name in names:
+            status = self._statuses.get(name)
+            if status is None:
+                status = self._statuses[name] = _read(f"{PROC}/{name}/status") or ""
+            nspid = parse_nspid(status)
+            if len(nspid) == depth and nspid[-1] == 1:
+                out.append((int(name), status))
+                if ns is not None:
+                    break  # one init per namespace
+        return out
 
     def _every_init(self, depth: int) -> list[tuple[int, int | None]]:
         """(host pid, namespace inode or None) of every namespace init at NSpid depth:
@@ -684,7 +717,7 @@ def describe(init: int, ns: int | None, status: str | None = None) -> Container:
     key = f"pidns:{ns}" if ns is not None else f"init:{init}"
     if not status:
         status = _read(f"{PROC}/{init}/status") or ""
-    if found is None or _same_cgroup_as_parent(parse_ppid(status), found[1]):
+    if found is None or _same_cgroup_as_parent(parse_ppid(status), found[1], own):
         path = "/" if found is None else found[1]
         return Container(key, None, None, ns, init, path, hierarchies)
     hierarchy, path = found
@@ -720,13 +753,18 @@ def delegated_to(hierarchy: str, path: str) -> tuple[int, str] | None:
     return None
 
 
-def _same_cgroup_as_parent(ppid: int | None, path: str) -> bool:
-    """True when the init only inherited its parent's cgroup (no cgroup of its own)."""
+def _same_cgroup_as_parent(ppid: int | None, path: str, own: str = "") -> bool:
+    """True when the init only inherited its parent's cgroup (no cgroup of its own).
+
+    own: the init's cgroup file, when read: the same text is the same cgroups.
+    """
     if not ppid:
         return False
     parent = _read(f"{PROC}/{ppid}/cgroup")
     if parent is None:
         return False
+    if parent == own:
+        return True
     found = cgroup_path_of(parse_cgroup(parent))
     return found is not None and found[1] == path
 
