@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from containers import (
+    BUSYBOX,
     LEAKY_ARGS,
     LEAKY_ZOMBIES,
     TIMEOUT,
@@ -559,3 +560,43 @@ def test_a_name_cannot_forge_the_nspid_line(zombiectl) -> None:
             assert row["container"] is None
     finally:
         parent.close()
+
+
+@contextlib.contextmanager
+def entered_namespace() -> Iterator[int]:
+    """A bare PID namespace (no cgroup of its own) and a leaker nsenter'd into it: the
+    leaker's parent, nsenter, is outside. Yields the leaker, holding one zombie."""
+    with pid_namespace(0) as init:
+        proc = subprocess.Popen(
+            ["nsenter", "-t", str(init), "-p", "-m", "--", BUSYBOX, "sh", "-c",
+             f"({WAIT_FOR_SLEEP}) & exec sleep 1000"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            assert wait_until(lambda: len(_children(proc.pid)) == 1, TIMEOUT)
+            (leaker,) = _children(proc.pid)
+            wait_zombies(leaker, 1)
+            yield leaker
+        finally:
+            # The namespace's end (pid_namespace) ends the leaker; nsenter then exits.
+            os.kill(leaker, signal.SIGKILL)
+            proc.wait(TIMEOUT)
+
+
+def test_an_entered_process_whose_init_cannot_be_told_is_still_in_a_container(
+    zombiectl,
+) -> None:
+    """As nobody, two bare namespaces in one cgroup hold an init each at the same depth:
+    which is the leakers' cannot be told. They are in a container all the same."""
+    with entered_namespace() as a, entered_namespace() as b:
+        root = _placed_full(zombiectl("list", "--json").stdout, [a, b])
+        nobody = _placed_full(_as_nobody("list", "--json").stdout, [a, b])
+        assert root[a]["id"] != root[b]["id"] and root[a]["init_pid"] > 0
+        for pid in (a, b):
+            assert nobody[pid] is not None, "NSpid says it is in a container"
+            assert nobody[pid]["init_pid"] is None
+
+
+def _placed_full(stdout: str, pids: list[int]) -> dict[int, dict | None]:
+    parents = {p["pid"]: p for p in json.loads(stdout)["parents"]}
+    return {pid: parents[pid]["container"] for pid in pids}

@@ -121,7 +121,9 @@ class Container:
 
     @property
     def key(self) -> str:
-        return f"pidns:{self.pidns}" if self.pidns is not None else f"init:{self.init_pid}"
+        if self.pidns is not None:
+            return f"pidns:{self.pidns}"
+        return f"init:{self.init_pid}" if self.init_pid else f"cgroup:{self.cgroup}"
 
     def as_dict(self) -> dict[str, object]:
         from zombiectl.untrusted import for_json
@@ -131,7 +133,7 @@ class Container:
             "runtime": self.runtime,
             "pod": None if self.pod is None else for_json(self.pod),
             "pidns": self.pidns,
-            "init_pid": self.init_pid,
+            "init_pid": self.init_pid or None,
             "cgroup": for_json(self.cgroup),
             "k8s_namespace": self.k8s_namespace,
             "k8s_pod": self.k8s_pod,
@@ -421,8 +423,32 @@ class Attributor:
         if init is None:
             init = self._init_by_cgroup(pid, depth, ns)
         if init is None:
-            return None
+            return self._without_init(pid, ns)
         return self._container_at(init[0], init[1], ns)
+
+    def _without_init(self, pid: int, ns: int | None) -> Container:
+        """The container of a process whose init cannot be told (its parents are outside
+        and, without the namespace link, several inits could be its): still a
+        container, named by its own cgroup when that is not ours, with init_pid 0."""
+        hierarchies = parse_cgroup(_read(f"{PROC}/{pid}/cgroup") or "")
+        found = cgroup_path_of(hierarchies)
+        mine = cgroup_path_of(parse_cgroup(_read(f"{PROC}/self/cgroup") or ""))
+        if found is None or found == mine:
+            key = f"pidns:{ns}" if ns is not None else f"nspid:{pid}"
+            c = Container(key, None, None, ns, 0, "/" if found is None else found[1])
+        else:
+            delegated = delegated_to(*found)
+            if delegated is not None:
+                cid: str = f"user:{delegated[0]}/{delegated[1]}".rstrip("/")
+                runtime, pod = None, None
+            else:
+                cid, runtime, pod = classify(found[1])
+            c = Container(cid, runtime, pod, ns, 0, found[1], hierarchies, own_cgroup=True)
+        known = self._by_key.get(c.key if ns is not None else f"cgroup:{c.cgroup}")
+        if known is not None:
+            return known
+        self._by_key[c.key if ns is not None else f"cgroup:{c.cgroup}"] = c
+        return c
 
     def _container_at(self, init: int, init_status: str, ns: int | None) -> Container:
         known = self._by_init.get(init)

@@ -88,7 +88,7 @@ def containers_rows(result: ListResult) -> list[list[str]]:
             [
                 "host" if c is None else display(container_title(c)),
                 "-" if c is None or c.runtime is None else c.runtime,
-                "-" if c is None else str(c.init_pid),
+                "-" if c is None or not c.init_pid else str(c.init_pid),
                 str(row.zombies),
                 str(row.parents),
                 f"{row.worst.pid} {display(row.worst.name)} ({row.worst.zombies})",
