@@ -111,13 +111,22 @@ def test_doctor_textfile_writes_each_verdict_and_leaves_unknown_out(
         runc_container(tmp_path, "quiet", ["/bin/sleep", "1000"]) as quiet,
     ):
         prom = tmp_path / "doctor.prom"
-        res = zombiectl("doctor", "--containers", "--timeout", "0.3", "--textfile", str(prom))
+        res = zombiectl("doctor", "--containers", "--timeout", "0.3", "--textfile", str(prom),
+                        *_only(leaky, tini, quiet))  # fmt: skip
         assert res.returncode == 1, res.stderr
         fams = families(prom.read_text())
         assert sample(fams, "zombiectl_container_init_reaps", container=LEAKY) == 0
         assert sample(fams, "zombiectl_container_init_reaps", container=tini.name) == 1
         # sleep holding nothing: nothing seen either way.
         assert sample(fams, "zombiectl_container_init_reaps", container=quiet.name) is None
+
+
+def test_doctor_container_needs_containers_and_an_existing_id(zombiectl) -> None:
+    res = zombiectl("doctor", "--container", "x")
+    assert res.returncode == 2 and "--containers" in res.stderr
+    res = zombiectl("doctor", "--containers", "--container", "no\nsuch")
+    assert (res.returncode, res.stdout) == (3, "")
+    assert res.stderr == "zombiectl: no such container: no\\nsuch\n"
 
 
 def test_doctor_textfile_needs_containers_and_a_prom_name(tmp_path: Path, zombiectl) -> None:
@@ -417,10 +426,16 @@ def test_the_probe_tells_reaps_slow_and_never(tmp_path: Path, zombiectl) -> None
         runc_container(tmp_path, "tini", ["/bin/tini", "--", "/bin/sleep", "1000"]) as tini,
     ):
         mine = {c.init_pid: c.name for c in (init, shc, polling, never, tini)}
-        before = zombiectl("doctor", "--containers", "--json", "--timeout", "0.2")
+        # Only these: a probe leaves a zombie in a PID 1 that never reaps, and other
+        # tests' containers count theirs.
+        only = _only(init, shc, polling, never, tini)
+        before = zombiectl("doctor", "--containers", "--json", "--timeout", "0.2", *only)
         unprobed = _verdicts(before.stdout, mine)
         assert unprobed[init.name] == unprobed[shc.name] == ("unknown", None)
-        res = zombiectl("doctor", "--containers", "--probe", "--json", "--timeout", PROBE_TIMEOUT)
+        res = zombiectl(
+            "doctor", "--containers", "--probe", "--json", "--timeout", PROBE_TIMEOUT, *only
+        )
+        assert {a["init_pid"] for a in json.loads(res.stdout)["containers"]} == set(mine)
         assert res.returncode == 1, res.stderr  # never: a PID 1 that does not reap
         got = _verdicts(res.stdout, mine)
         assert got[init.name][0] == got[shc.name][0] == got[tini.name][0] == "reaps"
@@ -436,6 +451,10 @@ def test_the_probe_tells_reaps_slow_and_never(tmp_path: Path, zombiectl) -> None
         for pid, name in mine.items():
             if name != never.name:
                 assert zombie_children(pid) == [], name
+
+
+def _only(*containers: RuncContainer) -> list[str]:
+    return [arg for c in containers for arg in ("--container", c.name)]
 
 
 def _verdicts(stdout: str, mine: dict[int, str]) -> dict[str, tuple[str, float | None]]:
@@ -456,8 +475,10 @@ def _nspid(pid: int) -> list[int]:
 def test_a_name_alone_is_not_a_reaping_init(zombiectl) -> None:
     """`exec -a tini sleep`: argv[0] says tini, the executable is sleep."""
     with spoofed_tini() as init:
-        res = zombiectl("doctor", "--containers", "--json", "--timeout", "0.2")
-        (a,) = [a for a in json.loads(res.stdout)["containers"] if a["init_pid"] == init]
+        cid = f"pidns:{os.readlink(f'/proc/{init}/ns/pid')[5:-1]}"
+        res = zombiectl("doctor", "--containers", "--json", "--timeout", "0.2", "--container", cid)
+        (a,) = json.loads(res.stdout)["containers"]
+        assert a["init_pid"] == init
         assert (a["reaps"], a["verdict"], a["init_guess"]) == (None, "unknown", "tini")
 
 
@@ -527,7 +548,8 @@ def test_kubernetes_names_in_json_tables_and_labels(
                       k8s_pod="web-7d4b9", k8s_container="app") == LEAKY_ZOMBIES  # fmt: skip
         table = zombiectl("list").stdout
         assert f"{K8S_ID} (shop/web-7d4b9/app)" in " ".join(table.split())
-        doctor = zombiectl("doctor", "--containers", "--json", "--timeout", "0.2")
+        doctor = zombiectl("doctor", "--containers", "--json", "--timeout", "0.2",
+                           "--container", K8S_ID)  # fmt: skip
         (a,) = [a for a in json.loads(doctor.stdout)["containers"] if a["init_pid"] == c.init_pid]
         assert (a["k8s_namespace"], a["k8s_pod"], a["k8s_container"]) == (
             "shop", "web-7d4b9", "app")  # fmt: skip

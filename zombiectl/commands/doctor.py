@@ -51,6 +51,8 @@ Examples:
   zombiectl doctor --json                 the same findings as one JSON object
   zombiectl doctor --containers           does each container's PID 1 reap orphans?
   zombiectl doctor --containers --probe   ... by handing each one an orphan (root)
+  zombiectl doctor --containers --probe --container web
+                                          only the container with id web
   zombiectl run -- zombiectl doctor       what it looks like under a reaping init
   HEALTHCHECK CMD zombiectl doctor        in a Dockerfile: unhealthy when PID 1 does not reap
 \b
@@ -83,6 +85,14 @@ Exit: 0 nothing bad (warnings included), 1 a finding is bad: orphans not reaped 
     "orphan stays a zombie until the container stops.",
 )
 @click.option(
+    "--container",
+    "only",
+    multiple=True,
+    metavar="ID",
+    help="With --containers: audit (and probe) only the container with this id "
+    "(repeatable).",
+)
+@click.option(
     "--textfile",
     metavar="PATH",
     default=None,
@@ -95,6 +105,7 @@ def command(
     no_probe: bool,
     containers: bool,
     probing: bool,
+    only: tuple[str, ...],
     textfile: str | None,
 ) -> int:
     """Does this machine or container reap orphans? Probes and advice.
@@ -108,10 +119,12 @@ def command(
         raise NotSupported("doctor reads /proc: it needs Linux")
     if textfile is not None and not containers:
         raise BadUsage("--textfile goes with --containers (the plain doctor writes no metrics)")
+    if only and not containers:
+        raise BadUsage("--container goes with --containers")
     if probing and not containers:
         raise BadUsage("--probe goes with --containers (the plain doctor probes by default)")
     if containers:
-        return containers_command(as_json, timeout, textfile, probing)
+        return containers_command(as_json, timeout, textfile, probing, only)
     report = diagnose(timeout=DEFAULT_TIMEOUT if timeout is None else timeout, probe=not no_probe)
     if as_json:
         sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
@@ -123,11 +136,19 @@ def command(
 
 
 def containers_command(
-    as_json: bool, timeout: float | None, textfile: str | None, probing: bool = False
+    as_json: bool,
+    timeout: float | None,
+    textfile: str | None,
+    probing: bool = False,
+    only: tuple[str, ...] = (),
 ) -> int:
     import os
 
-    from zombiectl.doctor.containers import DEFAULT_CONTAINERS_TIMEOUT, audit_containers
+    from zombiectl.doctor.containers import (
+        DEFAULT_CONTAINERS_TIMEOUT,
+        audit_containers,
+        containers_named,
+    )
     from zombiectl.errors import EXIT_CONDITION, PermissionDenied
 
     if probing and os.geteuid() != 0:
@@ -137,7 +158,9 @@ def containers_command(
 
         check_textfile(textfile)  # before the looks: a typo should cost nothing
     report = audit_containers(
-        DEFAULT_CONTAINERS_TIMEOUT if timeout is None else timeout, probing=probing
+        DEFAULT_CONTAINERS_TIMEOUT if timeout is None else timeout,
+        find=containers_named(only),
+        probing=probing,
     )
     if textfile is not None:
         from zombiectl.listing.textfile import write_atomically

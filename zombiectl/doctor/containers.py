@@ -27,10 +27,10 @@ import time
 from collections.abc import Callable
 
 from zombiectl.doctor.probe import ProbeResult, probe
-from zombiectl.errors import NoSuchProcess, PermissionDenied
+from zombiectl.errors import EXIT_NO_PROCESS, NoSuchProcess, PermissionDenied, ZombiectlError
 from zombiectl.proc.containers import Container, all_containers, known_init, read_argv, read_exe
 from zombiectl.proc.table import children_of, read_identity
-from zombiectl.untrusted import for_json
+from zombiectl.untrusted import display, for_json
 
 DEFAULT_CONTAINERS_TIMEOUT = 2.0
 REAPS: dict[str, bool | None] = {"reaps": True, "slow": True, "never": False, "unknown": None}
@@ -223,6 +223,26 @@ def _zombies(pid: int) -> dict[int, float]:
 def _name(pid: int) -> str:
     ident = read_identity(pid)
     return ident.name if ident is not None else "?"
+
+
+class NoSuchContainer(ZombiectlError):
+    exit_code = EXIT_NO_PROCESS
+
+
+def containers_named(ids: tuple[str, ...]) -> Callable[[], list[Container]]:
+    """What audit_containers looks at: every container, or only those with these ids
+    (NoSuchProcess, exit 3, for an id no container has)."""
+    if not ids:
+        return all_containers
+
+    def find() -> list[Container]:
+        found = [c for c in all_containers() if c.id in ids]
+        missing = sorted(set(ids) - {c.id for c in found})
+        if missing:
+            raise NoSuchContainer(f"no such container: {display(missing[0])}")
+        return found
+
+    return find
 
 
 def audit_containers(
