@@ -89,8 +89,7 @@ Exit: 0 nothing bad (warnings included), 1 a finding is bad: orphans not reaped 
     "only",
     multiple=True,
     metavar="ID",
-    help="With --containers: audit (and probe) only the container with this id "
-    "(repeatable).",
+    help="With --containers: audit (and probe) only the container with this id (repeatable).",
 )
 @click.option(
     "--textfile",
