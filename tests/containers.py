@@ -100,19 +100,43 @@ def delete_leftovers() -> list[str]:
     return names
 
 
-def make_bundle(root: Path, args: list[str]) -> Path:
-    """An OCI bundle in root: busybox and tini in a read-only rootfs, PID 1 runs args."""
+def make_bundle(
+    root: Path,
+    args: list[str],
+    *,
+    pids_limit: int | None = None,
+    cgroups_path: str | None = None,
+    capabilities: list[str] = (),  # type: ignore[assignment]
+    applets: tuple[str, ...] = (),
+    files: dict[str, str] | None = None,
+) -> Path:
+    """An OCI bundle in root: busybox and tini in a read-only rootfs, PID 1 runs args.
+
+    pids_limit: the container's pids.max; cgroups_path: where runc makes its cgroup
+    (a kubepods-style path, say) instead of /NAME; capabilities: more for PID 1;
+    applets: more busybox names in /bin; files: path in the rootfs -> text.
+    """
     bindir = root / "rootfs" / "bin"
     bindir.mkdir(parents=True)
     shutil.copy2(BUSYBOX, bindir / "busybox")
     shutil.copy2(TINI, bindir / "tini")
-    for applet in ("sh", "sleep"):
+    for applet in ("sh", "sleep", *applets):
         (bindir / applet).symlink_to("busybox")
+    for path, text in (files or {}).items():
+        target = root / "rootfs" / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
     subprocess.run(["runc", "spec"], cwd=root, check=True, timeout=TIMEOUT)
     config = json.loads((root / "config.json").read_text())
     config["process"]["terminal"] = False
     config["process"]["args"] = args
     config["root"]["readonly"] = True
+    if pids_limit is not None:
+        config["linux"].setdefault("resources", {})["pids"] = {"limit": pids_limit}
+    if cgroups_path is not None:
+        config["linux"]["cgroupsPath"] = cgroups_path
+    for kind in config["process"]["capabilities"].values():
+        kind.extend(c for c in capabilities if c not in kind)
     (root / "config.json").write_text(json.dumps(config))
     return root
 
@@ -129,14 +153,18 @@ class RuncContainer:
 
 
 @contextlib.contextmanager
-def runc_container(tmp: Path, suffix: str, args: list[str]) -> Iterator[RuncContainer]:
-    """A detached runc container named PREFIX + suffix; deleted, and its init reaped, after."""
+def runc_container(
+    tmp: Path, suffix: str, args: list[str], **bundle: object
+) -> Iterator[RuncContainer]:
+    """A detached runc container named PREFIX + suffix; deleted, and its init reaped, after.
+
+    bundle: make_bundle's keyword arguments."""
     name = container_name(suffix)
-    bundle = make_bundle(tmp / name, args)
+    bundle_dir = make_bundle(tmp / name, args, **bundle)  # type: ignore[arg-type]
     pidfile = tmp / f"{name}.pid"
     init_pid = None
     try:
-        init_pid = run_detached(bundle, name, pidfile)
+        init_pid = run_detached(bundle_dir, name, pidfile)
         yield RuncContainer(name, init_pid)
     finally:
         # Kill first and reap the init (our child once adopted): `runc delete -f` waits
@@ -145,6 +173,18 @@ def runc_container(tmp: Path, suffix: str, args: list[str]) -> Iterator[RuncCont
         if init_pid is not None:
             _reap(init_pid)
         _runc("delete", "-f", name)
+        if bundle.get("cgroups_path"):
+            remove_cgroup_parents(str(bundle["cgroups_path"]))
+
+
+def remove_cgroup_parents(path: str) -> None:
+    """runc removes a container's own cgroup, not the ones above it that it made: those
+    go here, deepest first, in every hierarchy (each is empty by now, or not ours)."""
+    elements = [e for e in path.split("/") if e][:-1]
+    for mount in Path("/sys/fs/cgroup").iterdir():
+        for depth in range(len(elements), 0, -1):
+            with contextlib.suppress(OSError):
+                (mount.joinpath(*elements[:depth])).rmdir()
 
 
 def run_detached(bundle: Path, name: str, pidfile: Path) -> int:

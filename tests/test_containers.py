@@ -118,6 +118,9 @@ def test_list_json_names_each_container_and_counts_as_ps(host: Host, zombiectl) 
         "pidns": host.leaky.pidns,
         "init_pid": host.leaky.init_pid,
         "cgroup": leaky["container"]["cgroup"],
+        "k8s_namespace": None,
+        "k8s_pod": None,
+        "k8s_container": None,
     }
     assert leaky["container"]["cgroup"].endswith("/" + LEAKY)
     # No cgroup of its own: the id falls back to the namespace.

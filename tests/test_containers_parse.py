@@ -42,6 +42,14 @@ def layout(name: str) -> tuple[str, str | None, str | None]:
         ("kubernetes-crio-v2", (CID, "kubernetes", POD)),
         ("systemd-unit-v2", ("nginx.service", "systemd", None)),
         ("runc-hybrid", ("zombiectl-probe", "runc", None)),
+        ("runc-systemd-v2", ("web1", "runc", None)),
+        ("runc-systemd-hybrid", ("web1", "runc", None)),
+        ("lxc-v2", ("web1", "lxc", None)),
+        ("lxc-hybrid", ("web1", "lxc", None)),
+        ("lxc-legacy-v1", ("web1", "lxc", None)),
+        # A subtree systemd delegates to user 1000: the user names everything in it.
+        ("podman-rootless-v2", (f"user:1000/user.slice/libpod-{CID}.scope", None, None)),
+        ("spoof-user-docker-v2", (f"user:1000/app.slice/docker-{DOCKER}.scope", None, None)),
     ],
 )
 def test_each_layout_gives_the_full_id_runtime_and_pod(fixture: str, expected: tuple) -> None:
@@ -95,12 +103,25 @@ def test_nspid_and_ns_link() -> None:
     assert parse_ns_link("pid:[12x]") is None
 
 
-def test_shared_ids_fall_back_to_the_namespace_key() -> None:
+def test_a_shared_id_stays_with_the_runtimes_own_and_the_others_fall_back() -> None:
+    """The runtime's own container keeps its id (a runtime's layout, then the shortest
+    path: a copy made below it, in a cgroup delegated to it, is longer)."""
     a = Container("web", "runc", None, 11, 100, "/web")
-    b = Container("web", "runc", None, None, 200, "/x/web")
+    b = Container("web", "runc", None, None, 200, "/web/x/web")
     c = Container("db", "runc", None, 12, 300, "/db")
-    unique_ids([a, b, c])
-    assert (a.id, b.id, c.id) == ("pidns:11", "init:200", "db")
+    d = Container("db", None, None, 13, 50, "/a")
+    unique_ids([b, a, d, c])
+    assert (a.id, b.id, c.id, d.id) == ("web", "init:200", "db", "pidns:13")
+
+
+def test_namespaces_nested_in_a_container_take_its_id_and_differ_by_pidns() -> None:
+    outer = Container("web", "runc", None, 11, 100, "/web")
+    clash = Container("web", "runc", None, 14, 400, "/web/web")
+    inner = Container("pidns:12", None, None, 12, 120, "/web")
+    inner.outer = outer
+    unique_ids([inner, clash, outer])
+    assert (outer.id, inner.id, clash.id) == ("web", "web", "pidns:14")
+    assert inner.key != outer.key
 
 
 def test_as_dict_has_the_contract_fields() -> None:
@@ -112,6 +133,9 @@ def test_as_dict_has_the_contract_fields() -> None:
         "pidns": 5,
         "init_pid": 9,
         "cgroup": "/i\nd",
+        "k8s_namespace": None,
+        "k8s_pod": None,
+        "k8s_container": None,
     }
 
 

@@ -48,6 +48,10 @@ METRICS = {
     "zombiectl_zombie_parents",
     "zombiectl_zombies_by_parent",
     "zombiectl_zombies_by_container",
+    "zombiectl_container_zombies",
+    "zombiectl_container_init_zombies",
+    "zombiectl_container_pids",
+    "zombiectl_container_pids_max",
     "zombiectl_scan_duration_seconds",
 }
 # The bytes a process name may hold that the exposition format must escape, and more.
@@ -474,7 +478,7 @@ def test_rules_file_passes_promtool_check_and_its_unit_tests() -> None:
         timeout=GLOBAL_TIMEOUT,
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "4 rules found" in check.stdout
+    assert "5 rules found" in check.stdout
     tests = subprocess.run(
         [promtool, "test", "rules", "zombiectl-rules.test.yml"],
         capture_output=True,
@@ -622,6 +626,7 @@ def test_node_exporter_and_prometheus_see_the_zombies(
                 "ZombiesHigh",
                 "ZombieParentGrowing",
                 "ContainerInitNotReaping",
+                "ContainerPidsNearLimit",
                 "ZombiectlTextfileStale",
             }
             for rule in rules.values():

@@ -39,7 +39,7 @@ import sys
 import click
 
 from zombiectl.doctor.probes import DEFAULT_TIMEOUT, diagnose
-from zombiectl.errors import NotSupported
+from zombiectl.errors import BadUsage, NotSupported
 from zombiectl.stdout import write
 from zombiectl.ui.options import Seconds, console_for_stdout
 
@@ -51,6 +51,9 @@ Examples:
   zombiectl doctor                        is anyone reaping orphans here, and how fast?
   zombiectl doctor --json                 the same findings as one JSON object
   zombiectl doctor --containers           does each container's PID 1 reap orphans?
+  zombiectl doctor --containers --probe   ... by handing each one an orphan (root)
+  zombiectl doctor --containers --probe --container web
+                                          only the container with id web
   zombiectl run -- zombiectl doctor       what it looks like under a reaping init
   HEALTHCHECK CMD zombiectl doctor        in a Dockerfile: unhealthy when PID 1 does not reap
 \b
@@ -74,7 +77,37 @@ Exit: 0 nothing bad (warnings included), 1 a finding is bad: orphans not reaped 
     is_flag=True,
     help="Audit every container's PID 1 instead: does it reap? Exit 1 when one does not.",
 )
-def command(as_json: bool, timeout: float | None, no_probe: bool, containers: bool) -> int:
+@click.option(
+    "--probe",
+    "probing",
+    is_flag=True,
+    help="With --containers (root): hand each container's PID 1 one orphan and time its "
+    "reaping: reaps, slow (after 1 s) or never. Against a PID 1 that never reaps, the "
+    "orphan stays a zombie until the container stops.",
+)
+@click.option(
+    "--container",
+    "only",
+    multiple=True,
+    metavar="ID",
+    help="With --containers: audit (and probe) only the container with this id (repeatable).",
+)
+@click.option(
+    "--textfile",
+    metavar="PATH",
+    default=None,
+    help="With --containers: also write zombiectl_container_init_reaps to PATH (a *.prom "
+    "file) atomically, for node_exporter's textfile collector.",
+)
+def command(
+    as_json: bool,
+    timeout: float | None,
+    no_probe: bool,
+    containers: bool,
+    probing: bool,
+    only: tuple[str, ...],
+    textfile: str | None,
+) -> int:
     """Does this machine or container reap orphans? Probes and advice.
 
     Makes one real orphan and times how long its adopter (PID 1 or the nearest child
@@ -84,8 +117,14 @@ def command(as_json: bool, timeout: float | None, no_probe: bool, containers: bo
     """
     if not sys.platform.startswith("linux"):
         raise NotSupported("doctor reads /proc: it needs Linux")
+    if textfile is not None and not containers:
+        raise BadUsage("--textfile goes with --containers (the plain doctor writes no metrics)")
+    if only and not containers:
+        raise BadUsage("--container goes with --containers")
+    if probing and not containers:
+        raise BadUsage("--probe goes with --containers (the plain doctor probes by default)")
     if containers:
-        return containers_command(as_json, timeout)
+        return containers_command(as_json, timeout, textfile, probing, only)
     report = diagnose(timeout=DEFAULT_TIMEOUT if timeout is None else timeout, probe=not no_probe)
     if as_json:
         write(json.dumps(report.as_dict(), indent=2) + "\n")
@@ -96,11 +135,37 @@ def command(as_json: bool, timeout: float | None, no_probe: bool, containers: bo
     return report.exit_code()
 
 
-def containers_command(as_json: bool, timeout: float | None) -> int:
-    from zombiectl.doctor.containers import DEFAULT_CONTAINERS_TIMEOUT, audit_containers
-    from zombiectl.errors import EXIT_CONDITION
+def containers_command(
+    as_json: bool,
+    timeout: float | None,
+    textfile: str | None,
+    probing: bool = False,
+    only: tuple[str, ...] = (),
+) -> int:
+    import os
 
-    report = audit_containers(DEFAULT_CONTAINERS_TIMEOUT if timeout is None else timeout)
+    from zombiectl.doctor.containers import (
+        DEFAULT_CONTAINERS_TIMEOUT,
+        audit_containers,
+        containers_named,
+    )
+    from zombiectl.errors import EXIT_CONDITION, PermissionDenied
+
+    if probing and os.geteuid() != 0:
+        raise PermissionDenied("--probe enters each container's namespaces: it needs root")
+    if textfile is not None:
+        from zombiectl.listing.textfile import check_textfile
+
+        check_textfile(textfile)  # before the looks: a typo should cost nothing
+    report = audit_containers(
+        DEFAULT_CONTAINERS_TIMEOUT if timeout is None else timeout,
+        find=containers_named(only),
+        probing=probing,
+    )
+    if textfile is not None:
+        from zombiectl.listing.textfile import write_atomically
+
+        write_atomically(textfile, report.prometheus().encode("utf-8"))
     if as_json:
         write(json.dumps(report.as_dict(), indent=2) + "\n")
     else:

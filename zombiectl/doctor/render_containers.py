@@ -7,9 +7,15 @@ from rich.table import Table
 from rich.text import Text
 
 from zombiectl.doctor.containers import ContainersReport, InitAudit
+from zombiectl.listing.render_text import container_title
 from zombiectl.untrusted import display
 
-VERDICTS = {True: ("reaps", "green"), False: ("NO", "bold red"), None: ("unknown", "yellow")}
+VERDICTS = {
+    "reaps": ("reaps", "green"),
+    "slow": ("slow", "yellow"),
+    "never": ("NO", "bold red"),
+    "unknown": ("unknown", "yellow"),
+}
 
 
 def advice(a: InitAudit) -> str | None:
@@ -22,10 +28,16 @@ def advice(a: InitAudit) -> str | None:
             "`tini -s --`, or `zombiectl run --`. Do not `reap --pid` its PID 1: killing a "
             "container's PID 1 ends the whole container."
         )
+    if a.verdict == "slow":
+        return (
+            f"{name}: PID 1 ({display(a.init)}) reaps, but late: orphans stay zombies between "
+            "its rounds. An init that waits for SIGCHLD (`--init`, tini) reaps at once."
+        )
     if a.reaps is None:
         return (
-            f"{name}: cannot tell whether PID 1 ({display(a.init)}) reaps orphans. If it is "
-            "your application, put an init in front of it (`--init`, tini, `zombiectl run --`)."
+            f"{name}: cannot tell whether PID 1 ({display(a.init)}) reaps orphans "
+            "(`--probe`, as root, tells). If it is your application, put an init in front "
+            "of it (`--init`, tini, `zombiectl run --`)."
         )
     return None
 
@@ -41,16 +53,16 @@ def containers_view(report: ContainersReport) -> RenderableType:
     table.add_column("ZOMBIES", justify="right")
     table.add_column("EVIDENCE", overflow="fold")
     for a in report.audits:
-        word, style = VERDICTS[a.reaps]
+        word, style = VERDICTS[a.verdict]
         init = Text(f"{a.container.init_pid} ")
         init.append(display(a.init))
         table.add_row(
-            Text(display(a.container.id)),
+            Text(display(container_title(a.container))),
             a.container.runtime or "-",
             init,
             Text(word, style=style),
-            str(a.zombies),
-            Text(a.evidence),
+            f"{a.zombies} (PID 1: {a.init_zombies})",
+            Text(display(a.evidence)),
         )
     tips = [t for t in (advice(a) for a in report.audits) if t]
     if not tips:

@@ -16,7 +16,14 @@ the same way), `parents_table_text` returns None and rich draws.
 
 from __future__ import annotations
 
-from zombiectl.listing.render_text import listing_footer, parents_columns, parents_row
+from zombiectl.listing.render_text import (
+    CONTAINERS_COLUMNS,
+    CONTAINERS_RIGHT,
+    containers_rows,
+    listing_footer,
+    parents_columns,
+    parents_row,
+)
 from zombiectl.listing.zombies import ListResult
 from zombiectl.ui.cells import PARENTS_COLUMNS, RIGHT_JUSTIFIED
 from zombiectl.ui.console import PIPE_WIDTH
@@ -32,23 +39,27 @@ def parents_table_text(result: ListResult) -> str | None:
     if not result.parents:
         return footer
     if result.by == "container":
-        return None
-    columns = parents_columns(result)
-    with_container = len(columns) > len(PARENTS_COLUMNS)
-    rows = [parents_row(result, g, with_container) for g in result.parents]
+        columns, right = CONTAINERS_COLUMNS, CONTAINERS_RIGHT
+        rows = containers_rows(result)
+    else:
+        columns, right = parents_columns(result), RIGHT_JUSTIFIED
+        with_container = len(columns) > len(PARENTS_COLUMNS)
+        rows = [parents_row(result, g, with_container) for g in result.parents]
     cells = [list(columns), *rows]
     if not all(_ONE_COLUMN.issuperset(cell) for row in cells for cell in row):
         return None
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     if sum(widths) + 2 * (len(widths) - 1) > PIPE_WIDTH:
         return None  # rich would fold a cell
-    lines = [_line(row, widths, columns) for row in cells]
+    lines = [_line(row, widths, columns, right) for row in cells]
     return "\n".join(lines) + "\n" + footer
 
 
-def _line(row: list[str], widths: list[int], columns: tuple[str, ...]) -> str:
+def _line(
+    row: list[str], widths: list[int], columns: tuple[str, ...], right: frozenset[str]
+) -> str:
     # Two spaces between columns: each cell's padding of one, none at the edges.
     return "  ".join(
-        cell.rjust(width) if title in RIGHT_JUSTIFIED else cell.ljust(width)
+        cell.rjust(width) if title in right else cell.ljust(width)
         for cell, width, title in zip(row, widths, columns, strict=True)
     )

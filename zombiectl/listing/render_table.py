@@ -6,7 +6,15 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from zombiectl.listing.render_text import listing_footer, parents_columns, parents_row
+from zombiectl.listing.render_text import (
+    CONTAINERS_COLUMNS,
+    CONTAINERS_RIGHT,
+    container_title,
+    containers_rows,
+    listing_footer,
+    parents_columns,
+    parents_row,
+)
 from zombiectl.listing.zombies import ListResult
 from zombiectl.proc.containers import Container
 from zombiectl.ui.cells import PARENTS_COLUMNS
@@ -18,7 +26,7 @@ def container_cell(c: Container | None, init: bool = False) -> Text:
     """A container's id (the host: "-"), marked when the parent is that container's PID 1."""
     if c is None:
         return Text("-", style="dim")
-    text = Text(display(c.id))
+    text = Text(display(container_title(c)))
     if init:
         text.append(" (init)", style="bold")
     return text
@@ -45,23 +53,14 @@ def listing_table(result: ListResult) -> RenderableType:
 def containers_table(result: ListResult) -> Table:
     """`list --by container`: one row per container, its zombies and its worst parent."""
     table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("CONTAINER", overflow="fold")
-    table.add_column("RUNTIME")
-    table.add_column("INIT", justify="right")
-    table.add_column("ZOMBIES", justify="right", style="bold red")
-    table.add_column("PARENTS", justify="right")
-    table.add_column("WORST PARENT", overflow="fold")
-    for row in result.by_container():
-        c = row.container
-        worst = Text(f"{row.worst.pid} ")
-        worst.append(display(row.worst.name))
-        worst.append(f" ({row.worst.zombies})")
-        table.add_row(
-            Text("host") if c is None else container_cell(c),
-            Text("-" if c is None or c.runtime is None else c.runtime),
-            "-" if c is None else str(c.init_pid),
-            str(row.zombies),
-            str(row.parents),
-            worst,
-        )
+    for title in CONTAINERS_COLUMNS:
+        if title == "ZOMBIES":
+            table.add_column(title, justify="right", style="bold red")
+        elif title in CONTAINERS_RIGHT:
+            table.add_column(title, justify="right")
+        else:
+            table.add_column(title, overflow="fold")
+    for row in containers_rows(result):
+        # Text, never markup: names are whatever their processes chose.
+        table.add_row(*(Text(cell) for cell in row))
     return table

@@ -40,6 +40,17 @@ class ContainerZombies:
         }
 
 
+class ContainerTotal:
+    """Every zombie of one container id, and those its PID 1 holds."""
+
+    __slots__ = ("container", "init_zombies", "zombies")
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self.zombies = 0
+        self.init_zombies = 0
+
+
 class ListResult:
     __slots__ = (
         "by",
@@ -93,6 +104,27 @@ class ListResult:
         ]
         rows.sort(key=lambda r: (-r.zombies, r.container is None, r.worst.pid))
         return rows
+
+    def container_totals(self) -> list[ContainerTotal]:
+        """One entry per container id holding zombies, with no top cut, sorted by id.
+
+        Namespaces nested in one container share its id: their zombies, and those of
+        their inits, count toward it; its pids are the outermost namespace's cgroup's.
+        """
+        totals: dict[str, ContainerTotal] = {}
+        for g in self.parents:
+            c = self.containers.get(g.pid)
+            if c is None:
+                continue
+            total = totals.get(c.id)
+            if total is None:
+                total = totals[c.id] = ContainerTotal(c)
+            elif c.own_cgroup and not total.container.own_cgroup:
+                total.container = c
+            total.zombies += g.zombies
+            if g.pid == c.init_pid:
+                total.init_zombies += g.zombies
+        return [totals[k] for k in sorted(totals)]
 
     def as_dict(self) -> dict[str, object]:
         parents = []

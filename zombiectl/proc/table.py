@@ -122,15 +122,21 @@ def parse_nspid(text: str) -> tuple[int, ...]:
     """The pids of the `NSpid:` line of a status or pidfd fdinfo text, outermost first;
     empty when there is none (or it is not numbers).
 
-    The kernel escapes newlines in the `Name:` line, so a process cannot forge this line.
+    The kernel escapes newlines in the `Name:` line, so a process cannot forge this line;
+    but not every character `str.splitlines` splits at ("\x1c", say): only "\n" ends a
+    line here.
     """
-    for line in text.splitlines():
-        if line.startswith("NSpid:"):
-            try:
-                return tuple(int(x) for x in line[6:].split())
-            except ValueError:
-                return ()
-    return ()
+    if text.startswith("NSpid:"):
+        start = 6
+    else:
+        start = text.find("\nNSpid:") + 7
+        if start == 6:
+            return ()
+    end = text.find("\n", start)
+    try:
+        return tuple(int(x) for x in text[start : end if end >= 0 else None].split())
+    except ValueError:
+        return ()
 
 
 # --------------------------------------------------------------------------- /proc

@@ -46,7 +46,8 @@ Examples:
 \b
 Never signalled: PID 1, kernel threads, zombiectl itself and its ancestors (your
 shell, tmux, sshd). The init of another PID namespace (a container's PID 1) is
-nudged with SIGCHLD but never sent SIGTERM or SIGKILL. Signals go through a pidfd,
+nudged with SIGCHLD but never sent SIGTERM or SIGKILL. A container's main process
+(the one child of tini, dumb-init, …) is ended only with --stop-container. Signals go through a pidfd,
 after checking that the parent is still the one planned (same start time), so a
 reused pid is never signalled.
 Exit: 0 every targeted zombie is gone, 1 some remain or were refused, 2 no consent
@@ -77,6 +78,13 @@ denied, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     "--force", is_flag=True, help="With --kill-parent: SIGKILL a parent that outlives SIGTERM."
 )
 @click.option(
+    "--stop-container",
+    is_flag=True,
+    help="With --kill-parent: allow ending a container's main process (its PID 1's one "
+    "child under tini, dumb-init, …), which stops the container. Only for parents named "
+    "by --pid or --zombie, never --all; a container's PID 1 is never ended.",
+)
+@click.option(
     "--yes", "-y", is_flag=True, help="Act without asking (needed when not on a terminal)."
 )
 @click.option("--dry-run", is_flag=True, help="Only show the plan; signal nothing.")
@@ -92,6 +100,7 @@ def command(
     timeout: float,
     kill_parent: bool,
     force: bool,
+    stop_container: bool,
     yes: bool,
     dry_run: bool,
     as_json: bool,
@@ -101,8 +110,16 @@ def command(
     """Clear zombies safely: nudge their parents with SIGCHLD; optionally end them."""
     if force and not kill_parent:
         raise BadUsage("--force only goes with --kill-parent (it SIGKILLs the parent)")
+    if stop_container and not kill_parent:
+        raise BadUsage("--stop-container only goes with --kill-parent (it ends the parent)")
     plan = make_plan(
-        parents, zombies, all_parents, timeout=timeout, kill_parent=kill_parent, force=force
+        parents,
+        zombies,
+        all_parents,
+        timeout=timeout,
+        kill_parent=kill_parent,
+        force=force,
+        stop_container=stop_container,
     )
     out = console_for_stdout()
     err = console_for_stderr()

@@ -34,6 +34,7 @@ from typing import Protocol
 
 from zombiectl.errors import BadUsage, NoSuchProcess, PermissionDenied
 from zombiectl.proc.identity import (
+    NAMESPACE_INIT,
     SendResult,
     SendStatus,
     Target,
@@ -44,7 +45,7 @@ from zombiectl.proc.identity import (
 )
 from zombiectl.proc.records import ProcIdentity
 from zombiectl.proc.table import child_pids, require_process, scan, user_of_pid
-from zombiectl.untrusted import for_json
+from zombiectl.untrusted import display, for_json
 
 REAPED = "reaped"
 REMAINING = "remaining"
@@ -63,6 +64,8 @@ STOPPED = {
     "t": "stopped by a debugger (state t)",
 }
 INIT_FIX = "restart it with an init that reaps (`docker run --init`, tini, `zombiectl run --`)"
+
+MAIN_FIX = "fix the program so that it waits for its children, or restart the container"
 
 Reader = Callable[[int], "ProcIdentity | None"]
 
@@ -85,8 +88,13 @@ class ParentPlan:
     target: Target | None  # None when refused, or when the parent vanished while planning
     refused: str | None = None
     note: str = ""
-    # Why the parent may be nudged but never ended (a PID namespace's init), or None.
+    # Why the parent may be nudged but never ended (a PID namespace's init, or a
+    # container's main process without --stop-container), or None.
     end_refused: str | None = None
+    # The id of the container the parent is in (None: the host), and of the one that
+    # ending it would stop (it is that container's main process).
+    container: str | None = None
+    stops_container: str | None = None
     # pid -> start time of each zombie, so that a reused pid is never counted as one.
     zombie_starts: Mapping[int, float] = field(default_factory=dict, compare=False, hash=False)
 
@@ -105,6 +113,7 @@ class Plan:
     timeout: float = 2.0
     kill_parent: bool = False
     force: bool = False
+    stop_container: bool = False
 
     @property
     def actionable(self) -> list[ParentPlan]:
@@ -217,6 +226,7 @@ def make_plan(
     timeout: float = 2.0,
     kill_parent: bool = False,
     force: bool = False,
+    stop_container: bool = False,
     reader: Reader = read_identity,
 ) -> Plan:
     """Resolve the targets to parents; refuse what must not be signalled. Signals nothing.
@@ -224,6 +234,10 @@ def make_plan(
     Raises NoSuchProcess (exit 3) for a named pid that does not exist and BadUsage
     (exit 2) for a --zombie pid that is not a zombie, before anything is done.
     `reader` reads a process's identity (tests inject a reused pid).
+
+    A container's main process (its PID 1, or the child of an init that exits with it)
+    is never ended unless `stop_container` and it was named (--pid, --zombie): --all
+    never stops a container.
     """
     if not (parents or zombies or all_parents):
         raise BadUsage("name what to reap: --pid PARENT, --zombie PID or --all")
@@ -245,6 +259,7 @@ def make_plan(
         confirmed.setdefault(found.ppid, found)
         seen.setdefault(found.ppid, {})[zpid] = found.zombie_start
         order.append(found.ppid)
+    named = set(order)
     if all_parents:
         for group in scan().zombies_by_parent():
             seen.setdefault(group.pid, {}).update(dict.fromkeys(group.zombie_pids))
@@ -253,8 +268,48 @@ def make_plan(
     for pid in order:
         if pid not in plans:  # each parent once, however it was named
             plans[pid] = _plan_for(pid, confirmed.get(pid), seen.get(pid, {}), reader)
-    ordered = sorted(plans.values(), key=lambda p: (-p.zombies, p.pid))
-    return Plan(ordered, timeout=timeout, kill_parent=kill_parent, force=force)
+    allowed = named if stop_container else set()
+    placed = with_containers(list(plans.values()), allowed)
+    ordered = sorted(placed, key=lambda p: (-p.zombies, p.pid))
+    return Plan(
+        ordered,
+        timeout=timeout,
+        kill_parent=kill_parent,
+        force=force,
+        stop_container=stop_container,
+    )
+
+
+def stops_text(cid: str) -> str:
+    return f"ending it stops container {display(cid)}"
+
+
+def with_containers(plans: list[ParentPlan], may_stop: set[int]) -> list[ParentPlan]:
+    """Each plan with its container, and ending refused for a container's main process
+    unless its pid is in may_stop. A namespace's PID 1 stays refused whatever."""
+    from dataclasses import replace
+
+    from zombiectl.proc.containers import Attributor, main_process_of
+
+    attributor = Attributor()
+    found = {p.pid: attributor.container_of(p.pid) for p in plans if p.pid > 0}
+    mains = {pid: main_process_of(attributor, pid) for pid in found}
+    attributor.finish()
+    out = []
+    for p in plans:
+        c, main = found.get(p.pid), mains.get(p.pid)
+        if c is None:
+            out.append(p)
+            continue
+        stops = main.id if main is not None else None
+        end_refused = p.end_refused
+        if end_refused is None and stops is not None and p.pid not in may_stop:
+            end_refused = (
+                f"the main process of container {display(stops)}: "
+                f"{stops_text(stops)} (--stop-container ends it anyway)"
+            )
+        out.append(replace(p, container=c.id, stops_container=stops, end_refused=end_refused))
+    return out
 
 
 def _plan_for(
@@ -463,9 +518,11 @@ class Ladder:
         else:
             why = f"the parent did not reap within {self._timeout_text()} of SIGCHLD"
         if self.end_refused is not None:
-            # A namespace's init is nudged only: ending it ends its whole container.
+            # A namespace's init, or a container's main process, is nudged only: ending
+            # it ends its whole container.
             result = REFUSED if self.kill_parent else REMAINING
-            return self._finish(result, f"{why}; not ended: it is {self.end_refused}; {INIT_FIX}")
+            fix = INIT_FIX if self.end_refused == NAMESPACE_INIT else MAIN_FIX
+            return self._finish(result, f"{why}; not ended: it is {self.end_refused}; {fix}")
         if not self.kill_parent:
             return self._finish(
                 REMAINING, f"{why}; --kill-parent ends it so that its adopter reaps them"
@@ -628,6 +685,8 @@ class ParentResult:
     reason: str
     sigchld_sent: int = 0
     adopter: str | None = None
+    container: str | None = None
+    stops_container: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -640,6 +699,10 @@ class ParentResult:
             "reason": self.reason,
             "sigchld_sent": self.sigchld_sent,
             "adopter": self.adopter,
+            "container": None if self.container is None else for_json(self.container),
+            "stops_container": (
+                None if self.stops_container is None else for_json(self.stops_container)
+            ),
         }
 
 
@@ -685,9 +748,19 @@ def _count_zombies(p: ParentPlan) -> int:
 def _not_acted_on(p: ParentPlan, after: int) -> ParentResult:
     """The row of a parent nothing is sent to: refused, or nothing to reap."""
     if p.refused is not None:
-        return ParentResult(p.pid, p.name, p.zombies, after, [], REFUSED, p.refused)
-    result = REMAINING if after else REAPED
-    return ParentResult(p.pid, p.name, p.zombies, after, [], result, p.note or "no zombies to reap")
+        row = ParentResult(p.pid, p.name, p.zombies, after, [], REFUSED, p.refused)
+    else:
+        result = REMAINING if after else REAPED
+        row = ParentResult(
+            p.pid, p.name, p.zombies, after, [], result, p.note or "no zombies to reap"
+        )
+    return _placed(row, p)
+
+
+def _placed(row: ParentResult, p: ParentPlan) -> ParentResult:
+    row.container = p.container
+    row.stops_container = p.stops_container
+    return row
 
 
 def planned_report(plan: Plan) -> ReapReport:
@@ -701,11 +774,12 @@ def planned_report(plan: Plan) -> ReapReport:
         reason = "dry run: would send " + ", then ".join(steps)
         if p.end_refused is not None and plan.kill_parent:
             reason += f"; never SIGTERM or SIGKILL: it is {p.end_refused}"
+        if p.stops_container is not None and stops_text(p.stops_container) not in reason:
+            reason += f"; {stops_text(p.stops_container)}"
         if p.note:
             reason += f"; {p.note}"
-        rows.append(
-            ParentResult(p.pid, p.name, p.zombies, p.zombies, list(steps), REMAINING, reason)
-        )
+        row = ParentResult(p.pid, p.name, p.zombies, p.zombies, list(steps), REMAINING, reason)
+        rows.append(_placed(row, p))
     return ReapReport(rows, dry_run=True)
 
 
@@ -740,17 +814,16 @@ def execute(
         result = out.result
         if result == REAPED and after:
             result = REMAINING  # the last word is what /proc says now
-        results.append(
-            ParentResult(
-                p.pid,
-                p.name,
-                p.zombies,
-                after,
-                out.actions,
-                result,
-                out.reason,
-                out.sigchld_sent,
-                out.adopter,
-            )
+        row = ParentResult(
+            p.pid,
+            p.name,
+            p.zombies,
+            after,
+            out.actions,
+            result,
+            out.reason,
+            out.sigchld_sent,
+            out.adopter,
         )
+        results.append(_placed(row, p))
     return ReapReport(results)

@@ -6,7 +6,15 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from zombiectl.reaping.ladder import DENIED, REAPED, REFUSED, ParentPlan, Plan, ReapReport
+from zombiectl.reaping.ladder import (
+    DENIED,
+    REAPED,
+    REFUSED,
+    ParentPlan,
+    Plan,
+    ReapReport,
+    stops_text,
+)
 from zombiectl.ui.cells import format_pids, plural
 from zombiectl.ui.safe import data
 from zombiectl.ui.tables import parents_table
@@ -21,12 +29,17 @@ def plan_steps_text(plan: Plan, parent: ParentPlan | None = None) -> str:
         text += f", then {step}"
     if parent is not None and parent.end_refused is not None:
         text += f"; never SIGTERM or SIGKILL: it is {parent.end_refused}"
+    if parent is not None and parent.stops_container is not None:
+        stops = stops_text(parent.stops_container)
+        if stops not in text:
+            text += f"; {stops}"
     return text
 
 
 def plan_table(plan: Plan) -> RenderableType:
     """What reap is about to do, per parent."""
     table = parents_table()
+    table.add_column("CONTAINER", overflow="fold")
     table.add_column("PLAN", overflow="fold")
     for p in plan.parents:
         if p.refused is not None:
@@ -36,7 +49,8 @@ def plan_table(plan: Plan) -> RenderableType:
         else:
             what = data(plan_steps_text(plan, p) + (f" ({p.note})" if p.note else ""))
         pids = format_pids(list(p.zombie_pids), 4)
-        table.add_row(str(p.pid), data(p.name), data(p.user), str(p.zombies), pids, what)
+        where = data("-" if p.container is None else p.container)
+        table.add_row(str(p.pid), data(p.name), data(p.user), str(p.zombies), pids, where, what)
     n = len(plan.actionable)
     zombies = sum(p.zombies for p in plan.actionable)
     footer = Text(
