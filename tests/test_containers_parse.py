@@ -163,10 +163,22 @@ INNER = "2" * 64
         # podman in a podman container (the inner one's cgroup made under the outer's)
         f"/machine.slice/libpod-{OUTER}.scope/container/machine.slice/libpod-{INNER}.scope/container",
         f"/machine.slice/libpod-{OUTER}.scope/libpod-{INNER}.scope",
-        f"/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-{OUTER}.scope"
-        f"/container/libpod-{INNER}.scope/container",
     ],
 )
 def test_a_nested_podman_container_is_the_innermost(path: str) -> None:
     """The process runs in the inner container: its id is searched innermost-first."""
     assert classify(path) == (INNER, "podman", None)
+
+
+def test_a_nested_podman_container_in_a_users_tree_is_named_by_its_user() -> None:
+    """Rootless podman lives in a subtree delegated to the user, where any name can be
+    made: no runtime id is taken from it, nested or not."""
+    path = (
+        f"/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-{OUTER}.scope"
+        f"/container/libpod-{INNER}.scope/container"
+    )
+    assert classify(path) == (
+        f"user:1000/user.slice/libpod-{OUTER}.scope/container/libpod-{INNER}.scope",
+        None,
+        None,
+    )

@@ -109,6 +109,7 @@ READS_PROC_ITSELF = {
     "demo/runner.py",
     "doctor/containers.py",
     "doctor/probes.py",
+    "doctor/probe.py",
     "testing/pytest_plugin.py",
     "testing/tree.py",
 }

@@ -377,10 +377,24 @@ def test_doctor_json_fields_are_the_reference(zombiectl, zombie_parent) -> None:
         _json(zombiectl, "doctor", "--json", "--no-probe", codes=(0, 1)),
     ]
     hold(machine, runs)
-    with pid_namespace(1):
+    with pid_namespace(1) as init:
         run = _json(zombiectl, "doctor", "--containers", "--json", "--timeout", "0.2", codes=(0, 1))
-    assert json.loads(run)["containers"], run
-    hold(containers, [run])
+        ours = [c["id"] for c in json.loads(run)["containers"] if c["init_pid"] == init]
+        assert ours, run
+        # The probe's fields appear only with --probe (root), aimed at this namespace alone.
+        probed = _json(
+            zombiectl,
+            "doctor",
+            "--containers",
+            "--probe",
+            "--container",
+            ours[0],
+            "--json",
+            "--timeout",
+            "0.5",
+            codes=(0, 1),
+        )
+    hold(containers, [run, probed])
 
 
 def test_check_json_fields_are_the_reference(zombiectl, zombie_parent) -> None:
