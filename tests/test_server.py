@@ -511,4 +511,7 @@ def test_out_of_processes_is_one_clear_line_and_cleaned_up(impl: str) -> None:
     else:
         assert 0 < s["final_zombies"] < 20
         assert s["echoes_ok"] == s["final_zombies"]
-        assert s["echo_failures"] == {"refused (connection reset)": 60 - s["echoes_ok"]}
+        # Closed before the echo: a reset, or a plain EOF when the close beat the payload.
+        failures = s["echo_failures"]
+        assert all(reason.startswith("refused") for reason in failures), failures
+        assert sum(failures.values()) == 60 - s["echoes_ok"]

@@ -108,3 +108,56 @@ def listening_pid(pids: Iterable[int], host: str, port: int) -> int | None:
         if socket_inodes(pid) & wanted:
             return pid
     return None
+
+
+def _listening_sockets(pid: int) -> list[tuple[int, int]]:
+    """(port, inode) of every listening socket in pid's network namespace."""
+    out: list[tuple[int, int]] = []
+    for name in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{name}") as f:
+                text = f.read()
+        except OSError:
+            continue
+        out.extend((port, ino) for _addr, port, ino in listeners(text))
+    return out
+
+
+def ports_of(pids: Iterable[int]) -> list[int]:
+    """The ports that any of `pids` listens on, whatever the address, in order."""
+    pids = list(pids)
+    if not pids:
+        return []
+    by_inode = {ino: port for port, ino in _listening_sockets(pids[0])}
+    found: set[int] = set()
+    for pid in pids:
+        found |= {by_inode[ino] for ino in socket_inodes(pid) if ino in by_inode}
+    return sorted(found)
+
+
+def holders(host: str, port: int) -> list[int] | None:
+    """The pids that own a socket listening where clients to host:port would connect.
+
+    None: nothing listens there. An empty list: something does, but its owner is not
+    visible to us (another user's process, without root).
+    """
+    hosts = resolve(host)
+    wanted: set[int] = set()
+    for name in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/self/net/{name}") as f:
+                text = f.read()
+        except OSError:
+            continue
+        wanted |= {
+            ino
+            for addr, p, ino in listeners(text)
+            if p == port and any(accepts(addr, h) for h in hosts)
+        }
+    if not wanted:
+        return None
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and socket_inodes(int(entry)) & wanted:
+            pids.append(int(entry))
+    return sorted(pids)

@@ -36,12 +36,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from zombiectl.check.listening import listening_pid
+from zombiectl.check.listening import holders, listening_pid, ports_of
 from zombiectl.check.observer import Observer
 from zombiectl.check.tree import ZOMBIECTL, Tree
 from zombiectl.check.verdict import Facts, Leaker, Limits, Report, grade
 from zombiectl.demo.guard import Guard
-from zombiectl.demo.server.clients import ECHO, EchoResults, drive
+from zombiectl.demo.server.clients import ECHO, EOF_WAIT, EchoResults, drive
 from zombiectl.errors import BadUsage, NotSupported
 from zombiectl.init.reaper import ExecFailed, exit_code_of, spawn
 from zombiectl.proc import table as proctable
@@ -66,6 +66,7 @@ class CheckOptions:
     payload: bytes | None = None
     expect: str = ECHO
     client_timeout: float = 5.0
+    half_close: bool = False  # send EOF right after the payload
     ready_timeout: float = 10.0
     settle: float = 1.0
     grace: float = 2.0
@@ -107,6 +108,8 @@ class Check:
         self._parents_read: dict[int, float] = {}  # when each entry of parents was read
         self.zombies_before = 0
         self.client_seconds: float | None = None
+        self.other_ports: list[int] = []
+        self.served_before_exit: int | None = None
         self._end_parents: list[int] = []
         self._next_regroup = 0.0
         self._next_check = 0.0
@@ -163,6 +166,9 @@ class Check:
         """Everything between start and verdict; clean-up is left to __exit__."""
         opts = self.opts
         if opts.argv is not None:
+            in_the_way = self._port_taken()
+            if in_the_way is not None:
+                return self._environment_error(*in_the_way)
             try:
                 self._start(opts.argv)
             except ExecFailed as err:
@@ -243,24 +249,28 @@ class Check:
             self.view.phase(
                 f"nothing listened on {opts.host}:{port} within {opts.ready_timeout:g} s"
             )
+        if not found:
+            self._note_other_ports()
         return bool(found)
 
     def _drive(self, port: int) -> EchoResults:
         opts = self.opts
-        out: list[EchoResults] = []
+        results = EchoResults()
+        stop = threading.Event()
 
         def clients() -> None:
             try:
-                out.append(
-                    drive(
-                        opts.host,
-                        port,
-                        opts.clients,
-                        opts.concurrency,
-                        opts.client_timeout,
-                        opts.payload,
-                        opts.expect,
-                    )
+                drive(
+                    opts.host,
+                    port,
+                    opts.clients,
+                    opts.concurrency,
+                    opts.client_timeout,
+                    opts.payload,
+                    opts.expect,
+                    half_close=opts.half_close,
+                    stop=stop,
+                    results=results,
                 )
             finally:
                 _wake(self._wake_w)  # the loop may be asleep in select
@@ -269,12 +279,15 @@ class Check:
         t0 = time.monotonic()
         thread = threading.Thread(target=clients, name="clients", daemon=True)
         thread.start()
-        self.wait(lambda: not thread.is_alive(), None, stop_on_root=False)
+        served = lambda: self._note_crash(results) or not thread.is_alive()  # noqa: E731
+        self.wait(served, None, stop_on_root=False)
         self.client_seconds = time.monotonic() - t0
-        if thread.is_alive():  # interrupted: ending CMD makes every client fail at once
+        if thread.is_alive():
+            # Interrupted: what fails once the check ends CMD is not the server's doing.
+            stop.set()
             self._end_cmd()
-            thread.join(opts.client_timeout + 1.0)
-        return out[0] if out else EchoResults(failed=opts.clients, reasons={"interrupted": 1})
+            thread.join(opts.client_timeout + EOF_WAIT + 1.0)
+        return results
 
     # ----------------------------------------------------------------- the loop
 
@@ -498,8 +511,68 @@ class Check:
             crashed_by=self._crash_signal(),
             ended_by_check=self.signalled,
             interrupted_by=self.stop_signal,
+            **self._grading_facts(results),
         )
         return grade(facts, opts.limits)
+
+    # ----------------------------------------------------------------- what grading needs
+
+    def _port_taken(self) -> tuple[str, int | None] | None:
+        """(why, pid) when a program outside the tree already listens on --tcp's port.
+
+        Looked at before CMD starts, so the student's server is never blamed for the
+        port another program holds.
+        """
+        port = self.opts.tcp
+        if port is None:
+            return None
+        pids = holders(self.opts.host, port)
+        if pids is None:
+            return None
+        if not pids:
+            return f"port {port} is already in use by a process zombiectl cannot see", None
+        name, cmdline = read_name_cmdline(pids[0])
+        why = f"port {port} is already in use by another program: {name} (pid {pids[0]}"
+        return why + (f": {cmdline})" if cmdline else ")"), pids[0]
+
+    def _environment_error(self, why: str, pid: int | None) -> Report:
+        opts = self.opts
+        self.view.phase(why)
+        facts = Facts(
+            command=list(opts.argv or []),
+            pid=0,
+            mode="run",
+            exit_status=None,
+            seconds=time.monotonic() - self.started,
+            resolution_ms=None if self.events is not None else opts.sample * 1000,
+            tcp=opts.tcp is not None,
+            port=opts.tcp,
+            environment=why,
+            environment_pid=pid,
+            interrupted_by=self.stop_signal,
+        )
+        return grade(facts, opts.limits)
+
+    def _note_other_ports(self) -> None:
+        """Where the tree listens instead of --tcp's port (a forgotten htons())."""
+        if self.tree is not None:
+            self.other_ports = ports_of(sorted(self.tree.live_pids()))
+
+    def _note_crash(self, results: EchoResults) -> bool:
+        """Remember how many clients had been served when CMD ended during the clients."""
+        if self.served_before_exit is None and self.opts.argv is not None:
+            if self._root_ended():
+                with results.lock:
+                    self.served_before_exit = results.ok
+        return False
+
+    def _grading_facts(self, results: EchoResults | None) -> dict[str, Any]:
+        return {
+            "port": self.opts.tcp,
+            "other_ports": self.other_ports,
+            "replies_without_eof": results.no_eof if results else 0,
+            "served_before_exit": self.served_before_exit,
+        }
 
     def _exit_status(self) -> int | None:
         if self.opts.argv is not None:
