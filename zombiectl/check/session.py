@@ -108,7 +108,7 @@ class Check:
         self._parents_read: dict[int, float] = {}  # when each entry of parents was read
         self.zombies_before = 0
         self.client_seconds: float | None = None
-        self.other_ports: list[int] = []
+        self.tree_ports: list[int] = []
         self.served_before_exit: int | None = None
         self._end_parents: list[int] = []
         self._next_regroup = 0.0
@@ -250,7 +250,7 @@ class Check:
                 f"nothing listened on {opts.host}:{port} within {opts.ready_timeout:g} s"
             )
         if not found:
-            self._note_other_ports()
+            self._note_tree_ports()
         return bool(found)
 
     def _drive(self, port: int) -> EchoResults:
@@ -553,10 +553,10 @@ class Check:
         )
         return grade(facts, opts.limits)
 
-    def _note_other_ports(self) -> None:
-        """Where the tree listens instead of --tcp's port (a forgotten htons())."""
+    def _note_tree_ports(self) -> None:
+        """Where the tree listens, when not on --tcp's port (a forgotten htons())."""
         if self.tree is not None:
-            self.other_ports = ports_of(sorted(self.tree.live_pids()))
+            self.tree_ports = ports_of(sorted(self.tree.live_pids()))
 
     def _note_crash(self, results: EchoResults) -> bool:
         """Remember how many clients had been served when CMD ended during the clients."""
@@ -569,7 +569,7 @@ class Check:
     def _grading_facts(self, results: EchoResults | None) -> dict[str, Any]:
         return {
             "port": self.opts.tcp,
-            "other_ports": self.other_ports,
+            "tree_ports": self.tree_ports,
             "replies_without_eof": results.no_eof if results else 0,
             "served_before_exit": self.served_before_exit,
         }

@@ -79,7 +79,7 @@ class Facts:
     stderr_text: str = ""
     # What the grading and the hints need besides.
     port: int | None = None  # --tcp PORT
-    other_ports: list[int] = field(default_factory=list)  # where the tree listened instead
+    tree_ports: list[int] = field(default_factory=list)  # where the tree listened, if not found
     replies_without_eof: int = 0  # right replies whose connection the server never closed
     served_before_exit: int | None = None  # right replies when CMD ended during the clients
     environment: str | None = None  # why the check could not be carried out
@@ -330,22 +330,27 @@ def byte_swapped(port: int) -> int:
 
 
 def _port_hint(f: Facts) -> Hint | None:
-    if not f.tcp or f.listened or not f.other_ports or f.port is None:
+    if not f.tcp or f.listened or f.port is None or f.port in f.tree_ports:
+        return None
+    others = [p for p in f.tree_ports if p != f.port]
+    if not others:
         return None
     swapped = byte_swapped(f.port)
-    if swapped in f.other_ports:
+    if swapped in others:
         return Hint(
             "wrong-port",
             f"the server listens on port {swapped}, which is {f.port} with its two bytes"
             " swapped: convert the port with htons() before bind()",
         )
-    ports = ", ".join(str(p) for p in f.other_ports[:5])
+    ports = ", ".join(str(p) for p in others[:5])
     return Hint("wrong-port", f"the server listens on port {ports}, not on {f.port}")
 
 
 def _exit_hint(f: Facts) -> Hint | None:
     if not f.tcp or f.listened or f.mode != "run" or f.exit_status is None or f.ended_by_check:
         return None
+    if f.port in f.tree_ports:
+        return None  # a daemon it left behind listens
     if f.crashed_by is not None:
         how = f"was killed by {signame(f.crashed_by)}"
     else:

@@ -238,6 +238,8 @@ def _resolution(report: Report) -> str:
 
 def summary_lines(report: Report) -> list[str]:
     f = report.facts
+    if f.environment:
+        return [f"zombiectl check: {display(' '.join(f.command))} (not carried out)"]
     life = lifetime_ms(report)
     lines = [
         f"zombiectl check: {display(' '.join(f.command))}"
