@@ -303,7 +303,14 @@ def test_leaky_c_server_fails_with_every_handler_a_zombie(
     assert report["exit_status"] == 128 + signal.SIGTERM  # ended by the check, not a crash
     assert report["resolution_ms"] == (None if mode == "events" else 100.0)
     cases = junit_cases(junit)
-    assert set(cases) == {"zombies at end", "reaped by parent", "zombie age", "replies", "listening", "process"}
+    assert set(cases) == {
+        "zombies at end",
+        "reaped by parent",
+        "zombie age",
+        "replies",
+        "listening",
+        "process",
+    }
     assert isinstance(cases["zombies at end"].result[0], Failure)
     assert "30 zombie(s)" in cases["zombies at end"].result[0].message
     assert cases["replies"].is_passed and cases["listening"].is_passed

@@ -121,7 +121,7 @@ def test_flood_server_keeps_zombiectl_small(expect: str, student) -> None:
         while proc.poll() is None:
             peak = max(peak, vm_hwm_kib(proc.pid) or 0)
             time.sleep(0.02)
-        out, err = proc.communicate(timeout=GLOBAL_TIMEOUT)
+        out, _ = proc.communicate(timeout=GLOBAL_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -327,7 +327,7 @@ def test_junit_and_gradescope_for_a_named_student(tmp_path: Path, student) -> No
 def test_never_served_server_skips_the_zombie_criteria(tmp_path: Path, student) -> None:
     port = free_port()
     junit = tmp_path / "j.xml"
-    report, res = check_json(
+    _, res = check_json(
         "--tcp", str(port), "--clients", "3", "--client-timeout", "0.5", "--junit-xml",
         str(junit), "--", sys.executable, str(PROGRAMS / "silent_server.py"), str(port),
     )  # fmt: skip

@@ -178,7 +178,11 @@ def test_gradescope_has_one_test_per_criterion_and_the_sum() -> None:
         "status": "failed",
         "output": report.reasons[0],
     }
-    assert all(t["score"] == 1 and t["status"] == "passed" for n, t in tests.items() if n != "zombies at end")
+    assert all(
+        t["score"] == 1 and t["status"] == "passed"
+        for n, t in tests.items()
+        if n != "zombies at end"
+    )
     assert results["score"] == 4 and results["output"].startswith("alice")
 
 

@@ -560,10 +560,10 @@ class Check:
 
     def _note_crash(self, results: EchoResults) -> bool:
         """Remember how many clients had been served when CMD ended during the clients."""
-        if self.served_before_exit is None and self.opts.argv is not None:
-            if self._root_ended():
-                with results.lock:
-                    self.served_before_exit = results.ok
+        running = self.served_before_exit is None and self.opts.argv is not None
+        if running and self._root_ended():
+            with results.lock:
+                self.served_before_exit = results.ok
         return False
 
     def _grading_facts(self, results: EchoResults | None) -> dict[str, Any]:

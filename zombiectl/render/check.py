@@ -125,13 +125,13 @@ def junit_xml(report: Report, name: str | None = None) -> bytes:
     for c in report.criteria:
         case = ET.SubElement(suite, "testcase", classname=suite_name, name=c.name, time="0")
         if c.error is not None:
-            ET.SubElement(case, "error", message=xml_text(c.error), type=c.name).text = (
-                xml_text(c.reason or c.error)
+            ET.SubElement(case, "error", message=xml_text(c.error), type=c.name).text = xml_text(
+                c.reason or c.error
             )
         elif c.failure is not None:
-            ET.SubElement(case, "failure", message=xml_text(c.failure), type=c.name).text = (
-                xml_text(c.reason or c.failure)
-            )
+            ET.SubElement(
+                case, "failure", message=xml_text(c.failure), type=c.name
+            ).text = xml_text(c.reason or c.failure)
         elif c.skipped is not None:
             ET.SubElement(case, "skipped", message=xml_text(c.skipped))
     ET.SubElement(suite, "system-out").text = xml_text(_capped(f.stdout_text, JUNIT_OUTPUT_LIMIT))
@@ -166,9 +166,7 @@ def xml_text(text: str) -> str:
     text = for_json(text)
     if all(ch in "\t\n\r" or (" " <= ch < "\x7f") for ch in text):
         return text
-    return "".join(
-        ch if ch in "\t\n\r" or _xml_char(ch) else f"\\x{ord(ch):02x}" for ch in text
-    )
+    return "".join(ch if ch in "\t\n\r" or _xml_char(ch) else f"\\x{ord(ch):02x}" for ch in text)
 
 
 def _xml_char(ch: str) -> bool:
