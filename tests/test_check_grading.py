@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped, TestSuite
-from proctools import GLOBAL_TIMEOUT, reap_adopted
+from proctools import GLOBAL_TIMEOUT, reap_adopted, run_zombiectl_in_pids_cgroup
 from test_check import check_json, free_port, read_until, start_check
 
 from zombiectl.check.verdict import byte_swapped
@@ -198,6 +198,17 @@ def test_port_held_by_another_program_is_an_error_naming_it(tmp_path: Path, stud
     assert isinstance(error, Error) and error.type == "environment"
     assert suite.name == "alice"
     assert all(isinstance(cases[n].result[0], Skipped) for n in cases if n != "environment")
+
+
+def test_zombiectl_out_of_processes_is_an_error_not_a_traceback() -> None:
+    # A pids cgroup of one task: zombiectl itself. Its first fork fails with EAGAIN.
+    res = run_zombiectl_in_pids_cgroup(1, ["check", "--json", "--", "/bin/true"])
+    assert res.returncode == 6, res.stderr
+    assert "Traceback" not in res.stderr
+    report = json.loads(res.stdout)
+    assert report["verdict"] == "error"
+    assert report["criteria"][0]["name"] == "environment"
+    assert "resource" in report["reasons"][0]
 
 
 # --------------------------------------------------------------------------- hints
