@@ -355,3 +355,41 @@ def test_junit_carries_the_programs_output(tmp_path: Path, student) -> None:
     junit = tmp_path / "j.xml"
     check_json("--tcp", str(port), "--junit-xml", str(junit), "--", *student("py", port, "exit"))
     assert "bind:" in (suite_of(junit).system_err or "")
+
+
+# --------------------------------------------------------------------------- in class
+
+
+@pytest.fixture(scope="module")
+def lab_c(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("no C compiler")
+    exe = tmp_path_factory.mktemp("lab") / "echo_server"
+    source = Path(__file__).parent.parent / "c_demos" / "echo_server.c"
+    subprocess.run(["gcc", "-O2", "-o", str(exe), str(source)], check=True, capture_output=True)
+    return exe
+
+
+@pytest.mark.parametrize("impl", ["python", "c"])
+def test_demo_and_check_agree_on_the_one_wait_bug(impl: str, request, student) -> None:
+    """The lab's wait-once server, run by the demo and then graded by check: 20 clients,
+    8 at a time, are 3 batches whose signals merge: 3 reaped, 17 zombies, both ways."""
+    demo = subprocess.run(
+        [sys.executable, "-m", "zombiectl", "demo", "server", "--reap", "wait-once",
+         "--impl", impl, "--clients", "20", "--concurrency", "8", "--json"],
+        capture_output=True, text=True, timeout=GLOBAL_TIMEOUT, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    summary = json.loads(demo.stdout.splitlines()[-1])
+    assert summary["expected_final_zombies"] == 17 and summary["final_zombies"] == 17
+    port = free_port()
+    if impl == "c":
+        server = [str(request.getfixturevalue("lab_c")), "wait-once", str(port)]
+    else:
+        server = [sys.executable, "-m", "zombiectl.demo.server.echo", "--reap=wait-once"]
+        server.append(f"--port={port}")
+    report, res = check_json(
+        "--tcp", str(port), "--clients", "20", "--concurrency", "8", "--", *server
+    )
+    assert res.returncode == 1
+    assert report["zombies_at_end"] == 17 and report["collected_by_parent"] == 3
+    assert hint_codes(report) == ["partial-reap"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import socket
 import threading
 import time
@@ -280,16 +281,33 @@ def server_idle(server: int) -> bool:
     return info.state == "S"
 
 
+def sigchld_pending(pid: int) -> bool:
+    """True while a SIGCHLD waits, blocked, for the process (its handler has not run)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("ShdPnd:"):
+                    return bool(int(line.split()[1], 16) >> (signal.SIGCHLD - 1) & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
+def settled(server: int, pgid: int, me: int) -> bool:
+    return handlers_done(server, pgid, me) and server_idle(server) and not sigchld_pending(server)
+
+
 def wait_settled(server: int, pgid: int, timeout: float = 30.0) -> bool:
-    """Wait until every handler has exited and the server is back in accept()."""
+    """Wait until every handler has exited, their SIGCHLD has been taken (a server that
+    blocks it until a batch is over), and the server is back in accept()."""
     me = os.getpid()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if handlers_done(server, pgid, me) and server_idle(server):
+        if settled(server, pgid, me):
             # Twice, a moment apart: a SIGCHLD sent just before the first look wakes
             # the server, which is then no longer in accept() for the second.
             time.sleep(0.02)
-            if handlers_done(server, pgid, me) and server_idle(server):
+            if settled(server, pgid, me):
                 return True
         time.sleep(0.01)
     return False
