@@ -6,6 +6,7 @@ with junitparser) and Gradescope files are what is asserted.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -166,6 +167,45 @@ def test_failures_after_the_check_ends_the_server_are_not_counted(student) -> No
     assert proc.returncode == 143, err
     # Ending the server made every waiting client fail; none of that is the server's.
     assert report["echoes_failed"] == 0 and report["interrupted"] is True
+
+
+def test_pace_spaces_the_clients_starts() -> None:
+    """--pace S: no two clients start less than S apart (a lower bound, whatever the load)."""
+    import threading
+
+    from zombiectl.demo.server.clients import drive
+
+    accepted: list[float] = []
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(16)
+
+        def serve() -> None:
+            for _ in range(4):
+                conn, _ = srv.accept()
+                accepted.append(time.monotonic())
+                with conn:
+                    conn.sendall(conn.recv(4096))
+
+        server = threading.Thread(target=serve)
+        server.start()
+        res = drive("127.0.0.1", srv.getsockname()[1], 4, 4, GLOBAL_TIMEOUT, pace=0.2)
+        server.join(GLOBAL_TIMEOUT)
+    assert res.ok == 4
+    gaps = [b - a for a, b in itertools.pairwise(accepted)]
+    assert len(gaps) == 3 and min(gaps) >= 0.19, gaps
+
+
+def test_crash_hint_names_the_signal_and_the_clients_served(student) -> None:
+    port = free_port()
+    report, res = check_json(
+        "--tcp", str(port), "--clients", "6", "--concurrency", "1",
+        "--", sys.executable, str(PROGRAMS / "forking_echo.py"), str(port), "crash",
+    )  # fmt: skip
+    assert res.returncode == 1
+    crash = [h["text"] for h in report["hints"] if h["code"] == "crash"]
+    # The server aborts on its fourth connection: one client at a time, three were served.
+    assert crash == ["the command was killed by SIGABRT after 3 client(s) had been served"]
 
 
 # --------------------------------------------------------------------------- error, not fail
