@@ -48,6 +48,8 @@ Examples:
   zombiectl check --tcp 9000 --clients 100 -- ./server 9000
                                                   100 real clients, then count the zombies
   zombiectl check --tcp 9000 --junit-xml zombies.xml -- ./server 9000     (CI)
+  zombiectl check --tcp 9000 --name alice --junit-xml alice.xml \\
+      --gradescope results.json -- ./server 9000  a class: named reports, scores
   zombiectl check --pid 4242 --duration 10       watch a running process for 10 s
   zombiectl check --json -- python3 app.py        the report as one JSON object
 
