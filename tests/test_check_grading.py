@@ -73,6 +73,7 @@ def swapped_free_port() -> int:
 
 
 def hint_codes(report: dict) -> list[str]:
+    """The hints' codes, in the order the report gives them (what to fix comes first)."""
     return [h["code"] for h in report["hints"]]
 
 
@@ -290,7 +291,8 @@ def test_parent_that_never_closes_connfd_gets_the_no_close_hint(impl: str, stude
     report, res = check_json("--tcp", str(port), "--", *student(impl, port, "noclose"))
     assert res.returncode == 0, report["reasons"]  # a hint, not a failure
     assert report["echoes_ok"] == 20 and report["replies_without_eof"] == 20
-    assert hint_codes(report) == ["no-close"]
+    assert hint_codes(report)[0] == "no-close"
+    assert not {"no-wait", "partial-reap"} & set(hint_codes(report))
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -299,7 +301,8 @@ def test_one_wait_bug_is_caught_every_time_at_the_defaults(impl: str, student) -
     for _ in range(10):
         port = free_port()
         report, _ = check_json("--tcp", str(port), "--", *student(impl, port, "once"))
-        caught += report["verdict"] == "fail" and hint_codes(report) == ["partial-reap"]
+        codes = hint_codes(report)
+        caught += report["verdict"] == "fail" and codes[:1] == ["partial-reap"]
     assert caught == 10
 
 
@@ -307,7 +310,8 @@ def test_one_wait_bug_is_caught_every_time_at_the_defaults(impl: str, student) -
 def test_correct_server_gets_no_hint(impl: str, student) -> None:
     port = free_port()
     report, res = check_json("--tcp", str(port), "--", *student(impl, port, "listen5"))
-    assert res.returncode == 0 and report["hints"] == []
+    # Only how late a busy machine let it reap may be hinted at, never a mistake.
+    assert res.returncode == 0 and set(hint_codes(report)) <= {"slow-reap"}
 
 
 # --------------------------------------------------------------------------- counting
@@ -432,4 +436,4 @@ def test_demo_and_check_agree_on_the_one_wait_bug(impl: str, request, student) -
     )
     assert res.returncode == 1
     assert report["zombies_at_end"] == 17 and report["collected_by_parent"] == 3
-    assert hint_codes(report) == ["partial-reap"]
+    assert hint_codes(report)[:1] == ["partial-reap"]
