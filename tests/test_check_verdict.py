@@ -191,4 +191,5 @@ def test_json_has_name_hints_and_criteria() -> None:
     assert data["name"] == "alice" and data["verdict"] == "fail"
     assert data["hints"] == [{"code": "no-wait", "text": data["hints"][0]["text"]}]
     assert {c["name"]: c["outcome"] for c in data["criteria"]}["zombies at end"] == "failed"
-    assert "no-wait:" in plain_text(grade(_leaky(111), Limits()))
+    text = plain_text(grade(_leaky(111), Limits()), name="alice\x1b")
+    assert text.startswith("name: alice\\x1b\n") and "\nhints:\n  no-wait: " in text

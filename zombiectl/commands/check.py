@@ -277,10 +277,10 @@ def _run(opts: CheckOptions, as_json: bool, name: str | None) -> Report:
         view = LiveView(console)
         with view:
             report = _checked(opts, view)
-        console.print(panel(report))
+        console.print(panel(report, name))
         return report
     report = _checked(opts, PlainView(_stderr_write if as_json else write))
-    write(json_text(report, name) + "\n" if as_json else plain_text(report))
+    write(json_text(report, name) + "\n" if as_json else plain_text(report, name))
     return report
 
 

@@ -296,19 +296,23 @@ def hint_lines(report: Report) -> list[str]:
     return out
 
 
-def plain_text(report: Report) -> str:
-    lines = summary_lines(report) + leaker_lines(report) + verdict_lines(report)
-    return "\n".join(lines + hint_lines(report)) + "\n"
+def name_lines(name: str | None) -> list[str]:
+    return [] if name is None else [f"name: {display(name)}"]
 
 
-def panel(report: Report) -> RenderableType:
+def plain_text(report: Report, name: str | None = None) -> str:
+    lines = name_lines(name) + summary_lines(report) + leaker_lines(report)
+    return "\n".join(lines + verdict_lines(report) + hint_lines(report)) + "\n"
+
+
+def panel(report: Report, name: str | None = None) -> RenderableType:
     """The verdict panel on a terminal: the same lines, the verdict in colour."""
     from rich.console import Group
     from rich.panel import Panel
     from rich.text import Text
 
     ok = report.verdict == "pass"
-    body = Text("\n".join(summary_lines(report) + leaker_lines(report)))
+    body = Text("\n".join(name_lines(name) + summary_lines(report) + leaker_lines(report)))
     verdict = Text("\n".join(verdict_lines(report)), style="bold green" if ok else "bold red")
     hints = Text("\n".join(hint_lines(report)))
     parts = [body, verdict, hints] if report.hints else [body, verdict]
