@@ -279,7 +279,11 @@ class Check:
         t0 = time.monotonic()
         thread = threading.Thread(target=clients, name="clients", daemon=True)
         thread.start()
-        served = lambda: self._note_crash(results) or not thread.is_alive()  # noqa: E731
+
+        def served() -> bool:
+            self._note_crash(results)
+            return not thread.is_alive()
+
         self.wait(served, None, stop_on_root=False)
         self.client_seconds = time.monotonic() - t0
         if thread.is_alive():
@@ -558,13 +562,12 @@ class Check:
         if self.tree is not None:
             self.tree_ports = ports_of(sorted(self.tree.live_pids()))
 
-    def _note_crash(self, results: EchoResults) -> bool:
+    def _note_crash(self, results: EchoResults) -> None:
         """Remember how many clients had been served when CMD ended during the clients."""
         running = self.served_before_exit is None and self.opts.argv is not None
         if running and self._root_ended():
             with results.lock:
                 self.served_before_exit = results.ok
-        return False
 
     def _grading_facts(self, results: EchoResults | None) -> dict[str, Any]:
         return {
