@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped, TestSuite
 from proctools import GLOBAL_TIMEOUT, reap_adopted, run_zombiectl_in_pids_cgroup
-from test_check import check_json, free_port, read_until, start_check
+from test_check import check, check_json, free_port, read_until, start_check
 
 from zombiectl.check.verdict import byte_swapped
 from zombiectl.proc.table import descendants_of
@@ -437,3 +437,20 @@ def test_demo_and_check_agree_on_the_one_wait_bug(impl: str, request, student) -
     assert res.returncode == 1
     assert report["zombies_at_end"] == 17 and report["collected_by_parent"] == 3
     assert hint_codes(report)[:1] == ["partial-reap"]
+
+
+def test_gradescope_path_through_a_symlink_is_refused_before_the_check(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.write_text("keep")
+    link = tmp_path / "results.json"
+    link.symlink_to(target)
+    marker = tmp_path / "ran"
+    res = check("--gradescope", str(link), "--", "touch", str(marker))
+    assert res.returncode == 2 and "--gradescope" in res.stderr
+    assert target.read_text() == "keep" and not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 257])
+def test_bad_name_is_one_line_and_exit_2(name: str) -> None:
+    res = check("--name", name, "--", "true")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "--name" in res.stderr
