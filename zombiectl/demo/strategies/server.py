@@ -328,14 +328,17 @@ STRATEGY = Strategy(
         "interrupts accept(): C sees EINTR and must call accept() again (or use "
         "SA_RESTART). Python's own C-level handler only notes the signal; the EINTR is "
         "what lets the interpreter run reap_children, after which it calls accept() again "
-        "by itself (PEP 475), so the Python loop needs no EINTR check. "
+        "by itself (PEP 475), so the Python loop needs no EINTR check. wait-once shows why "
+        "the loop matters: reap_one calls wait() once per signal, and the SIGCHLDs of "
+        "handlers that exit while one is pending merge into it, so most handlers stay "
+        "zombies. "
         "ignore: signal(SIGCHLD, SIG_IGN) makes the kernel reap handlers at once (no exit "
         "status; waitpid then fails with ECHILD). double-fork: the handler forks again and "
         "exits at once; the server reaps that short-lived middle child right away, and the "
         "grandchild that serves is re-parented to init (or the nearest subreaper), which "
         "reaps it."
     ),
-    source=(echo.listen_on, echo.serve, echo.handle, echo.reap_children),
+    source=(echo.listen_on, echo.serve, echo.handle, echo.reap_children, echo.reap_one),
     source_files=c_source,
     order=200,
 )
