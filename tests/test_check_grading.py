@@ -28,7 +28,7 @@ from zombiectl.proc.table import descendants_of
 
 PROGRAMS = Path(__file__).parent / "programs"
 IMPLS = ["c", "py"]
-AFTER_MERGE = "needs the supervisor's counting (late exits, SIG_IGN, daemons, output capture)"
+NEEDS_SUPERVISE = "counted by zombiectl.supervise: late exits, SIG_IGN, daemons, CMD's output"
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +277,7 @@ def test_exit_before_listen_gets_its_status(impl: str, student) -> None:
     assert hint["code"] == "exit-before-listen" and "status 1" in hint["text"]
 
 
-@pytest.mark.xfail(strict=True, reason=AFTER_MERGE)
+@pytest.mark.xfail(strict=True, reason=NEEDS_SUPERVISE)
 @pytest.mark.parametrize("impl", IMPLS)
 def test_exit_before_listen_quotes_its_stderr(impl: str, student) -> None:
     port = free_port()
@@ -317,7 +317,7 @@ def test_correct_server_gets_no_hint(impl: str, student) -> None:
 # --------------------------------------------------------------------------- counting
 
 
-@pytest.mark.xfail(strict=True, reason=AFTER_MERGE)
+@pytest.mark.xfail(strict=True, reason=NEEDS_SUPERVISE)
 def test_sig_ign_server_never_has_a_zombie(student) -> None:
     for impl in IMPLS:
         port = free_port()
@@ -325,7 +325,7 @@ def test_sig_ign_server_never_has_a_zombie(student) -> None:
         assert res.returncode == 0 and report["max_zombies"] == 0, (impl, report)
 
 
-@pytest.mark.xfail(strict=True, reason=AFTER_MERGE)
+@pytest.mark.xfail(strict=True, reason=NEEDS_SUPERVISE)
 @pytest.mark.parametrize("impl", IMPLS)
 def test_lingering_handlers_of_a_parent_that_never_waits_fail(impl: str, student) -> None:
     port = free_port()
@@ -334,7 +334,7 @@ def test_lingering_handlers_of_a_parent_that_never_waits_fail(impl: str, student
     assert "no-wait" in hint_codes(report)
 
 
-@pytest.mark.xfail(strict=True, reason=AFTER_MERGE)
+@pytest.mark.xfail(strict=True, reason=NEEDS_SUPERVISE)
 @pytest.mark.parametrize("impl", IMPLS)
 def test_daemonising_server_is_served_and_passes(impl: str, student) -> None:
     port = free_port()
@@ -393,7 +393,7 @@ def test_never_served_server_skips_the_zombie_criteria(tmp_path: Path, student) 
     assert isinstance(cases["replies"].result[0], Failure)
 
 
-@pytest.mark.xfail(strict=True, reason=AFTER_MERGE)
+@pytest.mark.xfail(strict=True, reason=NEEDS_SUPERVISE)
 def test_junit_carries_the_programs_output(tmp_path: Path, student) -> None:
     port = free_port()
     junit = tmp_path / "j.xml"
