@@ -6,7 +6,6 @@ with junitparser) and Gradescope files are what is asserted.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import shutil
@@ -190,11 +189,13 @@ def test_pace_spaces_the_clients_starts() -> None:
 
         server = threading.Thread(target=serve)
         server.start()
+        started = time.monotonic()
         res = drive("127.0.0.1", srv.getsockname()[1], 4, 4, GLOBAL_TIMEOUT, pace=0.2)
         server.join(GLOBAL_TIMEOUT)
-    assert res.ok == 4
-    gaps = [b - a for a, b in itertools.pairwise(accepted)]
-    assert len(gaps) == 3 and min(gaps) >= 0.19, gaps
+    assert res.ok == 4 and len(accepted) == 4
+    # The fourth client cannot start before 3 paces have passed, so neither can its
+    # connection be accepted (accept times themselves may bunch up on a busy machine).
+    assert accepted[-1] - started >= 0.6, [t - started for t in accepted]
 
 
 def test_crash_hint_names_the_signal_and_the_clients_served(student) -> None:
@@ -297,13 +298,13 @@ def test_parent_that_never_closes_connfd_gets_the_no_close_hint(impl: str, stude
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_one_wait_bug_is_caught_every_time_at_the_defaults(impl: str, student) -> None:
-    caught = 0
+    missed = []
     for _ in range(10):
         port = free_port()
         report, _ = check_json("--tcp", str(port), "--", *student(impl, port, "once"))
-        codes = hint_codes(report)
-        caught += report["verdict"] == "fail" and codes[:1] == ["partial-reap"]
-    assert caught == 10
+        if report["verdict"] != "fail" or hint_codes(report)[:1] != ["partial-reap"]:
+            missed.append((report["reasons"], report["hints"], report["collected_by_parent"]))
+    assert missed == []
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -461,3 +462,39 @@ def test_gradescope_path_through_a_symlink_is_refused_before_the_check(tmp_path:
 def test_bad_name_is_one_line_and_exit_2(name: str) -> None:
     res = check("--name", name, "--", "true")
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "--name" in res.stderr
+
+
+def test_a_wave_ends_its_clients_together_and_never_waits_past_a_deadline() -> None:
+    import threading
+
+    from zombiectl.demo.server.clients import Wave
+
+    wave = Wave(3)
+    pairs = [socket.socketpair() for _ in range(2)]
+    ended: list[bool] = []
+    joiners = [
+        threading.Thread(target=lambda s=a: ended.append(wave.join(s, GLOBAL_TIMEOUT)))
+        for a, _ in pairs
+    ]
+    try:
+        for t in joiners:
+            t.start()
+        time.sleep(0.05)
+        assert ended == []  # the third client has not come yet
+        wave.failed()  # it failed: the two waiting ones are ended at once
+        for t in joiners:
+            t.join(GLOBAL_TIMEOUT)
+        assert ended == [True, True]
+        for _, peer in pairs:
+            peer.settimeout(GLOBAL_TIMEOUT)
+            assert peer.recv(1) == b""  # each peer saw the end of its stream
+        alone = Wave(2)
+        a, b = socket.socketpair()
+        with a, b:
+            assert alone.join(a, 0.05) is False  # nobody else came: on its own
+            a.sendall(b"x")  # still open for writing: the wave never touched it
+            assert b.recv(1) == b"x"
+    finally:
+        for pair in pairs:
+            for s in pair:
+                s.close()

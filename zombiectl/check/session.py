@@ -271,6 +271,7 @@ class Check:
                     half_close=opts.half_close,
                     stop=stop,
                     results=results,
+                    together=True,  # handlers exit in bursts, as a busy server sees
                 )
             finally:
                 _wake(self._wake_w)  # the loop may be asleep in select

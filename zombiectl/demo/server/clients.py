@@ -28,6 +28,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from zombiectl.proc import table as proctable
@@ -102,8 +103,13 @@ def exchange(
     payload: bytes | None = None,
     expect: str = ECHO,
     half_close: bool = False,
+    together: Callable[[socket.socket, float], bool] | None = None,
 ) -> Outcome:
     """One client: connect, send, read the reply, wait briefly for EOF, close.
+
+    together: called with the socket and the seconds left of the deadline once the
+    reply is right, before the client ends its side; True when it has ended it (`drive`
+    uses it to end a wave of clients at once).
 
     echo: the same bytes came back; any: at least one byte came back; none: the
     connection was accepted (what follows is not checked). `timeout` bounds
@@ -123,7 +129,8 @@ def exchange(
             why = _read_reply(s, sent if expect == ECHO else None, deadline)
             if why is not None:
                 return Outcome(why)
-            return _await_eof(s, expect, half_close)
+            ended = together is not None and together(s, deadline - time.monotonic())
+            return _await_eof(s, expect, half_close or ended)
     except TimeoutError:
         return Outcome(TIMED_OUT)
     except OSError as err:
@@ -196,6 +203,60 @@ def _send_quietly(s: socket.socket, data: bytes, deadline: float) -> None:
         pass
 
 
+class Wave:
+    """Clients that end their side at the same moment: each one, once its reply is in,
+    waits until every client of its wave has its reply or has failed (at most until its
+    own deadline); the last to arrive ends every waiting connection in one go. The
+    handlers then exit together, as a burst of SIGCHLDs, which is when a server that
+    calls wait() once per signal shows its bug."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+        self.waiting: list[socket.socket] = []
+        self.cond = threading.Condition()
+
+    def failed(self) -> None:
+        """A client that will not wait (no right reply): the others need not wait for it."""
+        with self.cond:
+            self._arrive()
+
+    def join(self, sock: socket.socket, timeout: float) -> bool:
+        """Wait for the wave; True once the wave has ended `sock`'s side for it."""
+        with self.cond:
+            self.waiting.append(sock)
+            self._arrive()
+            self.cond.wait_for(lambda: sock not in self.waiting, max(0.0, timeout))
+            if sock in self.waiting:  # timed out: on its own, and never touched again
+                self.waiting.remove(sock)
+                return False
+            return True
+
+    def _arrive(self) -> None:
+        self.left -= 1
+        if self.left > 0:
+            return
+        # Under the lock: no waiting client can close its socket meanwhile.
+        for sock in self.waiting:
+            try:
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+        self.waiting.clear()
+        self.cond.notify_all()
+
+
+class Member:
+    """One client of a wave: whether it came to wait with the others."""
+
+    def __init__(self, wave: Wave) -> None:
+        self.wave = wave
+        self.joined = False
+
+    def join(self, sock: socket.socket, timeout: float) -> bool:
+        self.joined = True
+        return self.wave.join(sock, timeout)
+
+
 def drive(
     host: str,
     port: int,
@@ -209,12 +270,14 @@ def drive(
     pace: float = 0.0,
     stop: threading.Event | None = None,
     results: EchoResults | None = None,
+    together: bool = False,
 ) -> EchoResults:
     """Run `clients` clients, at most `concurrency` at once; count the replies.
 
     pace: seconds between two clients' starts, so a class can follow them. stop: once
     set, no client starts, and failures after it are `abandoned`, not counted. results:
-    filled as clients finish (a caller may read it under its lock meanwhile).
+    filled as clients finish (a caller may read it under its lock meanwhile). together:
+    clients go in waves of `concurrency` that close together (`Wave`).
     """
     out = results if results is not None else EchoResults()
     stop = stop if stop is not None else threading.Event()
@@ -231,9 +294,24 @@ def drive(
             return None
         return None if stop.is_set() else i
 
+    width = max(1, min(concurrency, clients))
+    waves: dict[int, Wave] = {}
+
+    def wave_of(i: int) -> Wave:
+        with out.lock:
+            n = i // width
+            if n not in waves:
+                waves.pop(n - 2, None)  # two waves back is over: keep memory flat
+                waves[n] = Wave(min(width, clients - n * width))
+            return waves[n]
+
     def worker() -> None:
         while (i := take()) is not None:
-            got = exchange(host, port, i, timeout, payload, expect, half_close)
+            member = Member(wave_of(i)) if together else None
+            join = member.join if member is not None else None
+            got = exchange(host, port, i, timeout, payload, expect, half_close, join)
+            if member is not None and not member.joined:
+                member.wave.failed()  # no right reply: the others need not wait for it
             with out.lock:
                 if got.failure is None:
                     out.ok += 1
@@ -245,10 +323,7 @@ def drive(
                     reasons[got.failure] += 1
                     out.reasons = dict(reasons)
 
-    threads = [
-        threading.Thread(target=worker, daemon=True)
-        for _ in range(max(1, min(concurrency, clients)))
-    ]
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(width)]
     for t in threads:
         t.start()
     for t in threads:
