@@ -28,6 +28,7 @@ from zombiectl.errors import (
     EXIT_TERMINATED,
     BadUsage,
     PermissionDenied,
+    ResourceLimit,
 )
 from zombiectl.errors import report as say
 from zombiectl.stdout import write
@@ -302,13 +303,13 @@ def command(
     name = _checked_name(name)
     # Opened first: a path that cannot be written is an error before the check, not after.
     outputs: dict[str, int] = {}
-    if cmd and creds is None and os.geteuid() == 0:
-        say("zombiectl: warning: CMD runs as root; --user USER runs it as USER")
     try:
         if junit is not None:
             outputs["--junit-xml"] = _open_output("--junit-xml", junit)
         if gradescope_path is not None:
             outputs["--gradescope"] = _open_output("--gradescope", gradescope_path)
+        if cmd and creds is None and os.geteuid() == 0:
+            say("zombiectl: warning: CMD runs as root; --user USER runs it as USER")
         report = _run(opts, as_json, name)
         _write_outputs(outputs, report, name)
     finally:
@@ -365,12 +366,14 @@ def _checked(opts: CheckOptions, view: View) -> Report:
     try:
         with Check(opts, view) as check:
             return check.run()
+    except ResourceLimit as err:
+        why = f"zombiectl ran out of a resource: {err}"
     except OSError as err:
         if err.errno not in RESOURCE_ERRNOS:
             raise
         why = f"zombiectl ran out of a resource: {err.strerror or err}"
-        view.phase(why)
-        return could_not_check(list(opts.argv or []), why, opts.tcp, opts.limits)
+    view.phase(why)
+    return could_not_check(list(opts.argv or []), why, opts.tcp, opts.limits)
 
 
 def _stderr_write(text: str) -> None:

@@ -145,10 +145,10 @@ def junit_xml(report: Report, name: str | None = None) -> bytes:
 def _properties(report: Report) -> list[tuple[str, str]]:
     """What changes from run to run (pids), kept out of the messages."""
     f = report.facts
-    out = [("command", " ".join(f.command)), ("verdict", report.verdict)]
+    out = [("command", display(" ".join(f.command))), ("verdict", report.verdict)]
     if f.pid:
         out.append(("pid", str(f.pid)))
-    out.extend(("leaker", f"pid {lk.pid} {lk.name}: {lk.zombies}") for lk in f.leakers)
+    out.extend(("leaker", f"pid {lk.pid} {display(lk.name)}: {lk.zombies}") for lk in f.leakers)
     if f.environment_pid is not None:
         out.append(("in the way", str(f.environment_pid)))
     out.extend(("hint", h.code) for h in report.hints)

@@ -190,12 +190,14 @@ def _zombies_at_end(f: Facts, lim: Limits) -> Criterion:
     return Criterion(ZOMBIES_AT_END, failure=text, detail=who or None)
 
 
-def _reaped(f: Facts) -> Criterion:
-    if f.not_reaped_by_parent == 0:
+def _reaped(f: Facts, lim: Limits) -> Criterion:
+    # --max-zombies tolerates that many zombies, whether left at the end or held until
+    # the check ended their parent; those already failed at the end fail only there.
+    if f.not_reaped_by_parent <= lim.max_zombies or f.zombies_at_end > lim.max_zombies:
         return Criterion(REAPED, skipped=_unexercised(f))
     text = (
         f"{f.not_reaped_by_parent} zombie(s) were never reaped by their parent"
-        " (zombiectl collected them while the parent still ran)"
+        f" (held until the count or the parent's end; at most {lim.max_zombies} allowed)"
     )
     return Criterion(REAPED, failure=text)
 
@@ -275,7 +277,7 @@ def grade(facts: Facts, limits: Limits) -> Report:
         return Report(facts, limits, _not_carried_out(facts), hints(facts, limits))
     criteria = [
         _zombies_at_end(facts, limits),
-        _reaped(facts),
+        _reaped(facts, limits),
         _zombie_age(facts, limits),
         _replies(facts),
         _listening(facts),

@@ -595,6 +595,19 @@ def ancestors_of(pid: int) -> list[ProcInfo]:
     return out
 
 
+def signal_pending(pid: int, signum: int) -> bool:
+    """True while signal `signum` waits, blocked, for the process (``ShdPnd`` in
+    /proc/PID/status: its handler has not run yet)."""
+    text = cat(pid_path(pid, "status"))
+    for line in (text or "").splitlines():
+        if line.startswith("ShdPnd:"):
+            try:
+                return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+            except (ValueError, IndexError):
+                return False
+    return False
+
+
 def wait_channel(pid: int) -> str | None:
     """The kernel function pid sleeps in (``/proc/PID/wchan``), e.g. ``inet_csk_accept``.
 

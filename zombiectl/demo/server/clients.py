@@ -358,14 +358,7 @@ def server_idle(server: int) -> bool:
 
 def sigchld_pending(pid: int) -> bool:
     """True while a SIGCHLD waits, blocked, for the process (its handler has not run)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("ShdPnd:"):
-                    return bool(int(line.split()[1], 16) >> (signal.SIGCHLD - 1) & 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    return False
+    return proctable.signal_pending(pid, signal.SIGCHLD)
 
 
 def settled(server: int, pgid: int, me: int) -> bool:
