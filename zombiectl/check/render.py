@@ -129,12 +129,12 @@ def junit_xml(report: Report, name: str | None = None) -> bytes:
         case = ET.SubElement(suite, "testcase", classname=suite_name, name=c.name, time="0")
         if c.error is not None:
             ET.SubElement(case, "error", message=xml_text(c.error), type=c.name).text = xml_text(
-                c.reason or c.error
+                display(c.reason or c.error)
             )
         elif c.failure is not None:
             ET.SubElement(
                 case, "failure", message=xml_text(c.failure), type=c.name
-            ).text = xml_text(c.reason or c.failure)
+            ).text = xml_text(display(c.reason or c.failure))
         elif c.skipped is not None:
             ET.SubElement(case, "skipped", message=xml_text(c.skipped))
     ET.SubElement(suite, "system-out").text = xml_text(_capped(f.stdout_text, JUNIT_OUTPUT_LIMIT))
