@@ -55,10 +55,8 @@ HELPER = "helper"
 
 def helper_name(pid: int) -> str:
     """What a child of the lab parent that the strategy did not report is, for the user."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmdline = f.read(4096)
-    except OSError:
+    cmdline = proctable.read_cmdline(pid)
+    if cmdline is None:
         return HELPER
     for mark, name in HELPER_MARKS:
         if mark in cmdline:
@@ -231,7 +229,7 @@ class Lab:
             else:
                 alive += 1
         for pid in self.tracked - present - self.reaped:
-            if not os.path.exists(f"/proc/{pid}"):
+            if not proctable.pid_exists(pid):
                 self.reaped.add(pid)
         s = LabSample(
             self.spec.name,
