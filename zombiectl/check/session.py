@@ -305,7 +305,7 @@ class Check:
                 continue
             try:
                 data = os.read(fd, 65536)
-            except (BlockingIOError, InterruptedError):
+            except BlockingIOError:
                 continue
             except OSError:
                 data = b""

@@ -100,7 +100,7 @@ def collect(pid: int) -> int | None:
     """
     try:
         got, status = os.waitpid(pid, os.WNOHANG)
-    except (ChildProcessError, InterruptedError):
+    except ChildProcessError:
         return None
     return status if got == pid else None
 

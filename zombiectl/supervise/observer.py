@@ -152,12 +152,11 @@ class Observer:
         another process, and the one that was forked has already gone.
         """
         start = proctable_starttime(pid)
-        if start is None or not started_at(start, t - self._clock_shift()):
+        # t is CLOCK_MONOTONIC, the kernel's event clock, in both modes: time.monotonic()
+        # reads that clock on Linux.
+        if start is None or not started_at(start, t):
             return None
         return start
-
-    def _clock_shift(self) -> float:
-        return self.events.clock_offset if self.events is not None else 0.0
 
     def _remember(self, pid: int, ppid: int, t: float) -> None:
         self._pending[pid] = (ppid, t)
