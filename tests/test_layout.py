@@ -166,7 +166,16 @@ def test_only_proc_makes_system_calls() -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["list", "--json"], ["list"], ["watch", "--once", "--json"], ["watch", "--once"]],
+    [
+        ["list", "--json"],
+        ["list"],
+        ["watch", "--once", "--json"],
+        ["watch", "--once"],
+        ["reap", "--dry-run", "--json"],
+        ["reap", "--yes", "--json", "--timeout", "0.2"],
+        ["check", "--json", "--", "true"],
+        ["check", "--", "true"],
+    ],
     ids=" ".join,
 )
 def test_output_not_drawn_imports_no_rich(zombie_parent, args: list[str]) -> None:
@@ -175,7 +184,8 @@ def test_output_not_drawn_imports_no_rich(zombie_parent, args: list[str]) -> Non
     Scoped to one parent of our own: a name only rich can measure (wide characters,
     which other tests give their processes) rightly sends a piped table to rich."""
     parent = zombie_parent(2)
-    args = [*args, "--pid", str(parent.pid)]
+    if args[0] != "check":
+        args = [*args, "--pid", str(parent.pid)]
     code = (
         "import sys\n"
         "from zombiectl.main import main\n"
