@@ -27,8 +27,8 @@ from collections.abc import Callable
 from zombiectl.errors import NoSuchProcess, PermissionDenied
 from zombiectl.proc import libc, ns
 from zombiectl.proc.containers import Container, cgroup_directory
-from zombiectl.proc.identity import namespace_pids, read_identity
-from zombiectl.proc.pidfd import Pinned, pidfd_works
+from zombiectl.proc.identity import namespace_pids, pidfd_supported, read_identity
+from zombiectl.proc.pidfd import Pinned
 from zombiectl.proc.prctl import set_dumpable
 from zombiectl.proc.table import child_pids, open_fds
 
@@ -54,7 +54,7 @@ class ProbeResult:
 
 def probe(c: Container, timeout: float, clock: Callable[[], float] = time.monotonic) -> ProbeResult:
     """Make one orphan in c and time how long its PID 1 takes to reap it."""
-    if not pidfd_works():
+    if not pidfd_supported():
         return ProbeResult("error", detail="pidfd_open does not work here (needs Linux 5.3+)")
     ident = read_identity(c.init_pid)
     pinned = None if ident is None else Pinned.open(c.init_pid, int(ident.starttime))
