@@ -8,12 +8,14 @@
  *   none         the server never waits: every finished handler stays a zombie
  *   sigchld      a SIGCHLD handler loops waitpid(-1, WNOHANG); accept() then fails
  *                with EINTR (no SA_RESTART) and the loop calls it again
+ *   wait-once    a SIGCHLD handler calls wait() once: SIGCHLDs that arrive together
+ *                merge into one, so one handler is reaped for a whole burst of exits
  *   ignore       SIGCHLD set to SIG_IGN: the kernel reaps, no zombie is ever made
  *   double-fork  the handler forks again and exits; the grandchild serves and is
  *                reaped by init (or the nearest subreaper)
  *
- * Usage: echo_server none|sigchld|ignore|double-fork PORT
- *                    [HOST [MAX_CHILDREN [TIMEOUT_S [MAX_ZOMBIES]]]]
+ * Usage: echo_server none|sigchld|wait-once|ignore|double-fork PORT
+ *                    [HOST [MAX_CHILDREN [TIMEOUT_S [MAX_ZOMBIES [BATCH [BATCH_IDLE_S]]]]]]
  *   PORT 0 picks a free port; the first line on stdout says which:
  *   $ ./echo_server none 0
  *   echo server 4242 listening on 127.0.0.1 port 40321
@@ -25,6 +27,12 @@
  * a handler whose client sends nothing for TIMEOUT_S seconds (default 30) gives up. With
  * ZOMBIECTL_PARENT_PID set, the server and its handlers die with their parent.
  * Port in use: one line on stderr, exit 2.
+ *
+ * In mode wait-once the rails make the merge of signals happen every time rather than
+ * by luck: SIGCHLD stays blocked while a batch of handlers runs (BATCH forks, default 8,
+ * or fewer when no client has come for BATCH_IDLE_S seconds, default 0.5), and is
+ * unblocked once every handler of the batch has exited. The kernel keeps one pending
+ * SIGCHLD however many children exited, so the handler runs once per batch.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -41,18 +49,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum reap { REAP_NONE, REAP_SIGCHLD, REAP_IGNORE, REAP_DOUBLE_FORK };
+enum reap { REAP_NONE, REAP_SIGCHLD, REAP_WAIT_ONCE, REAP_IGNORE, REAP_DOUBLE_FORK };
 
 static int slots[2];      /* a pipe holding one byte per free handler slot */
 static int report_fd = -1; /* ZOMBIECTL_REPORT_FD: each fork is reported there */
 static int max_zombies;    /* mode none: handlers the server may ever fork; 0: no cap */
 static int held;           /* mode none: handlers forked so far, none of them reaped */
+static pid_t *batch;       /* mode wait-once: the handlers of the current batch */
+static int batch_size, batch_len;
+static double batch_idle = 0.5;
 
 /* the safety rails, below the lab */
 static int admit(void);
 static void handler_forked(pid_t pid);
 static void give_slot(void);
 static void handler_started(pid_t server, enum reap reap);
+static void merge_start(void);
 
 /* ------------------------------------------------------------------ the lab */
 
@@ -63,6 +75,14 @@ static void reap_children(int sig)
     /* Signals coalesce: one SIGCHLD may stand for many exits, so reap until none is left. */
     while (waitpid(-1, NULL, WNOHANG) > 0)
         ;
+    errno = saved;
+}
+
+static void reap_one(int sig)
+{
+    int saved = errno;
+    (void)sig;
+    wait(NULL);
     errno = saved;
 }
 
@@ -87,13 +107,15 @@ static void handle(int conn, double timeout_s)
 
 static void serve(int srv, enum reap reap, double timeout_s)
 {
-    if (reap == REAP_SIGCHLD) {
+    if (reap == REAP_SIGCHLD || reap == REAP_WAIT_ONCE) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
-        sa.sa_handler = reap_children;
+        sa.sa_handler = reap == REAP_SIGCHLD ? reap_children : reap_one;
         sigemptyset(&sa.sa_mask);
         sa.sa_flags = 0; /* no SA_RESTART: accept() returns EINTR, see below */
         sigaction(SIGCHLD, &sa, NULL);
+        if (reap == REAP_WAIT_ONCE)
+            merge_start();
     } else if (reap == REAP_IGNORE) {
         signal(SIGCHLD, SIG_IGN);
     }
@@ -156,6 +178,73 @@ static void report(const char *line)
         report_fd = -1; /* zombiectl is gone; the parent-death signal ends us */
 }
 
+/* Mode wait-once: wait until every handler of the batch has exited (WNOWAIT: they stay
+ * zombies), then let the one pending SIGCHLD through, and block it again. */
+static void merge_release(void)
+{
+    struct itimerval off;
+    siginfo_t info;
+    sigset_t chld;
+
+    memset(&off, 0, sizeof off);
+    setitimer(ITIMER_REAL, &off, NULL);
+    for (int i = 0; i < batch_len; i++)
+        while (waitid(P_PID, (id_t)batch[i], &info, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+            ;
+    batch_len = 0;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_UNBLOCK, &chld, NULL); /* the lab's handler runs here, once */
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+}
+
+static void on_batch_idle(int sig)
+{
+    int saved = errno;
+    (void)sig;
+    merge_release();
+    errno = saved;
+}
+
+static void merge_start(void)
+{
+    struct sigaction sa;
+    sigset_t chld;
+
+    batch = calloc((size_t)batch_size, sizeof *batch);
+    if (!batch) {
+        perror("echo server: calloc");
+        exit(1);
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_batch_idle; /* no SA_RESTART: accept() sees EINTR and loops */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+}
+
+static void merge_forked(pid_t pid)
+{
+    sigset_t alrm, old;
+    struct itimerval idle;
+
+    sigemptyset(&alrm);
+    sigaddset(&alrm, SIGALRM);
+    sigprocmask(SIG_BLOCK, &alrm, &old); /* the batch is not released half-updated */
+    batch[batch_len++] = pid;
+    if (batch_len >= batch_size) {
+        merge_release();
+    } else {
+        memset(&idle, 0, sizeof idle);
+        idle.it_value.tv_sec = (time_t)batch_idle;
+        idle.it_value.tv_usec = (suseconds_t)((batch_idle - (time_t)batch_idle) * 1e6);
+        setitimer(ITIMER_REAL, &idle, NULL);
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
 static void handler_forked(pid_t pid)
 {
     char line[64];
@@ -163,6 +252,8 @@ static void handler_forked(pid_t pid)
     report(line);
     if (max_zombies)
         held++;
+    if (batch)
+        merge_forked(pid);
 }
 
 /* One line for the user: a note in zombiectl's view, or on stderr when run alone. */
@@ -213,23 +304,23 @@ static void handler_started(pid_t server, enum reap reap)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: echo_server none|sigchld|ignore|double-fork PORT "
-                    "[HOST [MAX_CHILDREN [TIMEOUT_S [MAX_ZOMBIES]]]]\n");
+    fprintf(stderr, "usage: echo_server none|sigchld|wait-once|ignore|double-fork PORT "
+                    "[HOST [MAX_CHILDREN [TIMEOUT_S [MAX_ZOMBIES [BATCH [BATCH_IDLE_S]]]]]]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    static const char *modes[] = {"none", "sigchld", "ignore", "double-fork"};
+    static const char *modes[] = {"none", "sigchld", "wait-once", "ignore", "double-fork"};
     enum reap reap = REAP_NONE;
     const char *host = "127.0.0.1";
     int found = 0, port, max_children = 64;
     double timeout_s = 30;
     char *end;
 
-    if (argc < 3 || argc > 7)
+    if (argc < 3 || argc > 9)
         return usage();
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (strcmp(argv[1], modes[i]) == 0) {
             reap = (enum reap)i;
             found = 1;
@@ -246,8 +337,13 @@ int main(int argc, char **argv)
     max_zombies = 256;
     if (argc > 6 && ((max_zombies = (int)strtol(argv[6], &end, 10)) < 0 || *end || !*argv[6]))
         return usage();
-    if (reap != REAP_NONE)
-        max_zombies = 0; /* only mode none holds its handlers */
+    batch_size = 8;
+    if (argc > 7 && ((batch_size = (int)strtol(argv[7], &end, 10)) < 1 || batch_size > 100000 || *end))
+        return usage();
+    if (argc > 8 && ((batch_idle = strtod(argv[8], &end)) < 0.01 || batch_idle > 3600 || *end))
+        return usage();
+    if (reap != REAP_NONE && reap != REAP_WAIT_ONCE)
+        max_zombies = 0; /* only modes none and wait-once hold their handlers */
 
     const char *report = getenv("ZOMBIECTL_REPORT_FD");
     if (report)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
+from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 from peers import under_ci
 from proctools import GLOBAL_TIMEOUT, reap_adopted, wait_until
 from proctools import read_until as lines_until
@@ -366,7 +366,14 @@ def test_leaky_c_server_fails_with_every_handler_a_zombie(
     assert report["exit_status"] == 128 + signal.SIGTERM  # ended by the check, not a crash
     assert report["resolution_ms"] == (None if mode == "events" else 100.0)
     cases = junit_cases(junit)
-    assert set(cases) == {"zombies at end", "zombie age", "replies", "listening", "process"}
+    assert set(cases) == {
+        "zombies at end",
+        "reaped by parent",
+        "zombie age",
+        "replies",
+        "listening",
+        "process",
+    }
     assert isinstance(cases["zombies at end"].result[0], Failure)
     assert "30 zombie(s)" in cases["zombies at end"].result[0].message
     assert cases["replies"].is_passed and cases["listening"].is_passed
@@ -601,9 +608,11 @@ def test_cmd_that_cannot_start_still_writes_json_and_junit(
     junit = tmp_path / "j.xml"
     report, res = check_json("--junit-xml", str(junit), "--", cmd)
     assert res.returncode == code
-    assert report["verdict"] == "fail" and report["exit_status"] == code
+    assert report["verdict"] == "error" and report["exit_status"] == code
     cases = junit_cases(junit)
-    assert isinstance(cases["process"].result[0], Failure)
+    assert isinstance(cases["process"].result[0], Error)
+    assert cases["process"].result[0].type == "process"
+    assert all(isinstance(cases[name].result[0], Skipped) for name in cases if name != "process")
 
 
 def test_junit_path_through_a_symlink_is_refused(tmp_path: Path) -> None:

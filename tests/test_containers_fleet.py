@@ -162,7 +162,7 @@ def test_doctor_container_needs_containers_and_an_existing_id(zombiectl) -> None
     assert res.returncode == 2 and "--containers" in res.stderr
     res = zombiectl("doctor", "--containers", "--container", "no\nsuch")
     assert (res.returncode, res.stdout) == (3, "")
-    assert res.stderr == "zombiectl: no such container: no\\nsuch\n"
+    assert res.stderr == "zombiectl: error: no such container: no\\nsuch\n"
 
 
 def test_doctor_textfile_needs_containers_and_a_prom_name(tmp_path: Path, zombiectl) -> None:

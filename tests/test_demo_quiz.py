@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -66,7 +67,8 @@ def test_quiz_json_all() -> None:
         assert set(a) >= {"strategy", "predicted", "observed", "expected", "correct"}
         assert a["expected"] == a["observed"]
     assert score == {"event": "score", "correct": 1, "questions": 7}
-    assert "How many zombies" in res.stderr and "S5 runs interleaved" in res.stderr
+    assert "How many zombies" in res.stderr
+    assert "Question 5/7: S5: multiprocessing children started with a gap" in res.stderr
 
 
 def test_quiz_on_a_terminal() -> None:
@@ -119,7 +121,9 @@ def test_parse_answer_is_ascii_digits_only() -> None:
 
 def test_excerpt_shows_the_deciding_lines_only() -> None:
     lang, code = quiz.excerpt(registry.get("interleaved"))
-    assert lang == "python" and "proc.start()" in code and "ctx." not in code and "#" not in code
+    assert lang == "python" and "proc.start()" in code and "ctx." not in code
+    comments = [line.partition("#")[2] for line in code.splitlines() if "#" in line]
+    assert comments and set(comments) == {" demo scaffolding"}  # the only comment left
     lang, code = quiz.excerpt(registry.get("c"))
     assert lang == "c" and "fork()" in code and "report" not in code and "pause()" in code
 
@@ -208,3 +212,45 @@ def test_the_quiz_scores_what_was_observed_not_what_the_model_says(
     assert reply["correct"] is correct
     assert events[-1] == {"event": "score", "correct": int(correct), "questions": 1}
     assert rc == 1  # the count missed its model: the demo itself fails
+
+
+ANSWER_WORDS = ("never", "reap", "zombie", "leak", "without", "abandon", "kernel", "adopt")
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_question_titles_do_not_give_the_answer_away(name: str) -> None:
+    title = quiz.question_title(registry.get(name)).lower()
+    assert title and not any(word in title for word in ANSWER_WORDS), title
+
+
+def test_quiz_shows_a_neutral_title_not_the_strategy_title() -> None:
+    res = run(["demo", "fork", "--count", "2", "--interval", "0", "--quiz"], "2\n")
+    assert res.returncode == 0, res.stderr
+    question = next(line for line in res.stdout.splitlines() if line.startswith("Question"))
+    assert question == "Question 1/1: children made with os.fork()"
+    assert "never waits" not in res.stdout.split("How many")[0]
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_excerpts_hide_the_demos_waits_and_mark_its_scaffolding(name: str) -> None:
+    _, code = quiz.excerpt(registry.get(name))
+    assert "wait_exited" not in code
+    for line in code.splitlines():
+        if re.search(r"\b(release|die_with_parent|context)\b", line):
+            assert line.endswith("# demo scaffolding"), line
+
+
+@pytest.mark.parametrize("reap", ["none", "sigchld", "wait-once", "ignore", "double-fork"])
+def test_server_excerpt_is_the_code_of_its_reap_mode_only(reap: str) -> None:
+    import ast
+    from types import SimpleNamespace
+
+    lang, code = quiz.excerpt(registry.get("server"), SimpleNamespace(reap=reap))
+    ast.parse(code)
+    assert lang == "python" and "srv.accept()" in code and "os.fork()" in code
+    assert "reap ==" not in code and "rails" not in code and "getpid" not in code
+    handlers = {"sigchld": "def reap_children(", "wait-once": "def reap_one("}
+    for mode, line in handlers.items():
+        assert (line in code) == (mode == reap)
+    assert ("SIG_IGN" in code) == (reap == "ignore")
+    assert ("os.waitpid(pid, 0)" in code) == (reap == "double-fork")

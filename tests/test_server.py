@@ -36,6 +36,20 @@ from zombiectl.errors import BadUsage, NotSupported, PermissionDenied
 from zombiectl.proc import table as proctable
 
 REAPS = echo.REAP_MODES
+SERVER_BATCH = 8  # the servers' default --batch (wait-once)
+
+
+def zombies_left(reap: str, clients: int, batch: int) -> int:
+    """The lab's answer, worked out by hand: every handler stays with none; with
+    wait-once, one is reaped per batch of handlers whose SIGCHLDs merged."""
+    if reap == "none":
+        return clients
+    if reap == "wait-once":
+        batches = (clients + batch - 1) // batch
+        return clients - batches
+    return 0
+
+
 IMPLS = ("python", pytest.param("c", marks=pytest.mark.needs_cc))
 LISTENING = re.compile(r"echo server (\d+) .*listening on (\S+) port (\d+)")
 
@@ -139,8 +153,7 @@ def test_each_reap_mode_leaves_the_zombies_it_should(server, impl: str, reap: st
     res = drive("127.0.0.1", srv.port, clients=6, concurrency=3)
     assert (res.ok, res.failed) == (6, 0), res.reasons
     assert wait_settled(srv.pid, pgid=srv.pid)
-    expected = 6 if reap == "none" else 0
-    assert len(zombie_children(srv.pid)) == expected
+    assert len(zombie_children(srv.pid)) == zombies_left(reap, 6, SERVER_BATCH)
     assert srv.proc.poll() is None  # the server keeps serving
 
 
@@ -262,7 +275,7 @@ def test_demo_server_json(zombiectl, impl: str, reap: str) -> None:
     )
     assert res.returncode == 0, res.stderr
     s = _summary(res.stdout)
-    expected = 4 if reap == "none" else 0
+    expected = zombies_left(reap, 4, 4)  # the batch: the 4 clients, all at once
     assert s["expected_final_zombies"] == expected
     assert s["final_zombies"] == expected
     assert (s["echoes_ok"], s["echoes_failed"]) == (4, 0)
@@ -426,7 +439,8 @@ def test_demo_server_hundreds_of_clients(zombiectl, impl: str, reap: str) -> Non
     assert res.returncode == 0, (res.stderr, time.monotonic() - started)
     s = _summary(res.stdout)
     assert (s["echoes_ok"], s["echoes_failed"]) == (300, 0)
-    assert s["final_zombies"] == s["expected_final_zombies"] == (300 if reap == "none" else 0)
+    expected = zombies_left(reap, 300, 32)  # --concurrency 32: batches of 32
+    assert s["final_zombies"] == s["expected_final_zombies"] == expected
     assert s["leftover"] == 0
 
 
@@ -517,7 +531,10 @@ def test_out_of_processes_is_one_clear_line_and_cleaned_up(impl: str) -> None:
     else:
         assert 0 < s["final_zombies"] < 20
         assert s["echoes_ok"] == s["final_zombies"]
-        assert s["echo_failures"] == {"refused (connection reset)": 60 - s["echoes_ok"]}
+        # Closed before the echo: a reset, or a plain EOF when the close beat the payload.
+        failures = s["echo_failures"]
+        assert all(reason.startswith("refused") for reason in failures), failures
+        assert sum(failures.values()) == 60 - s["echoes_ok"]
 
 
 @pytest.mark.parametrize("ci", ["", "1"])

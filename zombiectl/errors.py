@@ -18,8 +18,9 @@ EXIT_USAGE = 2
 EXIT_NO_PROCESS = 3
 EXIT_PERMISSION = 4
 EXIT_UNSUPPORTED = 5
-# Could not be carried out for a reason outside the program: a resource limit (no fork
-# left for the guard), a port another process held before the check began.
+# Could not be carried out for a reason outside the program under test: a port another
+# program holds before the check began, zombiectl's own resource limits (no fork left for
+# the guard). `check`'s verdict "error".
 EXIT_ENVIRONMENT = 6
 # Interrupted after clean-up: 128 + the signal's number, as a shell reports a process
 # that the signal killed, so scripts see the same code whether or not zombiectl cleaned up.

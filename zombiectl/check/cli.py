@@ -9,6 +9,7 @@ verdict: fail
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -16,11 +17,12 @@ import sys
 import click
 
 from zombiectl import validate
-from zombiectl.check.session import Check, CheckOptions
-from zombiectl.check.verdict import Limits, Report
+from zombiectl.check.session import Check, CheckOptions, View
+from zombiectl.check.verdict import ERROR, PASS, Limits, Report, could_not_check
 from zombiectl.demo.server.clients import EXPECTATIONS, MAX_CONCURRENCY
 from zombiectl.errors import (
     EXIT_CONDITION,
+    EXIT_ENVIRONMENT,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TERMINATED,
@@ -48,13 +50,15 @@ Examples:
   zombiectl check --tcp 9000 --clients 100 -- ./server 9000
                                                   100 real clients, then count the zombies
   zombiectl check --tcp 9000 --junit-xml zombies.xml -- ./server 9000     (CI)
+  zombiectl check --tcp 9000 --name alice --junit-xml alice.xml \\
+      --gradescope results.json -- ./server 9000  a class: named reports, scores
   zombiectl check --pid 4242 --duration 10       watch a running process for 10 s
   zombiectl check --json -- python3 app.py        the report as one JSON object
 
 \b
-Exit status: 0 pass, 1 fail, 2 usage, 3 no such --pid, 6 could not be carried
-out (a resource limit of zombiectl's), 127 CMD not found, 126 CMD cannot run,
-130/143 interrupted by SIGINT/SIGTERM (after clean-up).
+Exit status: 0 pass, 1 fail, 2 usage, 3 no such --pid, 6 could not be carried out
+(the port already in use by another program, zombiectl's own resource limits),
+127 CMD not found, 126 CMD cannot run, 130/143 interrupted by SIGINT/SIGTERM.
 Counts are exact where the kernel's process events are open to us (Linux; root on
 older kernels), else sampled every --sample.
 """,
@@ -102,7 +106,7 @@ older kernels), else sampled every --sample.
     type=Seconds(0.001, 3600),
     default=5.0,
     show_default=True,
-    help="Seconds each client waits for its reply (at most 3600).",
+    help="Seconds for each client's whole exchange: connect, send, reply (at most 3600).",
 )
 @click.option(
     "--ready-timeout",
@@ -202,6 +206,25 @@ older kernels), else sampled every --sample.
     metavar="PATH",
     help="Also write the report as JUnit XML (one testcase per criterion).",
 )
+# Grading and its presentation.
+@click.option(
+    "--half-close",
+    is_flag=True,
+    help="Clients send EOF right after the payload (for servers that read until EOF).",
+)
+@click.option(
+    "--name",
+    default=None,
+    metavar="NAME",
+    help="Name the report (JUnit suite and class names, JSON name): a student, a team.",
+)
+@click.option(
+    "--gradescope",
+    "gradescope_path",
+    default=None,
+    metavar="PATH",
+    help="Also write Gradescope's results.json (one test per criterion).",
+)
 @click.argument("cmd", nargs=-1, metavar="-- CMD [ARG]...")
 def command(
     pid: int | None,
@@ -228,12 +251,17 @@ def command(
     sampled: bool,
     as_json: bool,
     junit: str | None,
+    half_close: bool,
+    name: str | None,
+    gradescope_path: str | None,
     cmd: tuple[str, ...],
 ) -> int:
     """Run CMD under observation (or check --pid P) and grade its zombie hygiene.
 
-    Pass unless: more zombies than --max-zombies are left at the end; a zombie lived
-    longer than --max-zombie-age; a reply failed; the server never listened; CMD crashed.
+    Pass unless: more zombies than --max-zombies are left at the end; a zombie was
+    never reaped by its parent; a zombie lived longer than --max-zombie-age; a reply
+    failed; the server never listened; CMD crashed. Error (exit 6) when the check could
+    not be carried out for a reason outside the program.
     """
     if (pid is None) == (not cmd):
         raise BadUsage("give either -- CMD or --pid P")
@@ -257,6 +285,7 @@ def command(
         payload=os.fsencode(payload) if payload is not None else None,
         expect=expect,
         client_timeout=client_timeout,
+        half_close=half_close,
         ready_timeout=ready_timeout,
         settle=settle,
         grace=grace,
@@ -271,35 +300,48 @@ def command(
         stdout=2 if as_json else None,
         limits=Limits(max_zombies, max_zombie_age, require_exit_zero),
     )
+    name = _checked_name(name)
     # Opened first: a path that cannot be written is an error before the check, not after.
-    junit_fd = _open_junit(junit) if junit is not None else None
+    outputs: dict[str, int] = {}
     if cmd and creds is None and os.geteuid() == 0:
         say("zombiectl: warning: CMD runs as root; --user USER runs it as USER")
     try:
-        report = _run(opts, as_json)
-        if junit_fd is not None:
-            _write_junit(junit_fd, report)
+        if junit is not None:
+            outputs["--junit-xml"] = _open_output("--junit-xml", junit)
+        if gradescope_path is not None:
+            outputs["--gradescope"] = _open_output("--gradescope", gradescope_path)
+        report = _run(opts, as_json, name)
+        _write_outputs(outputs, report, name)
     finally:
-        if junit_fd is not None:
-            os.close(junit_fd)
+        for fd in outputs.values():
+            os.close(fd)
     return _exit_code(report)
 
 
-def _run(opts: CheckOptions, as_json: bool) -> Report:
+MAX_NAME = 256
+
+
+def _checked_name(name: str | None) -> str | None:
+    if name is None:
+        return None
+    if not name.strip() or len(name) > MAX_NAME:
+        raise BadUsage(f"--name: give 1 to {MAX_NAME} characters")
+    return name
+
+
+def _run(opts: CheckOptions, as_json: bool, name: str | None) -> Report:
     from zombiectl.check.render import LiveView, PlainView, json_text, panel, plain_text
 
     # rich only to draw: not for JSON, nor for lines into a pipe.
     console = None if as_json or draws_plain() else console_for_stdout()
     if console is not None and console.is_terminal:
         view = LiveView(console)
-        with view, Check(opts, view) as check:
-            report = check.run()
-        console.print(panel(report))
+        with view:
+            report = _checked(opts, view)
+        console.print(panel(report, name))
         return report
-    out = _stderr_write if as_json else write
-    with Check(opts, PlainView(out)) as check:
-        report = check.run()
-    write(json_text(report) + "\n" if as_json else plain_text(report))
+    report = _checked(opts, PlainView(_stderr_write if as_json else write))
+    write(json_text(report, name) + "\n" if as_json else plain_text(report, name))
     return report
 
 
@@ -316,6 +358,23 @@ def _credentials(user: str) -> Credentials:
     return Credentials(entry.pw_name, entry.pw_uid, entry.pw_gid)
 
 
+# errno values that say zombiectl itself ran out of something, not the program under test.
+RESOURCE_ERRNOS = (errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.ENOSPC)
+
+
+def _checked(opts: CheckOptions, view: View) -> Report:
+    """The check's report; zombiectl's own resource limits become verdict error."""
+    try:
+        with Check(opts, view) as check:
+            return check.run()
+    except OSError as err:
+        if err.errno not in RESOURCE_ERRNOS:
+            raise
+        why = f"zombiectl ran out of a resource: {err.strerror or err}"
+        view.phase(why)
+        return could_not_check(list(opts.argv or []), why, opts.tcp, opts.limits)
+
+
 def _stderr_write(text: str) -> None:
     try:
         sys.stderr.write(text)
@@ -324,20 +383,25 @@ def _stderr_write(text: str) -> None:
         pass
 
 
-def _open_junit(path: str) -> int:
-    """Create PATH (not truncated yet), reached without another user's symbolic links."""
+def _open_output(option: str, path: str) -> int:
+    """Create PATH (not truncated yet), reached without another user's symbolic links,
+    and only a regular file of the caller's with no other hard link."""
     from zombiectl.safepath import create_file
 
-    return create_file(path, what="--junit-xml")
+    return create_file(path, what=option)
 
 
-def _write_junit(fd: int, report: Report) -> None:
-    from zombiectl.check.render import junit_xml
+def _write_outputs(outputs: dict[str, int], report: Report, name: str | None) -> None:
+    from zombiectl.check.render import gradescope_text, junit_xml
 
-    os.ftruncate(fd, 0)
-    data = junit_xml(report)
-    while data:
-        data = data[os.write(fd, data) :]
+    for option, fd in outputs.items():
+        if option == "--junit-xml":
+            data = junit_xml(report, name)
+        else:
+            data = gradescope_text(report, name).encode()
+        os.ftruncate(fd, 0)
+        while data:
+            data = data[os.write(fd, data) :]
 
 
 def _exit_code(report: Report) -> int:
@@ -348,4 +412,6 @@ def _exit_code(report: Report) -> int:
         return EXIT_TERMINATED
     if f.not_started and f.exit_status is not None:
         return f.exit_status
-    return EXIT_OK if report.verdict == "pass" else EXIT_CONDITION
+    if report.verdict == ERROR:
+        return EXIT_ENVIRONMENT
+    return EXIT_OK if report.verdict == PASS else EXIT_CONDITION

@@ -11,7 +11,7 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 
-from zombiectl.proc.net import Address, socket_inodes, tcp_listeners
+from zombiectl.proc.net import Address, socket_inodes, socket_owners, tcp_listeners
 
 
 def accepts(listen: Address, host: str) -> bool:
@@ -59,3 +59,32 @@ def listening_pid(pids: Iterable[int], host: str, port: int) -> int | None:
         if socket_inodes(pid) & wanted:
             return pid
     return None
+
+
+def ports_of(pids: Iterable[int]) -> list[int]:
+    """The ports that any of `pids` listens on, whatever the address, in order."""
+    pids = list(pids)
+    if not pids:
+        return []
+    by_inode = {ino: port for _addr, port, ino in tcp_listeners(pids[0])}
+    found: set[int] = set()
+    for pid in pids:
+        found |= {by_inode[ino] for ino in socket_inodes(pid) if ino in by_inode}
+    return sorted(found)
+
+
+def holders(host: str, port: int) -> list[int] | None:
+    """The pids that own a socket listening where clients to host:port would connect.
+
+    None: nothing listens there. An empty list: something does, but its owner is not
+    visible to us (another user's process, without root).
+    """
+    hosts = resolve(host)
+    wanted = {
+        ino
+        for addr, p, ino in tcp_listeners("self")
+        if p == port and any(accepts(addr, h) for h in hosts)
+    }
+    if not wanted:
+        return None
+    return socket_owners(wanted)

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from zombiectl.check.verdict import Report, percentile
+from zombiectl.check.verdict import Criterion, Report, percentile
 from zombiectl.untrusted import display, for_json
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from zombiectl.supervise.tree import Tree
 
 SUITE = "zombiectl check"
+JUNIT_OUTPUT_LIMIT = 64 * 1024  # characters of each of CMD's streams kept in the XML
 
 
 # --------------------------------------------------------------------------- data
@@ -40,9 +41,10 @@ def _ms(x: float | None) -> float | None:
     return None if x is None else round(x, 3)
 
 
-def as_dict(report: Report) -> dict[str, Any]:
+def as_dict(report: Report, name: str | None = None) -> dict[str, Any]:
     f = report.facts
     return {
+        "name": None if name is None else for_json(name),
         "command": [for_json(a) for a in f.command],
         "pid": f.pid,
         "exit_status": f.exit_status,
@@ -68,47 +70,149 @@ def as_dict(report: Report) -> dict[str, Any]:
         ],
         "verdict": report.verdict,
         "reasons": [for_json(r) for r in report.reasons],
+        "criteria": [
+            {
+                "name": c.name,
+                "outcome": c.outcome,
+                "message": _message(c),
+            }
+            for c in report.criteria
+        ],
+        "hints": [{"code": h.code, "text": for_json(h.text)} for h in report.hints],
         "mode": f.mode,
         "collected_by_parent": f.collected_by_parent,
         "collected_by_zombiectl": f.collected_by_zombiectl,
+        "not_reaped_by_parent": f.not_reaped_by_parent,
+        "still_running_after_settle": f.still_running_after_settle,
+        "processes_ended_by_check": f.processes_ended_by_check,
+        "replies_without_eof": f.replies_without_eof,
         "interrupted": f.interrupted_by is not None,
         "client_seconds": None if f.client_seconds is None else round(f.client_seconds, 3),
         "timed_out": f.timed_out,
         "ended_by_check": f.ended_by_check,
-        "processes_ended_by_check": f.processes_ended_by_check,
-        "still_running_after_settle": f.still_running_after_settle,
-        "not_reaped_by_parent": f.not_reaped_by_parent,
         "stuck": [for_json(s) for s in f.stuck],
     }
 
 
-def json_text(report: Report) -> str:
-    return json.dumps(as_dict(report))
+def _message(c: Criterion) -> str | None:
+    """A criterion's message: its failure or error (stable), else why it was skipped."""
+    text = c.failure or c.error or c.skipped
+    return None if text is None else for_json(text)
 
 
-def junit_xml(report: Report) -> bytes:
-    """One testsuite, one testcase per criterion; a failure carries its reason."""
+def json_text(report: Report, name: str | None = None) -> str:
+    return json.dumps(as_dict(report, name))
+
+
+def junit_xml(report: Report, name: str | None = None) -> bytes:
+    """One testsuite, one testcase per criterion, named by --name.
+
+    A failure's type is its criterion and its message is the same from run to run; the
+    pids of that run are properties, and CMD's output is the suite's system-out and
+    system-err (head and tail, at most `JUNIT_OUTPUT_LIMIT` each).
+    """
     f = report.facts
+    suite_name = SUITE if name is None else xml_text(name)
     suite = ET.Element(
         "testsuite",
-        name=SUITE,
+        name=suite_name,
         tests=str(len(report.criteria)),
         failures=str(sum(1 for c in report.criteria if c.failed)),
-        skipped=str(sum(1 for c in report.criteria if c.skipped)),
-        errors="0",
+        skipped=str(sum(1 for c in report.criteria if c.outcome == "skipped")),
+        errors=str(sum(1 for c in report.criteria if c.error is not None)),
         time=f"{f.seconds:.3f}",
     )
     props = ET.SubElement(suite, "properties")
-    # display(): XML 1.0 cannot carry control characters, which a process name may hold.
-    ET.SubElement(props, "property", name="command", value=display(" ".join(f.command)))
+    for key, value in _properties(report):
+        ET.SubElement(props, "property", name=key, value=xml_text(value))
     for c in report.criteria:
-        case = ET.SubElement(suite, "testcase", classname=SUITE, name=c.name, time="0")
-        if c.failure is not None:
-            why = display(c.failure)
-            ET.SubElement(case, "failure", message=why, type="zombies").text = why
+        case = ET.SubElement(suite, "testcase", classname=suite_name, name=c.name, time="0")
+        if c.error is not None:
+            ET.SubElement(case, "error", message=xml_text(c.error), type=c.name).text = xml_text(
+                c.reason or c.error
+            )
+        elif c.failure is not None:
+            ET.SubElement(
+                case, "failure", message=xml_text(c.failure), type=c.name
+            ).text = xml_text(c.reason or c.failure)
         elif c.skipped is not None:
-            ET.SubElement(case, "skipped", message=c.skipped)
+            ET.SubElement(case, "skipped", message=xml_text(c.skipped))
+    ET.SubElement(suite, "system-out").text = xml_text(_capped(f.stdout_text, JUNIT_OUTPUT_LIMIT))
+    ET.SubElement(suite, "system-err").text = xml_text(_capped(f.stderr_text, JUNIT_OUTPUT_LIMIT))
     return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+
+
+def _properties(report: Report) -> list[tuple[str, str]]:
+    """What changes from run to run (pids), kept out of the messages."""
+    f = report.facts
+    out = [("command", " ".join(f.command)), ("verdict", report.verdict)]
+    if f.pid:
+        out.append(("pid", str(f.pid)))
+    out.extend(("leaker", f"pid {lk.pid} {lk.name}: {lk.zombies}") for lk in f.leakers)
+    if f.environment_pid is not None:
+        out.append(("in the way", str(f.environment_pid)))
+    out.extend(("hint", h.code) for h in report.hints)
+    return out
+
+
+def _capped(text: str, limit: int) -> str:
+    """At most `limit` characters: the head and the tail, and how much was cut between."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    cut = len(text) - 2 * half
+    return f"{text[:half]}\n[... {cut} characters cut ...]\n{text[-half:]}"
+
+
+def xml_text(text: str) -> str:
+    """Text XML 1.0 can carry: control characters (but tab and newlines) shown escaped."""
+    text = for_json(text)
+    if all(ch in "\t\n\r" or (" " <= ch < "\x7f") for ch in text):
+        return text
+    return "".join(ch if ch in "\t\n\r" or _xml_char(ch) else f"\\x{ord(ch):02x}" for ch in text)
+
+
+def _xml_char(ch: str) -> bool:
+    n = ord(ch)
+    return (0x20 <= n < 0x7F) or (0xA0 <= n <= 0xD7FF) or (0xE000 <= n <= 0xFFFD) or n > 0xFFFF
+
+
+# --------------------------------------------------------------------------- Gradescope
+
+
+def gradescope(report: Report, name: str | None = None) -> dict[str, Any]:
+    """Gradescope's results.json: one test per criterion, 1 or 0 out of 1; the sum.
+
+    A criterion the options leave out (no --tcp, no --max-zombie-age) is not a test; one
+    skipped for this program (no client was served) scores 0, since nothing earned it.
+    """
+    tests = []
+    for c in report.criteria:
+        if c.by_option:
+            continue
+        passed = c.outcome == "passed"
+        tests.append(
+            {
+                "name": c.name,
+                "score": 1 if passed else 0,
+                "max_score": 1,
+                "status": "passed" if passed else "failed",
+                "output": for_json(c.reason or c.skipped or "ok"),
+            }
+        )
+    lines = verdict_lines(report) + hint_lines(report)
+    if name is not None:
+        lines.insert(0, for_json(name))
+    return {
+        "score": sum(t["score"] for t in tests),
+        "execution_time": round(report.facts.seconds, 3),
+        "output": "\n".join(lines),
+        "tests": tests,
+    }
+
+
+def gradescope_text(report: Report, name: str | None = None) -> str:
+    return json.dumps(gradescope(report, name), indent=1) + "\n"
 
 
 # --------------------------------------------------------------------------- text
@@ -135,6 +239,8 @@ def _resolution(report: Report) -> str:
 
 def summary_lines(report: Report) -> list[str]:
     f = report.facts
+    if f.environment:
+        return [f"zombiectl check: {display(' '.join(f.command))} (not carried out)"]
     life = lifetime_ms(report)
     lines = [
         f"zombiectl check: {display(' '.join(f.command))}"
@@ -181,20 +287,39 @@ def verdict_lines(report: Report) -> list[str]:
     return out
 
 
-def plain_text(report: Report) -> str:
-    return "\n".join(summary_lines(report) + leaker_lines(report) + verdict_lines(report)) + "\n"
+def hint_lines(report: Report) -> list[str]:
+    """What to fix: each hint's code, then its text (a quoted stderr keeps its lines)."""
+    if not report.hints:
+        return []
+    out = ["hints:"]
+    for h in report.hints:
+        first, *rest = h.text.splitlines() or [""]
+        out.append(f"  {h.code}: {display(first)}")
+        out.extend(f"      {display(line)}" for line in rest)
+    return out
 
 
-def panel(report: Report) -> RenderableType:
+def name_lines(name: str | None) -> list[str]:
+    return [] if name is None else [f"name: {display(name)}"]
+
+
+def plain_text(report: Report, name: str | None = None) -> str:
+    lines = name_lines(name) + summary_lines(report) + leaker_lines(report)
+    return "\n".join(lines + verdict_lines(report) + hint_lines(report)) + "\n"
+
+
+def panel(report: Report, name: str | None = None) -> RenderableType:
     """The verdict panel on a terminal: the same lines, the verdict in colour."""
     from rich.console import Group
     from rich.panel import Panel
     from rich.text import Text
 
     ok = report.verdict == "pass"
-    body = Text("\n".join(summary_lines(report) + leaker_lines(report)))
+    body = Text("\n".join(name_lines(name) + summary_lines(report) + leaker_lines(report)))
     verdict = Text("\n".join(verdict_lines(report)), style="bold green" if ok else "bold red")
-    return Panel(Group(body, verdict), title=SUITE, border_style="green" if ok else "red")
+    hints = Text("\n".join(hint_lines(report)))
+    parts = [body, verdict, hints] if report.hints else [body, verdict]
+    return Panel(Group(*parts), title=SUITE, border_style="green" if ok else "red")
 
 
 # --------------------------------------------------------------------------- views

@@ -28,9 +28,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from zombiectl.check.listening import listening_pid
+from zombiectl.check.listening import holders, listening_pid, ports_of
 from zombiectl.check.output import Capture
 from zombiectl.check.verdict import Facts, Leaker, Limits, Report, grade
 from zombiectl.demo.server.clients import ECHO, EchoResults, drive
@@ -63,6 +63,7 @@ class CheckOptions:
     payload: bytes | None = None
     expect: str = ECHO
     client_timeout: float = 5.0
+    half_close: bool = False  # send EOF right after the payload
     ready_timeout: float = 10.0
     settle: float = 1.0
     settle_max: float = 10.0
@@ -109,6 +110,8 @@ class Check:
         self.zombies_before = 0
         self.client_seconds: float | None = None
         self.still_running = 0
+        self.tree_ports: list[int] = []
+        self.served_before_exit: int | None = None
         self._end_parents: list[int] = []
         self._last_ui = 0.0
         self.out = Capture(opts.output_limit, opts.stdout if opts.stdout is not None else 1)
@@ -146,6 +149,9 @@ class Check:
         """Everything between start and verdict."""
         opts = self.opts
         if opts.argv is not None:
+            in_the_way = self._port_taken()
+            if in_the_way is not None:
+                return self._environment_error(*in_the_way)
             try:
                 self._start(opts.argv)
             except ExecFailed as err:
@@ -240,24 +246,29 @@ class Check:
             self.view.phase(
                 f"nothing listened on {opts.host}:{port} within {opts.ready_timeout:g} s"
             )
+        if not found:
+            self._note_tree_ports()
         return bool(found)
 
     def _drive(self, port: int) -> EchoResults:
         opts = self.opts
-        out: list[EchoResults] = []
+        results = EchoResults()
+        stop = threading.Event()
 
         def clients() -> None:
             try:
-                out.append(
-                    drive(
-                        opts.host,
-                        port,
-                        opts.clients,
-                        opts.concurrency,
-                        opts.client_timeout,
-                        opts.payload,
-                        opts.expect,
-                    )
+                drive(
+                    opts.host,
+                    port,
+                    opts.clients,
+                    opts.concurrency,
+                    opts.client_timeout,
+                    opts.payload,
+                    opts.expect,
+                    half_close=opts.half_close,
+                    stop=stop,
+                    results=results,
+                    together=True,  # handlers exit in bursts, as a busy server sees
                 )
             finally:
                 self.sup.wake()  # the loop may be asleep in select
@@ -266,12 +277,20 @@ class Check:
         t0 = time.monotonic()
         thread = threading.Thread(target=clients, name="clients", daemon=True)
         thread.start()
-        self.wait(lambda: not thread.is_alive(), None)
+
+        def served() -> bool:
+            self._note_crash(results)
+            return not thread.is_alive()
+
+        self.wait(served, None)
         self.client_seconds = time.monotonic() - t0
-        if thread.is_alive():  # interrupted or timed out: ending the tree fails every client
+        if thread.is_alive():
+            # Interrupted or timed out: what fails once the check ends the tree is not the
+            # server's doing.
+            stop.set()
             self._end_tree()
             thread.join(CLIENTS_JOIN)
-        return out[0] if out else EchoResults(failed=opts.clients, reasons={"interrupted": 1})
+        return results
 
     def _settle(self, before: set[int]) -> None:
         """Wait for the children made during the clients to exit, then --settle."""
@@ -427,8 +446,67 @@ class Check:
             stdout_text=self.out.text(),
             stderr_text=self.err.text(),
             stuck=[s.describe() for s in self.sup.stuck],
+            **self._grading_facts(results),
         )
         return grade(facts, opts.limits)
+
+    # ----------------------------------------------------------------- what grading needs
+
+    def _port_taken(self) -> tuple[str, int | None] | None:
+        """(why, pid) when a program outside the tree already listens on --tcp's port.
+
+        Looked at before CMD starts, so the student's server is never blamed for the
+        port another program holds.
+        """
+        port = self.opts.tcp
+        if port is None:
+            return None
+        pids = holders(self.opts.host, port)
+        if pids is None:
+            return None
+        if not pids:
+            return f"port {port} is already in use by a process zombiectl cannot see", None
+        name, cmdline = read_name_cmdline(pids[0])
+        why = f"port {port} is already in use by another program: {name} (pid {pids[0]}"
+        return why + (f": {cmdline})" if cmdline else ")"), pids[0]
+
+    def _environment_error(self, why: str, pid: int | None) -> Report:
+        opts = self.opts
+        self.view.phase(why)
+        facts = Facts(
+            command=list(opts.argv or []),
+            pid=0,
+            mode="run",
+            exit_status=None,
+            seconds=time.monotonic() - self.started,
+            resolution_ms=None if self.sup.events is not None else opts.sample * 1000,
+            tcp=opts.tcp is not None,
+            port=opts.tcp,
+            environment=why,
+            environment_pid=pid,
+            interrupted_by=self.sup.stop_signal,
+        )
+        return grade(facts, opts.limits)
+
+    def _note_tree_ports(self) -> None:
+        """Where the tree listens, when not on --tcp's port (a forgotten htons())."""
+        if self.tree is not None:
+            self.tree_ports = ports_of(sorted(self.tree.live_pids()))
+
+    def _note_crash(self, results: EchoResults) -> None:
+        """Remember how many clients had been served when CMD ended during the clients."""
+        running = self.served_before_exit is None and self.opts.argv is not None
+        if running and self._root_ended():
+            with results.lock:
+                self.served_before_exit = results.ok
+
+    def _grading_facts(self, results: EchoResults | None) -> dict[str, Any]:
+        return {
+            "port": self.opts.tcp,
+            "tree_ports": self.tree_ports,
+            "replies_without_eof": results.no_eof if results else 0,
+            "served_before_exit": self.served_before_exit,
+        }
 
     def _exit_status(self) -> int | None:
         if self.opts.argv is not None:

@@ -389,7 +389,7 @@ def run_quiz(specs: list[LabSpec], sample: float, as_json: bool) -> int:
     stop_signal: int | None = None
     eof = False
     for n, spec in enumerate(specs, 1):
-        show.ask(console, n, len(specs), spec, quiz.excerpt(spec.strategy))
+        show.ask(console, n, len(specs), spec, quiz.excerpt(spec.strategy, spec.params))
         reply = quiz.Reply(None, None) if eof else quiz.read_reply(sys.stdin)
         eof = reply.eof
         show.heard(console, reply)

@@ -1,7 +1,9 @@
 """Quiz mode (`zombiectl demo all --quiz`): predict each experiment's zombies, then see.
 
 Before each experiment the quiz shows the lines of the strategy's code that decide the
-answer and reads one prediction, a whole number in ASCII digits, from a line of input
+answer, as a student would write them (the demo's own scaffolding hidden, or marked
+where the code needs it), under a title that names what the code uses, never what it
+does wrong, and reads one prediction, a whole number in ASCII digits, from a line of input
 (a terminal or a pipe alike, so a class can script it). An empty or malformed line is
 a wrong answer; end of input makes every remaining question unanswered, and wrong.
 Answers are scored against the observed count, not the model's.
@@ -11,8 +13,11 @@ This module is data only: `demo/cli.py` drives it and `demo/render_quiz.py` prin
 
 from __future__ import annotations
 
+import ast
 import inspect
 import io
+import re
+import textwrap
 import tokenize
 from dataclasses import dataclass
 from typing import IO, Any
@@ -20,10 +25,30 @@ from typing import IO, Any
 from zombiectl import validate
 from zombiectl.demo.strategies.registry import COUNT_MAX, Strategy
 
-# A lab function's lines that only talk to zombiectl (report, hold) decide nothing.
-BOOKKEEPING = ("ctx.",)
+# A lab function's lines that only talk to zombiectl (report, hold) decide nothing, nor
+# do the waits that only make the demo's timing certain (a student would sleep).
+BOOKKEEPING = ("ctx.", "wait_exited(", "wait_exited_unreaped(")
 # Nor do the server's safety rails (a cap on handlers, a report of each fork).
-SERVER_RAILS = ("rails.", "handler_started(", "report_started(")
+SERVER_RAILS = ("rails.", "handler_started(", "report_started(", "server = os.getpid()")
+# Names of the demo's machinery that the code cannot do without: those lines are marked.
+SCAFFOLDING = re.compile(r"\b(release|die_with_parent|context)\b")
+SCAFFOLDING_MARK = "  # demo scaffolding"
+# Question titles name what the code uses, never whether it reaps.
+QUESTION_TITLES = {
+    "fork": "children made with os.fork()",
+    "c": "a C program that forks",
+    "mp": "multiprocessing.Process objects started in a loop",
+    "mp-single": "one multiprocessing.Process",
+    "interleaved": "multiprocessing children started with a gap between them",
+    "subprocess": "subprocess.Popen objects",
+    "pool-close": "a multiprocessing.Pool",
+    "wait": "os.fork() and os.waitpid()",
+    "sigchld": "a SIGCHLD handler",
+    "ignore": "SIGCHLD's disposition",
+    "double-fork": "a process that forks twice",
+    "active-children": "multiprocessing.active_children()",
+    "server": "a forking TCP echo server",
+}
 # In the C program, blocks that only report, check or print decide nothing either.
 C_SKIP_BLOCKS = ("if (pid < 0)", "if (report_fd >= 0)", "#ifdef")
 C_SKIP_LINES = ("printf(", "fflush(", "pids[i] = pid;")
@@ -149,12 +174,91 @@ def _fill_empty_blocks(lines: list[str]) -> list[str]:
     return out
 
 
+def question_title(strategy: Strategy) -> str:
+    return QUESTION_TITLES.get(strategy.name, "an experiment")
+
+
+def _mark_scaffolding(lines: list[str]) -> list[str]:
+    return [line + SCAFFOLDING_MARK if SCAFFOLDING.search(line) else line for line in lines]
+
+
 def python_excerpt(fn: Any, marks: tuple[str, ...] = BOOKKEEPING) -> str:
     """A function's body without comments or zombiectl's bookkeeping."""
     lines = inspect.getsource(fn).splitlines()
     body = inspect.cleandoc("\n".join(lines[1:]))  # the def line tells nothing
     code = [line.rstrip() for line in _strip_comments(body).splitlines() if line.strip()]
-    return "\n".join(_fill_empty_blocks(_drop_bookkeeping(code, marks)))
+    return "\n".join(_mark_scaffolding(_fill_empty_blocks(_drop_bookkeeping(code, marks))))
+
+
+# --------------------------------------------------------------------------- the server's code
+
+
+def _reap_test(test: ast.expr, reap: str) -> tuple[bool | None, ast.expr | None]:
+    """What `test` is for this reap mode: (True/False, None) when it is decided by it,
+    else (None, the test with its decided parts removed)."""
+    if (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "reap"
+        and len(test.ops) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+    ):
+        same = test.comparators[0].value == reap
+        if isinstance(test.ops[0], ast.Eq):
+            return same, None
+        if isinstance(test.ops[0], ast.NotEq):
+            return not same, None
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        left = []
+        for value in test.values:
+            known, rest = _reap_test(value, reap)
+            if known is False:
+                return False, None
+            if known is None:
+                left.append(rest if rest is not None else value)
+        if not left:
+            return True, None
+        return None, left[0] if len(left) == 1 else ast.BoolOp(ast.And(), left)
+    return None, test
+
+
+def _specialise(stmts: list[ast.stmt], reap: str) -> list[ast.stmt]:
+    """The statements as they run with this reap mode: branches on `reap` resolved."""
+    out: list[ast.stmt] = []
+    for stmt in stmts:
+        if isinstance(stmt, ast.If):
+            known, test = _reap_test(stmt.test, reap)
+            if known is True:
+                out += _specialise(stmt.body, reap)
+                continue
+            if known is False:
+                out += _specialise(stmt.orelse, reap)
+                continue
+            assert test is not None
+            stmt.test = test
+            stmt.body = _specialise(stmt.body, reap) or [ast.Pass()]
+            stmt.orelse = _specialise(stmt.orelse, reap)
+        elif isinstance(stmt, (ast.While, ast.For, ast.With, ast.Try)):
+            stmt.body = _specialise(stmt.body, reap)
+        out.append(stmt)
+    return out
+
+
+def server_excerpt(reap: str) -> str:
+    """The echo server's loop as it runs with --reap `reap`, and its SIGCHLD handler."""
+    from zombiectl.demo.server import echo
+
+    fn = ast.parse(textwrap.dedent(inspect.getsource(echo.serve))).body[0]
+    assert isinstance(fn, ast.FunctionDef)
+    body = "\n".join(ast.unparse(stmt) for stmt in _specialise(fn.body, reap))
+    lines = [line.rstrip() for line in body.splitlines() if line.strip()]
+    code = "\n".join(_fill_empty_blocks(_drop_bookkeeping(lines, SERVER_RAILS)))
+    handler = {"sigchld": echo.reap_children, "wait-once": echo.reap_one}.get(reap)
+    if handler is None:
+        return code
+    source = _strip_comments(textwrap.dedent(inspect.getsource(handler)))
+    defined = "\n".join(line.rstrip() for line in source.splitlines() if line.strip())
+    return f"{defined}\n\n{code}"
 
 
 def c_excerpt(source: str) -> str:
@@ -187,13 +291,14 @@ def c_excerpt(source: str) -> str:
     return "\n".join(line[4:] if line.startswith("    ") else line for line in kept if line)
 
 
-def excerpt(strategy: Strategy) -> tuple[str, str]:
-    """(language, code): the few lines that decide how many zombies are left."""
+def excerpt(strategy: Strategy, params: Any = None) -> tuple[str, str]:
+    """(language, code): the few lines that decide how many zombies are left.
+
+    params: the run's parameters, which pick the server's reap mode (default: none).
+    """
     if strategy.source_files is not None and strategy.name == "c":
         _name, text = strategy.source_files()[0]
         return "c", c_excerpt(text)
     if strategy.name == "server":  # the lab only starts the server: its loop decides
-        from zombiectl.demo.server import echo
-
-        return "python", python_excerpt(echo.serve, SERVER_RAILS)
+        return "python", server_excerpt(getattr(params, "reap", "none"))
     return "python", python_excerpt(strategy.source[0])

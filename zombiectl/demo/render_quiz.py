@@ -14,8 +14,8 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from zombiectl.demo.model import LabSpec
-from zombiectl.demo.quiz import Reply, Result
-from zombiectl.demo.render import header, settings_text
+from zombiectl.demo.quiz import Reply, Result, question_title
+from zombiectl.demo.render import settings_text
 from zombiectl.stdout import write
 
 PROMPT = "How many zombies will be left at the end? "
@@ -23,8 +23,13 @@ PROMPT = "How many zombies will be left at the end? "
 
 def ask(console: Console, n: int, total: int, spec: LabSpec, code: tuple[str, str]) -> None:
     language, text = code
-    console.print(Text(f"Question {n}/{total}: {header(spec, None)}", style="bold"))
+    title = question_title(spec.strategy)
+    if spec.label:  # the experiment's name in the post (S5), which tells nothing
+        title = f"{spec.label}: {title}"
+    console.print(Text(f"Question {n}/{total}: {title}", style="bold"))
     settings = settings_text(spec.settings)
+    if spec.start_method:
+        settings += f"{', ' if settings else ''}start method {spec.start_method}"
     if settings:
         console.print(Text(f"With {settings}:", style="dim"))
     if console.is_terminal:

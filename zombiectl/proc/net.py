@@ -12,7 +12,7 @@ import os
 import struct
 from collections.abc import Iterable, Iterator
 
-from zombiectl.proc.files import pid_path
+from zombiectl.proc.files import pid_path, proc_path
 
 TCP_LISTEN = "0A"
 
@@ -57,7 +57,7 @@ def listeners(text: str) -> Iterable[tuple[Address, int, int]]:
             continue
 
 
-def tcp_listeners(pid: int) -> Iterator[tuple[Address, int, int]]:
+def tcp_listeners(pid: int | str) -> Iterator[tuple[Address, int, int]]:
     """(address, port, inode) of every listening TCP socket, IPv4 and IPv6, in pid's
     network namespace."""
     for name in ("tcp", "tcp6"):
@@ -68,3 +68,14 @@ def tcp_listeners(pid: int) -> Iterator[tuple[Address, int, int]]:
         except OSError:
             continue
         yield from listeners(text)
+
+
+def socket_owners(inodes: set[int]) -> list[int]:
+    """The pids, among all this process can see, that hold a socket of `inodes` open."""
+    if not inodes:
+        return []
+    try:
+        entries = os.listdir(proc_path())
+    except OSError:
+        return []
+    return sorted(int(e) for e in entries if e.isdigit() and socket_inodes(int(e)) & inodes)

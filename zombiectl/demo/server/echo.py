@@ -7,6 +7,8 @@ exit depends on ``--reap``:
 
     none         the server never waits: every finished handler stays a zombie
     sigchld      a SIGCHLD handler loops waitpid(-1, WNOHANG): zombies vanish at once
+    wait-once    a SIGCHLD handler calls wait() once: SIGCHLDs that arrive together
+                 merge into one, so one handler is reaped for a whole burst of exits
     ignore       SIGCHLD set to SIG_IGN: the kernel reaps, no zombie is ever made
     double-fork  the handler forks again and exits; the grandchild serves and is reaped
                  by init (or the nearest subreaper), the server reaps the middle child
@@ -25,6 +27,13 @@ of forked: no client can fork-bomb the host); with ``--reap none``, at most
 connection is closed, and the server says so once, so no client can fill the pid table
 by connecting again and again; and a handler whose client sends nothing for
 ``--timeout`` seconds gives up.
+
+With ``--reap wait-once`` the rails also make the merge of signals happen every time
+rather than by luck: SIGCHLD stays blocked while a batch of handlers runs (``--batch``
+forks, or fewer when no client has come for ``--batch-idle`` seconds), and is unblocked
+once every handler of the batch has exited. The kernel keeps one pending SIGCHLD however
+many children exited, so the handler runs once per batch: a server that serves N
+clients in batches of B leaves N - ceil(N / B) zombies.
 """
 
 from __future__ import annotations
@@ -39,7 +48,8 @@ import sys
 
 from zombiectl.proc.prctl import set_death_signal, set_name
 
-REAP_MODES = ("none", "sigchld", "ignore", "double-fork")
+REAP_MODES = ("none", "sigchld", "wait-once", "ignore", "double-fork")
+HOLDS_ZOMBIES = ("none", "wait-once")  # modes whose handlers outlive the connection
 # zombiectl sets this to its own pid: the server (and each handler) then dies with its
 # parent, so killing zombiectl, even with SIGKILL, leaves no server behind.
 PARENT_ENV = "ZOMBIECTL_PARENT_PID"
@@ -75,6 +85,13 @@ def reap_children(signum, frame):
             return
 
 
+def reap_one(signum, frame):
+    try:
+        os.wait()
+    except ChildProcessError:
+        pass
+
+
 def handle(conn, timeout):
     conn.settimeout(timeout)
     try:
@@ -90,6 +107,8 @@ def handle(conn, timeout):
 def serve(srv, reap, rails, timeout):
     if reap == "sigchld":
         signal.signal(signal.SIGCHLD, reap_children)
+    elif reap == "wait-once":
+        signal.signal(signal.SIGCHLD, reap_one)
     elif reap == "ignore":
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     server = os.getpid()
@@ -124,11 +143,12 @@ class Rails:
     than --max-zombies handlers forked so far (none of them is ever reaped: each stays
     in the process table, running and then a zombie). 0: no zombie cap."""
 
-    def __init__(self, max_children, max_zombies, reap):
+    def __init__(self, max_children, max_zombies, reap, batch=8, batch_idle=0.5):
         self.slots = Slots(max_children)
-        self.max_zombies = max_zombies if reap == "none" else 0
+        self.max_zombies = max_zombies if reap in HOLDS_ZOMBIES else 0
         self.held = 0
         self.said_full = False
+        self.merge = Merge(batch, batch_idle) if reap == "wait-once" else None
 
     def admit(self):
         if self.max_zombies and self.held >= self.max_zombies:
@@ -145,9 +165,46 @@ class Rails:
         report_started(pid)
         if self.max_zombies:
             self.held += 1
+        if self.merge is not None:
+            self.merge.forked(pid)
 
     def release(self):  # in the handler, before it closes its connection
         self.slots.give()
+
+
+class Merge:
+    """--reap wait-once: SIGCHLD blocked while a batch of handlers runs, unblocked once
+    they have all exited, so their signals merge into one every time.
+
+    A batch ends at `batch` forks, or `idle` seconds after the last fork (a SIGALRM,
+    which interrupts accept()). Children are waited for with WNOWAIT: they stay zombies
+    for the lab's handler to reap, or not.
+    """
+
+    def __init__(self, batch, idle):
+        self.batch, self.idle = max(1, batch), idle
+        self.pids = []
+        signal.signal(signal.SIGALRM, lambda signum, frame: self.release())
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+
+    def forked(self, pid):
+        self.pids.append(pid)
+        if len(self.pids) >= self.batch:
+            self.release()
+        else:
+            signal.setitimer(signal.ITIMER_REAL, self.idle)
+
+    def release(self):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for pid in self.pids:
+            try:
+                os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+            except ChildProcessError:
+                pass
+        self.pids.clear()
+        # The pending SIGCHLD is delivered here, once, and the lab's handler runs.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
 
 
 class Slots:
@@ -225,9 +282,15 @@ def parse_args(argv):
         "--max-zombies", type=int, default=256, help="with --reap none; 0: no cap (default 256)"
     )
     ap.add_argument("--timeout", type=float, default=30.0, help="idle seconds per handler")
+    ap.add_argument("--batch", type=int, default=8, help="with wait-once: forks per batch")
+    ap.add_argument(
+        "--batch-idle", type=float, default=0.5, help="with wait-once: seconds that end a batch"
+    )
     args = ap.parse_args(argv)
     if args.max_zombies < 0:
         ap.error("--max-zombies must be 0 (no cap) or more")
+    if args.batch < 1 or not 0.01 <= args.batch_idle <= 3600:
+        ap.error("--batch must be 1 or more, --batch-idle from 0.01 to 3600")
     return args
 
 
@@ -253,7 +316,8 @@ def main(argv=None):
         return 2
     port = srv.getsockname()[1]
     print(f"echo server {os.getpid()} listening on {args.host} port {port}", flush=True)
-    serve(srv, args.reap, Rails(args.max_children, args.max_zombies, args.reap), args.timeout)
+    rails = Rails(args.max_children, args.max_zombies, args.reap, args.batch, args.batch_idle)
+    serve(srv, args.reap, rails, args.timeout)
     return 0
 
 

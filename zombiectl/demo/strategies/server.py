@@ -31,11 +31,24 @@ from zombiectl.demo.strategies.registry import COUNT_MAX, Option, Strategy
 from zombiectl.errors import BadUsage
 
 LISTENING = re.compile(rb"listening on (\S+) port (\d+)")
+BATCH_IDLE = 0.5  # seconds without a new client that end a batch (--reap wait-once)
+
+
+def batch_size(p: SimpleNamespace) -> int:
+    """Clients at once, hence handlers per batch of --reap wait-once."""
+    return max(1, min(p.max_children, p.concurrency, p.clients or p.concurrency))
+
+
+def batch_idle(p: SimpleNamespace) -> float:
+    """No new client for this long ends a batch: longer than the gap --pace makes."""
+    return p.pace + BATCH_IDLE
 
 
 def _expected(p: SimpleNamespace, method: str | None) -> int | None:
     if p.clients == 0:
         return None  # however many connect by hand
+    if p.reap == "wait-once":  # one handler reaped per batch, whose signals merged
+        return p.clients - -(-p.clients // batch_size(p))
     return p.clients if p.reap == "none" else 0
 
 
@@ -45,6 +58,9 @@ def _reason(p: SimpleNamespace, method: str | None) -> str:
         "none": f"--reap none: the server never waits, so {served} stays a zombie.",
         "sigchld": "--reap sigchld: on every SIGCHLD, reap_children loops "
         "waitpid(-1, WNOHANG): no handler stays a zombie.",
+        "wait-once": f"--reap wait-once: the {batch_size(p)} handlers of a batch exit while "
+        "SIGCHLD is pending, so their signals merge into one and reap_one's single wait() "
+        "reaps one handler per batch: the rest stay zombies.",
         "ignore": "--reap ignore: SIGCHLD is SIG_IGN, so the kernel reaps each handler "
         "as it exits: no zombie is ever made.",
         "double-fork": "--reap double-fork: the server reaps each middle child at once; "
@@ -115,6 +131,8 @@ def server_argv(p: SimpleNamespace) -> list[str]:
             str(p.max_children),
             str(p.handler_timeout),
             str(max_zombies),
+            str(batch_size(p)),
+            str(batch_idle(p)),
         ]
     return [
         f"--reap={p.reap}",
@@ -123,6 +141,8 @@ def server_argv(p: SimpleNamespace) -> list[str]:
         f"--max-children={p.max_children}",
         f"--timeout={p.handler_timeout}",
         f"--max-zombies={max_zombies}",
+        f"--batch={batch_size(p)}",
+        f"--batch-idle={batch_idle(p)}",
     ]
 
 
@@ -181,7 +201,7 @@ def companion(ctx: LabContext, p: SimpleNamespace, server: int, r: int) -> None:
     )
     if p.clients == 0:
         return
-    res = drive(host, port, p.clients, concurrency=min(p.max_children, p.concurrency))
+    res = drive(host, port, p.clients, concurrency=batch_size(p), pace=p.pace)
     ctx.report(echoes_ok=res.ok, echoes_failed=res.failed)
     if res.reasons:
         ctx.report(echo_failures=res.reasons)
@@ -267,6 +287,16 @@ STRATEGY = Strategy(
             min=1,
             max=COUNT_MAX,
             metavar="N",
+            shapes_count=True,
+        ),
+        Option(
+            "--pace",
+            0.0,
+            "Seconds between two clients' starts, so a class can watch them come and go.",
+            type=float,
+            min=0.0,
+            max=60.0,
+            metavar="S",
         ),
     ),
     reason=_reason,
@@ -274,8 +304,10 @@ STRATEGY = Strategy(
     prepare=prepare,
     model=_expected,
     model_text=(
-        "expected = clients with --reap none (one zombie per connection served), "
-        "0 with sigchld, ignore and double-fork."
+        "expected = clients with --reap none (one zombie per connection served); "
+        "clients - ceil(clients / batch) with wait-once, where a batch is the clients "
+        "connected at once (--concurrency, at most --max-children): one wait() per merged "
+        "SIGCHLD; 0 with sigchld, ignore and double-fork."
     ),
     why=(
         "The server forks one handler per connection and goes straight back to accept(). "
@@ -296,14 +328,17 @@ STRATEGY = Strategy(
         "interrupts accept(): C sees EINTR and must call accept() again (or use "
         "SA_RESTART). Python's own C-level handler only notes the signal; the EINTR is "
         "what lets the interpreter run reap_children, after which it calls accept() again "
-        "by itself (PEP 475), so the Python loop needs no EINTR check. "
+        "by itself (PEP 475), so the Python loop needs no EINTR check. wait-once shows why "
+        "the loop matters: reap_one calls wait() once per signal, and the SIGCHLDs of "
+        "handlers that exit while one is pending merge into it, so most handlers stay "
+        "zombies. "
         "ignore: signal(SIGCHLD, SIG_IGN) makes the kernel reap handlers at once (no exit "
         "status; waitpid then fails with ECHILD). double-fork: the handler forks again and "
         "exits at once; the server reaps that short-lived middle child right away, and the "
         "grandchild that serves is re-parented to init (or the nearest subreaper), which "
         "reaps it."
     ),
-    source=(echo.listen_on, echo.serve, echo.handle, echo.reap_children),
+    source=(echo.listen_on, echo.serve, echo.handle, echo.reap_children, echo.reap_one),
     source_files=c_source,
     order=200,
 )
