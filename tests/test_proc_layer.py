@@ -4,6 +4,7 @@ os.stat and the argv we gave as the oracles."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from proctools import GLOBAL_TIMEOUT
 
 from zombiectl.proc import ns
 from zombiectl.proc.files import SMALL, bcat, pid_path
-from zombiectl.proc.table import read_argv, read_cmdline
+from zombiectl.proc.table import parse_signal_masks, read_argv, read_cmdline, signal_masks
 
 # Empty words, a byte that is not UTF-8, and a word longer than one small read.
 ARGV = ["", "x\udcffy", "", "z" * 5000]
@@ -73,3 +74,27 @@ def test_namespace_inode_is_the_links_inode(sleeper) -> None:
 
 def test_entering_ones_own_namespaces_needs_no_user_namespace() -> None:
     assert ns.to_enter(os.getpid()) == ns.CLONE_NEWPID | ns.CLONE_NEWNS
+
+
+def test_signal_masks_show_a_blocked_pending_signal() -> None:
+    """A child that blocks SIGUSR1 and is sent it: pending (to the process) and blocked,
+    as the kernel reports it, for a mask reader that reads the right bit."""
+    code = (
+        "import signal, sys, time\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])\n"
+        "sys.stdout.write('ready\\n'); sys.stdout.flush(); time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        bit = 1 << (signal.SIGUSR1 - 1)
+        masks = signal_masks(proc.pid)
+        assert masks is not None and masks["SigBlk"] & bit and not masks["ShdPnd"] & bit
+        os.kill(proc.pid, signal.SIGUSR1)
+        masks = signal_masks(proc.pid)
+        assert masks is not None and masks["ShdPnd"] & bit
+    finally:
+        proc.kill()
+        proc.wait(GLOBAL_TIMEOUT)
+    assert signal_masks(proc.pid) is None
+    assert parse_signal_masks("SigBlk:\tnot hex\n") is None

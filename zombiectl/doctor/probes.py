@@ -29,7 +29,7 @@ from zombiectl.errors import EXIT_CONDITION, EXIT_OK
 from zombiectl.proc.files import PROC, bcat, cat, pid_path, proc_path
 from zombiectl.proc.identity import is_namespace_init, namespace_pids, pidfd_support
 from zombiectl.proc.ns import INITIAL_PID_NAMESPACE, namespace_inode
-from zombiectl.proc.table import count_tasks, read_proc, scan
+from zombiectl.proc.table import count_tasks, parse_signal_masks, read_proc, scan
 from zombiectl.untrusted import from_proc
 
 FAST_REAP_S = 0.25  # an adopter that reaps on SIGCHLD does so within milliseconds
@@ -181,15 +181,8 @@ def _read_int(path: str) -> int | None:
 
 def sigchld_disposition(status_text: str) -> str | None:
     """How a process treats SIGCHLD, from its /proc/PID/status masks."""
-    masks: dict[str, int] = {}
-    for line in status_text.splitlines():
-        key, _, value = line.partition(":")
-        if key in ("SigBlk", "SigIgn", "SigCgt"):
-            try:
-                masks[key] = int(value.strip(), 16)
-            except ValueError:
-                return None
-    if len(masks) < 3:
+    masks = parse_signal_masks(status_text)
+    if masks is None or not {"SigBlk", "SigIgn", "SigCgt"} <= masks.keys():
         return None
     bit = 1 << (signal.SIGCHLD - 1)
     if masks["SigIgn"] & bit:

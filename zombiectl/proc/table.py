@@ -674,3 +674,26 @@ def count_tasks(uid: int) -> tuple[int | None, int | None]:
 def open_fds() -> list[int]:
     """This process's open descriptors (the one listing them is among them, closed by now)."""
     return [int(name) for name in os.listdir(pid_path("self", "fd"))]
+
+
+SIGNAL_MASKS = ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+
+
+def parse_signal_masks(status_text: str) -> dict[str, int] | None:
+    """The signal masks a /proc/PID/status text shows (pending to the thread and to the
+    process, blocked, ignored, caught), bit N-1 for signal N; None when one is garbled."""
+    masks: dict[str, int] = {}
+    for line in status_text.splitlines():
+        key, _, value = line.partition(":")
+        if key in SIGNAL_MASKS:
+            try:
+                masks[key] = int(value.strip(), 16)
+            except ValueError:
+                return None
+    return masks
+
+
+def signal_masks(pid: int) -> dict[str, int] | None:
+    """pid's signal masks (see `parse_signal_masks`), or None when it cannot be read."""
+    text = cat(pid_path(pid, "status"))
+    return None if text is None else parse_signal_masks(text)
