@@ -105,11 +105,7 @@ def test_reap_json_into_a_closed_pipe_is_quiet(zombie_parent) -> None:
 # Modules that still read /proc themselves, each to move onto zombiectl.proc; the list
 # only shrinks.
 READS_PROC_ITSELF = {
-    "check/session.py",
-    "demo/runner.py",
-    "doctor/containers.py",
-    "doctor/probes.py",
-    "doctor/probe.py",
+    "demo/server/clients.py",
     "testing/pytest_plugin.py",
     "testing/tree.py",
 }
@@ -143,9 +139,44 @@ def test_only_proc_builds_proc_paths() -> None:
     assert builders <= READS_PROC_ITSELF, sorted(builders - READS_PROC_ITSELF)
 
 
+# The system calls Python leaves to ctypes, and the pidfd ones it wraps: only
+# zombiectl.proc makes them.
+SYSTEM_CALLS = {"ctypes", "pidfd_open", "pidfd_send_signal", "setns", "prctl"}
+
+
+def _system_calls(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in SYSTEM_CALLS)
+        elif isinstance(node, ast.Attribute) and node.attr in SYSTEM_CALLS:
+            found.add(node.attr)
+        elif isinstance(node, ast.Constant) and node.value in SYSTEM_CALLS:
+            found.add(str(node.value))  # getattr(libc, "setns")
+    return found
+
+
+def test_only_proc_makes_system_calls() -> None:
+    makers = {
+        path.relative_to(PACKAGE).as_posix(): sorted(calls)
+        for path in PACKAGE.rglob("*.py")
+        if path.relative_to(PACKAGE).parts[0] != "proc" and (calls := _system_calls(path))
+    }
+    assert makers == {}
+
+
 @pytest.mark.parametrize(
     "args",
-    [["list", "--json"], ["list"], ["watch", "--once", "--json"], ["watch", "--once"]],
+    [
+        ["list", "--json"],
+        ["list"],
+        ["watch", "--once", "--json"],
+        ["watch", "--once"],
+        ["reap", "--dry-run", "--json"],
+        ["reap", "--yes", "--json", "--timeout", "0.2"],
+        ["check", "--json", "--", "true"],
+        ["check", "--", "true"],
+    ],
     ids=" ".join,
 )
 def test_output_not_drawn_imports_no_rich(zombie_parent, args: list[str]) -> None:
@@ -154,7 +185,8 @@ def test_output_not_drawn_imports_no_rich(zombie_parent, args: list[str]) -> Non
     Scoped to one parent of our own: a name only rich can measure (wide characters,
     which other tests give their processes) rightly sends a piped table to rich."""
     parent = zombie_parent(2)
-    args = [*args, "--pid", str(parent.pid)]
+    if args[0] != "check":
+        args = [*args, "--pid", str(parent.pid)]
     code = (
         "import sys\n"
         "from zombiectl.main import main\n"

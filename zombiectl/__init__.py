@@ -30,8 +30,10 @@ Below the commands, shared by them:
                 /proc paths (`files`; the scan keeps its own hot loop), the records of
                 a process (`records`), the process table
                 (`table`, with psutil where there is no /proc), identity and pidfd
-                signalling (`identity`), a zombie's age (`age`), pid limits (`limits`),
-                sockets (`net`), prctl, containers and kernel process events
+                signalling (`identity`), a process pinned by pidfd (`pidfd`), a
+                zombie's age (`age`), pid limits (`limits`), sockets (`net`), prctl
+                (`prctl`) and namespaces with setns (`ns`), both through `libc`, the
+                one ctypes caller; containers and kernel process events
     supervise/  the one supervisor of a tree of processes (`check`, every `demo`):
                 spawn, subreaper, observer, guard, deadlines, kill-and-collect
     ui/         what commands draw with: consoles, untrusted text as rich renderables,

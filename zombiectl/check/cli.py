@@ -33,6 +33,7 @@ from zombiectl.errors import (
 from zombiectl.errors import report as say
 from zombiectl.stdout import write
 from zombiectl.supervise.spawn import Credentials
+from zombiectl.ui.console import draws_plain
 from zombiectl.ui.options import PID, Count, Seconds, console_for_stdout
 
 MAX_CLIENTS = 1_000_000
@@ -332,8 +333,9 @@ def _checked_name(name: str | None) -> str | None:
 def _run(opts: CheckOptions, as_json: bool, name: str | None) -> Report:
     from zombiectl.check.render import LiveView, PlainView, json_text, panel, plain_text
 
-    console = console_for_stdout()
-    if console.is_terminal and not as_json:
+    # rich only to draw: not for JSON, nor for lines into a pipe.
+    console = None if as_json or draws_plain() else console_for_stdout()
+    if console is not None and console.is_terminal:
         view = LiveView(console)
         with view:
             report = _checked(opts, view)

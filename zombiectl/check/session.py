@@ -324,7 +324,7 @@ class Check:
                 continue
             try:
                 data = os.read(fd, 65536)
-            except (BlockingIOError, InterruptedError):
+            except BlockingIOError:
                 continue
             except OSError:
                 data = b""
@@ -409,7 +409,9 @@ class Check:
         opts, tree = self.opts, self.tree
         resolution = self.sup.observer.resolution
         facts = Facts(
-            command=list(opts.argv) if opts.argv is not None else read_argv(tree.root),
+            command=list(opts.argv)
+            if opts.argv is not None
+            else proctable.read_argv(tree.root, proctable.ARGV_MAX),
             pid=tree.root,
             mode="run" if opts.argv is not None else "pid",
             exit_status=self._exit_status(),
@@ -540,17 +542,6 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000
 
 
-def read_argv(pid: int) -> list[str]:
-    from zombiectl.untrusted import from_proc
-
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return []
-    return [from_proc(part) for part in raw.rstrip(b"\0").split(b"\0") if raw]
-
-
 def read_name_cmdline(pid: int) -> tuple[str, str]:
     info = proctable.read_proc(pid)
-    return (info.name if info else "?"), " ".join(read_argv(pid))
+    return (info.name if info else "?"), " ".join(proctable.read_argv(pid, proctable.ARGV_MAX))

@@ -22,7 +22,6 @@ What a lab is and reports (`LabSpec`, `LabSample`, `Summary`) is in `zombiectl.d
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
@@ -55,10 +54,8 @@ HELPER = "helper"
 
 def helper_name(pid: int) -> str:
     """What a child of the lab parent that the strategy did not report is, for the user."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmdline = f.read(4096)
-    except OSError:
+    cmdline = proctable.read_cmdline(pid)
+    if cmdline is None:
         return HELPER
     for mark, name in HELPER_MARKS:
         if mark in cmdline:
@@ -231,7 +228,7 @@ class Lab:
             else:
                 alive += 1
         for pid in self.tracked - present - self.reaped:
-            if not os.path.exists(f"/proc/{pid}"):
+            if not proctable.pid_exists(pid):
                 self.reaped.add(pid)
         s = LabSample(
             self.spec.name,
@@ -349,11 +346,7 @@ def _read_available(fd: int) -> bytes:
     while True:
         try:
             data = os.read(fd, 65536)
-        except BlockingIOError:
-            break
-        except OSError as err:
-            if err.errno == errno.EINTR:
-                continue
+        except OSError:  # BlockingIOError: all read for now
             break
         if not data:
             break

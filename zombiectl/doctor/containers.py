@@ -28,9 +28,9 @@ from collections.abc import Callable
 
 from zombiectl.doctor.probe import ProbeResult, probe
 from zombiectl.errors import EXIT_NO_PROCESS, NoSuchProcess, PermissionDenied, ZombiectlError
-from zombiectl.proc.containers import Container, all_containers, known_init, read_argv, read_exe
+from zombiectl.proc.containers import Container, all_containers, known_init
 from zombiectl.proc.identity import read_identity
-from zombiectl.proc.table import children_of
+from zombiectl.proc.table import children_of, exe_path, read_argv, read_exe
 from zombiectl.untrusted import display, for_json
 
 DEFAULT_CONTAINERS_TIMEOUT = 2.0
@@ -349,13 +349,13 @@ def host_init_by_content(pid: int) -> str | None:
     could be made to match whatever a container runs.
     """
     try:
-        size = os.stat(f"/proc/{pid}/exe").st_size
+        size = os.stat(exe_path(pid)).st_size
     except OSError:
         return None
     candidates = [(digest, name) for s, digest, name in _installed_inits() if s == size]
     if not candidates:
         return None
-    digest = _sha256(f"/proc/{pid}/exe")
+    digest = _sha256(exe_path(pid))
     for known, name in candidates:
         if digest is not None and digest == known:
             return name

@@ -24,18 +24,17 @@ import select
 import time
 from collections.abc import Callable
 
-from zombiectl.proc.containers import PROC, Container, cgroup_directory
-from zombiectl.proc.identity import read_identity
-from zombiectl.proc.table import parse_nspid
+from zombiectl.errors import NoSuchProcess, PermissionDenied
+from zombiectl.proc import libc, ns
+from zombiectl.proc.containers import Container, cgroup_directory
+from zombiectl.proc.identity import namespace_pids, pidfd_supported, read_identity
+from zombiectl.proc.pidfd import Pinned
+from zombiectl.proc.prctl import set_dumpable
+from zombiectl.proc.table import child_pids, open_fds
 
 SLOW = 1.0
 # How long the helper and A may take to reach the container, and B to be adopted.
 SETUP_TIMEOUT = 5.0
-
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-PR_SET_DUMPABLE = 4
 
 
 class ProbeResult:
@@ -55,23 +54,19 @@ class ProbeResult:
 
 def probe(c: Container, timeout: float, clock: Callable[[], float] = time.monotonic) -> ProbeResult:
     """Make one orphan in c and time how long its PID 1 takes to reap it."""
+    if not pidfd_supported():
+        return ProbeResult("error", detail="pidfd_open does not work here (needs Linux 5.3+)")
     ident = read_identity(c.init_pid)
-    if ident is None:
+    pinned = None if ident is None else Pinned.open(c.init_pid, int(ident.starttime))
+    if pinned is None:
         return ProbeResult("error", detail="PID 1 exited")
-    try:
-        pidfd = os.pidfd_open(c.init_pid)
-    except OSError as err:
-        return ProbeResult("error", detail=f"pidfd_open: {os.strerror(err.errno or 0)}")
     report_r, report_w = os.pipe()
     go_r, go_w = os.pipe()
     helper = -1
     try:
-        again = read_identity(c.init_pid)
-        if again is None or again.starttime != ident.starttime:
-            return ProbeResult("error", detail="PID 1 exited")
         helper = os.fork()
         if helper == 0:
-            _helper(c, pidfd, report_w, go_r)  # never returns
+            _helper(c, pinned.fd, report_w, go_r)  # never returns
         os.close(report_w)
         report_w = -1
         os.close(go_r)
@@ -88,7 +83,8 @@ def probe(c: Container, timeout: float, clock: Callable[[], float] = time.monoto
         go_w = -1
         return _time_reaping(c.init_pid, orphan, timeout, clock)
     finally:
-        for fd in (pidfd, report_r, report_w, go_r, go_w):
+        pinned.close()
+        for fd in (report_r, report_w, go_r, go_w):
             if fd >= 0:
                 os.close(fd)
         if helper > 0:
@@ -133,19 +129,16 @@ def _find_adopted(
     """(host pid, start time) of the child of init whose innermost pid is ns_pid."""
     while clock() < deadline:
         try:
-            with open(f"{PROC}/{init}/task/{init}/children") as f:
-                kids = f.read().split()
-        except OSError:
+            kids = child_pids(init)
+        except (NoSuchProcess, PermissionDenied):
             return None
         for kid in kids:
-            try:
-                with open(f"{PROC}/{kid}/status") as f:
-                    nspid = parse_nspid(f.read())
-            except OSError:
+            nspid = namespace_pids(kid)
+            if not nspid or nspid[-1] != ns_pid:
                 continue
-            ident = read_identity(int(kid))
-            if nspid and nspid[-1] == ns_pid and ident is not None and ident.ppid == init:
-                return int(kid), ident.starttime
+            ident = read_identity(kid)
+            if ident is not None and ident.ppid == init:
+                return kid, ident.starttime
         time.sleep(0.002)
     return None
 
@@ -204,7 +197,7 @@ def _say(fd: int, line: str) -> None:
 def _enter(c: Container, pidfd: int, report_w: int, go_r: int) -> None:
     """Join the container's cgroup, shed the host (descriptors, environment,
     dumpability), then enter its namespaces through the PID 1's pidfd."""
-    libc = _libc()
+    libc.load()  # now: once in the container's mount namespace, no host file is opened
     _join_cgroup(c)
     keep = {pidfd, report_w, go_r}
     null = os.open("/dev/null", os.O_RDWR)
@@ -214,9 +207,9 @@ def _enter(c: Container, pidfd: int, report_w: int, go_r: int) -> None:
     os.close(null)
     _close_all_but(keep)
     os.environ.clear()
-    flags = _namespaces(c.init_pid)
-    _call(libc, "prctl", PR_SET_DUMPABLE, 0, 0, 0, 0)
-    _call(libc, "setns", pidfd, flags)
+    flags = ns.to_enter(c.init_pid)
+    set_dumpable(False)
+    ns.enter(pidfd, flags)
     os.close(pidfd)
 
 
@@ -265,35 +258,10 @@ def _join_cgroup(c: Container) -> None:
             os.close(fd)
 
 
-def _namespaces(init: int) -> int:
-    flags = CLONE_NEWPID | CLONE_NEWNS
-    try:
-        if os.readlink(f"{PROC}/{init}/ns/user") != os.readlink(f"{PROC}/self/ns/user"):
-            flags |= CLONE_NEWUSER
-    except OSError:
-        pass
-    return flags
-
-
 def _close_all_but(keep: set[int]) -> None:
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
+    for fd in open_fds():
         if fd not in keep:
             try:
                 os.close(fd)
             except OSError:
                 pass
-
-
-def _libc() -> object:
-    import ctypes
-
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _call(libc: object, name: str, *args: int) -> None:
-    import ctypes  # already loaded by _libc: no file is opened here
-
-    if getattr(libc, name)(*args) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{name}: {os.strerror(err)}")

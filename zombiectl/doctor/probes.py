@@ -26,11 +26,12 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from zombiectl.errors import EXIT_CONDITION, EXIT_OK
+from zombiectl.proc.files import PROC, bcat, cat, pid_path, proc_path
 from zombiectl.proc.identity import is_namespace_init, namespace_pids, pidfd_support
-from zombiectl.proc.table import read_proc, scan
+from zombiectl.proc.ns import INITIAL_PID_NAMESPACE, namespace_inode
+from zombiectl.proc.table import count_tasks, parse_signal_masks, read_proc, scan
 from zombiectl.untrusted import from_proc
 
-INIT_PID_NS_INODE = 4026531836  # PROC_PID_INIT_INO: the initial PID namespace
 FAST_REAP_S = 0.25  # an adopter that reaps on SIGCHLD does so within milliseconds
 DEFAULT_TIMEOUT = 5.0
 KNOWN_INITS = {
@@ -159,16 +160,14 @@ class Diagnosis:
 # --------------------------------------------------------------------------- small readers
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return None
+# Bounds on what is read of a file that can grow: a process's environment, and the
+# mount table of a host with many containers.
+ENVIRON_MAX = 64 << 10
+MOUNTINFO_MAX = 4 << 20
 
 
 def _read_int(path: str) -> int | None:
-    text = _read(path)
+    text = cat(path)
     if text is None:
         return None
     text = text.strip()
@@ -182,15 +181,8 @@ def _read_int(path: str) -> int | None:
 
 def sigchld_disposition(status_text: str) -> str | None:
     """How a process treats SIGCHLD, from its /proc/PID/status masks."""
-    masks: dict[str, int] = {}
-    for line in status_text.splitlines():
-        key, _, value = line.partition(":")
-        if key in ("SigBlk", "SigIgn", "SigCgt"):
-            try:
-                masks[key] = int(value.strip(), 16)
-            except ValueError:
-                return None
-    if len(masks) < 3:
+    masks = parse_signal_masks(status_text)
+    if masks is None or not {"SigBlk", "SigIgn", "SigCgt"} <= masks.keys():
         return None
     bit = 1 << (signal.SIGCHLD - 1)
     if masks["SigIgn"] & bit:
@@ -209,7 +201,7 @@ def hidepid_of(mountinfo: str) -> Hidepid:
         if len(parts) != 2:
             continue
         left, right = parts[0].split(), parts[1].split()
-        if len(left) < 5 or left[4] != "/proc" or not right or right[0] != "proc":
+        if len(left) < 5 or left[4] != PROC or not right or right[0] != "proc":
             continue
         options = right[2] if len(right) > 2 else ""
         value = "0"
@@ -320,21 +312,18 @@ def _wait_gone(pid: int, parent: int | None, started: float, timeout: float) -> 
 
 def _read_name(path: str) -> str | None:
     """A name or command line from /proc: any bytes its process chose (see untrusted)."""
-    try:
-        with open(path, "rb") as f:
-            return from_proc(f.read())
-    except OSError:
-        return None
+    raw = bcat(path)
+    return None if raw is None else from_proc(raw)
 
 
 def probe_pid1() -> Pid1:
-    comm = _read_name("/proc/1/comm")
+    comm = _read_name(pid_path(1, "comm"))
     name = comm.removesuffix("\n") if comm else None
-    raw = _read_name("/proc/1/cmdline")
+    raw = _read_name(pid_path(1, "cmdline"))
     cmdline = raw.replace("\0", " ").strip() if raw else None
-    status = _read("/proc/1/status")
+    status = cat(pid_path(1, "status"))
     sigchld = sigchld_disposition(status) if status else None
-    if sigchld == "default" and "sigtimedwait" in (_read("/proc/1/wchan") or ""):
+    if sigchld == "default" and "sigtimedwait" in (cat(pid_path(1, "wchan")) or ""):
         # Inside sigwaitinfo the kernel unblocks the awaited signals, so SigBlk no longer
         # shows SIGCHLD; where PID 1 sleeps says it waits for signals (as tini does).
         sigchld = "sigwait"
@@ -352,7 +341,7 @@ def probe_container() -> ContainerCheck:
     if os.path.exists("/run/.containerenv"):
         evidence.append("/run/.containerenv exists")
         runtime = runtime or "podman"
-    environ = _read("/proc/1/environ") or ""
+    environ = cat(pid_path(1, "environ"), ENVIRON_MAX) or ""
     for entry in environ.split("\0"):
         if entry.startswith("container="):
             evidence.append(f"PID 1 has {entry}")
@@ -360,18 +349,17 @@ def probe_container() -> ContainerCheck:
     if "KUBERNETES_SERVICE_HOST" in os.environ:
         evidence.append("KUBERNETES_SERVICE_HOST is set")
         runtime = runtime or "kubernetes"
-    cgroup = _read("/proc/1/cgroup") or ""
+    cgroup = cat(pid_path(1, "cgroup"), ENVIRON_MAX) or ""
     for word in ("kubepods", "docker", "libpod", "containerd", "lxc"):
         if word in cgroup:
             evidence.append(f"PID 1's cgroup mentions {word}")
             runtime = runtime or word
             break
-    try:
-        link = os.readlink("/proc/self/ns/pid")
-        inode = int(link.split("[", 1)[1].rstrip("]"))
-        namespace = "initial" if inode == INIT_PID_NS_INODE else "child"
-    except (OSError, ValueError, IndexError):
+    inode = namespace_inode("self", "pid")
+    if inode is None:
         namespace = "unknown"
+    else:
+        namespace = "initial" if inode == INITIAL_PID_NAMESPACE else "child"
     if namespace == "child":
         evidence.append("this is a child PID namespace")
     return ContainerCheck(bool(evidence), runtime, evidence, namespace)
@@ -390,7 +378,7 @@ PTRACE_MEANINGS = {
 
 
 def probe_ptrace() -> PtraceScope:
-    value = _read_int("/proc/sys/kernel/yama/ptrace_scope")
+    value = _read_int(proc_path("sys", "kernel", "yama", "ptrace_scope"))
     if value is None:
         return PtraceScope(None, "no Yama: ordinary ptrace permission checks")
     return PtraceScope(value, PTRACE_MEANINGS.get(value, "unknown"))
@@ -402,7 +390,7 @@ def probe_pids(processes: int) -> PidUsage:
     # RLIMIT_NPROC is not enforced for root (CAP_SYS_RESOURCE or CAP_SYS_ADMIN).
     enforced = os.geteuid() != 0 and soft != resource.RLIM_INFINITY
     cg_max = cg_cur = None
-    for directory in cgroup_pids_dirs(_read("/proc/self/cgroup") or ""):
+    for directory in cgroup_pids_dirs(cat(pid_path("self", "cgroup"), ENVIRON_MAX) or ""):
         limit = _read_int(f"{directory}/pids.max")
         if limit is not None:
             cg_max, cg_cur = limit, _read_int(f"{directory}/pids.current")
@@ -410,8 +398,8 @@ def probe_pids(processes: int) -> PidUsage:
     return PidUsage(
         tasks=tasks,
         processes=processes,
-        pid_max=_read_int("/proc/sys/kernel/pid_max"),
-        threads_max=_read_int("/proc/sys/kernel/threads-max"),
+        pid_max=_read_int(proc_path("sys", "kernel", "pid_max")),
+        threads_max=_read_int(proc_path("sys", "kernel", "threads-max")),
         nproc_soft=None if soft == resource.RLIM_INFINITY else soft,
         nproc_hard=None if hard == resource.RLIM_INFINITY else hard,
         nproc_enforced=enforced,
@@ -419,31 +407,6 @@ def probe_pids(processes: int) -> PidUsage:
         cgroup_pids_max=cg_max,
         cgroup_pids_current=cg_cur,
     )
-
-
-def count_tasks(uid: int) -> tuple[int | None, int | None]:
-    """(pids in use, pids used by uid): every thread holds a pid, and so does a zombie.
-
-    A process's /proc/PID/task has one link per thread plus two; a zombie has none
-    left, but still holds its own pid. RLIMIT_NPROC counts the threads of a user.
-    """
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return None, None
-    total = mine = 0
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            owner = os.stat(f"/proc/{name}").st_uid
-            n = max(os.stat(f"/proc/{name}/task").st_nlink - 2, 1)
-        except OSError:
-            continue
-        total += n
-        if owner == uid:
-            mine += n
-    return total, mine
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -671,7 +634,7 @@ def diagnose(timeout: float = DEFAULT_TIMEOUT, probe: bool = True) -> Diagnosis:
     orphan = probe_orphan(timeout) if probe else None
     container = probe_container()
     pidfd = probe_pidfd()
-    hidepid = hidepid_of(_read("/proc/self/mountinfo") or "")
+    hidepid = hidepid_of(cat(pid_path("self", "mountinfo"), MOUNTINFO_MAX, whole=True) or "")
     ptrace = probe_ptrace()
     pids = probe_pids(len(snap))
     return Diagnosis(

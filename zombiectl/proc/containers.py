@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 
-from zombiectl.proc.table import parse_nspid
+from zombiectl.proc.table import parse_nspid, read_argv, read_exe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -684,29 +684,6 @@ def _is_zombiectl_run(argv: list[str]) -> bool:
         if os.path.basename(word) == "zombiectl" and argv[i + 1 : i + 2] == ["run"]:
             return True
     return False
-
-
-def read_argv(pid: int) -> list[str]:
-    from zombiectl.untrusted import from_proc
-
-    try:
-        fd = os.open(f"{PROC}/{pid}/cmdline", os.O_RDONLY)
-    except OSError:
-        return []
-    try:
-        raw = os.read(fd, 4096)
-    except OSError:
-        return []
-    finally:
-        os.close(fd)
-    return [from_proc(w) for w in raw.split(b"\0") if w]
-
-
-def read_exe(pid: int) -> str | None:
-    try:
-        return os.readlink(f"{PROC}/{pid}/exe")
-    except OSError:
-        return None
 
 
 def init_guess(pid: int) -> str | None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import socket
 import struct
-import time
 from dataclasses import dataclass
 
 NETLINK_CONNECTOR = 11
@@ -146,8 +145,6 @@ class ProcEvents:
             raise
         self.sock = sock
         self.lost = 0
-        # The kernel's timestamps are CLOCK_MONOTONIC; so is time.monotonic() on Linux.
-        self.clock_offset = time.monotonic() - time.clock_gettime(time.CLOCK_MONOTONIC)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -159,8 +156,6 @@ class ProcEvents:
                 buf = self.sock.recv(65536)
             except BlockingIOError:
                 break
-            except InterruptedError:
-                continue
             except OSError as err:
                 if err.errno == 105:  # ENOBUFS: events were dropped
                     self.lost += 1

@@ -34,21 +34,34 @@ def proc_path(*names: str) -> str:
     return "/".join((PROC, *names))
 
 
-def bcat(path: str, size: int = SMALL) -> bytes | None:
-    """Up to `size` bytes of the file at path, in one read; None when it cannot be read."""
+def bcat(path: str, size: int = SMALL, whole: bool = False) -> bytes | None:
+    """Up to `size` bytes of the file at path, in one read; None when it cannot be read.
+
+    `whole` reads on to the end (still at most `size` bytes): a file the kernel lists
+    record by record (mountinfo, net/tcp) gives about a page per read, where the one
+    read of a small file gives it all.
+    """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
     try:
-        return os.read(fd, size)
+        data = os.read(fd, size)
+        if whole and data:
+            chunks = [data]
+            left = size - len(data)
+            while left > 0 and (data := os.read(fd, min(left, 65536))):
+                chunks.append(data)
+                left -= len(data)
+            data = b"".join(chunks)
+        return data
     except OSError:
         return None
     finally:
         os.close(fd)
 
 
-def cat(path: str, size: int = SMALL) -> str | None:
+def cat(path: str, size: int = SMALL, whole: bool = False) -> str | None:
     """The same as text: kernel files are ASCII, and any other byte reads as U+FFFD."""
-    raw = bcat(path, size)
+    raw = bcat(path, size, whole)
     return None if raw is None else raw.decode("ascii", "replace")

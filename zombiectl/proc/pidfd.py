@@ -13,29 +13,11 @@ import os
 import signal
 import time
 
-from zombiectl.proc.identity import read_identity
-
-
-def _has_pidfd() -> bool:
-    return hasattr(os, "pidfd_open") and hasattr(signal, "pidfd_send_signal")
-
-
-_PIDFD: list[bool] = []
-
-
-def pidfd_works() -> bool:
-    if not _PIDFD:
-        ok = _has_pidfd()
-        if ok:
-            try:
-                os.close(os.pidfd_open(os.getpid()))
-            except OSError:
-                ok = False
-        _PIDFD.append(ok)
-    return _PIDFD[0]
+from zombiectl.proc.identity import pidfd_supported, read_identity
 
 
 def starttime_of(pid: int) -> int | None:
+    """pid's start time (clock ticks after boot), or None when it is gone."""
     ident = read_identity(pid)
     return None if ident is None else int(ident.starttime)
 
@@ -52,7 +34,7 @@ class Pinned:
     def open(cls, pid: int, starttime: int) -> Pinned | None:
         """The process if pid still names the one that started at `starttime`, else None."""
         fd = -1
-        if pidfd_works():
+        if pidfd_supported():
             try:
                 fd = os.pidfd_open(pid)
             except OSError:  # ESRCH: gone; EINVAL: not a process
@@ -100,7 +82,7 @@ def collect(pid: int) -> int | None:
     """
     try:
         got, status = os.waitpid(pid, os.WNOHANG)
-    except (ChildProcessError, InterruptedError):
+    except ChildProcessError:
         return None
     return status if got == pid else None
 

@@ -2,39 +2,27 @@
 
 A subreaper (`run`, `demo`, `check`, the pytest plugin) adopts its orphaned descendants;
 a child asks to die with its parent (`run`'s CMD, every demo process) so that nothing
-outlives a zombiectl that was SIGKILLed; the demo's guard names itself.
+outlives a zombiectl that was SIGKILLed; the demo's guard names itself; the doctor's
+probe makes itself non-dumpable before it enters a container.
 
-Standard library only, and ctypes is imported at the first call: `run` imports this
-module and must start fast.
+Standard library only, through `zombiectl.proc.libc` (ctypes is imported at the first
+call: `run` imports this module and must start fast).
 """
 
 from __future__ import annotations
 
-import errno
+from zombiectl.proc import libc
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
 
-# The C library, loaded once per process: the demos call prctl in every child they fork.
-_libc: list[object] = []
-
 
 def _prctl(option: int, arg: object) -> None:
     """prctl(option, arg); OSError where it fails or does not exist (not Linux)."""
-    import ctypes
-
-    if not _libc:
-        try:
-            _libc.append(ctypes.CDLL(None, use_errno=True))
-        except OSError as err:
-            raise OSError(errno.ENOSYS, f"no C library to call prctl: {err}") from None
-    prctl = getattr(_libc[0], "prctl", None)
-    if prctl is None:
-        raise OSError(errno.ENOSYS, "prctl does not exist here")
-    if prctl(option, arg, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
+    libc.call("prctl", option, arg, 0, 0, 0)
 
 
 def set_child_subreaper(on: bool = True) -> bool:
@@ -97,3 +85,10 @@ def set_name(name: bytes) -> bool:
     except OSError:
         return False
     return True
+
+
+def set_dumpable(on: bool) -> None:
+    """Whether this process may be ptraced or core-dumped by its user; OSError if it fails.
+
+    Off, no one inside a container it enters can trace it or read its memory."""
+    _prctl(PR_SET_DUMPABLE, int(on))

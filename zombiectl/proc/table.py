@@ -29,7 +29,7 @@ import sys
 import time
 
 from zombiectl.errors import NoSuchProcess, PermissionDenied
-from zombiectl.proc.files import PROC, bcat, cat, have_proc, pid_path
+from zombiectl.proc.files import PROC, SMALL, bcat, cat, have_proc, pid_path
 from zombiectl.proc.records import ZOMBIE, ParentZombies, ProcInfo, is_zombie_state
 from zombiectl.untrusted import for_json, from_proc
 from zombiectl.validate import beyond_any_pid
@@ -617,3 +617,96 @@ def wait_channel(pid: int) -> str | None:
     text = cat(pid_path(pid, "wchan"))
     text = text.strip() if text is not None else None
     return text if text and text != "0" else None
+
+
+ARGV_MAX = 64 << 10  # a command line is shown, never parsed whole: enough for any display
+
+
+def read_cmdline(pid: int | str, size: int = SMALL) -> bytes | None:
+    """pid's raw command line (NUL-separated, as the process left it), or None."""
+    return bcat(pid_path(pid, "cmdline"), size)
+
+
+def read_argv(pid: int, size: int = SMALL) -> list[str]:
+    """pid's command line as words ([] when gone, hidden, or a kernel thread).
+
+    Any byte a process put there reads as `from_proc` decodes it; empty words in the
+    middle stay (`cmd "" x`), the NULs a process left at the end do not.
+    """
+    raw = read_cmdline(pid, size)
+    if not raw:
+        return []
+    return [from_proc(part) for part in raw.rstrip(b"\0").split(b"\0")]
+
+
+def read_exe(pid: int) -> str | None:
+    """Where pid's executable link points, or None when it cannot be read."""
+    try:
+        return os.readlink(pid_path(pid, "exe"))
+    except OSError:
+        return None
+
+
+def exe_path(pid: int) -> str:
+    """The path that opens pid's executable itself, even once deleted or in another mount
+    namespace (a container's): read it, never execute it."""
+    return pid_path(pid, "exe")
+
+
+def pid_exists(pid: int) -> bool:
+    """True while pid names a process, a zombie included (its /proc entry stays until it
+    is reaped)."""
+    return os.path.exists(pid_path(pid))
+
+
+def count_tasks(uid: int) -> tuple[int | None, int | None]:
+    """(pids in use, pids used by uid): every thread holds a pid, and so does a zombie.
+
+    A process's /proc/PID/task has one link per thread plus two; a zombie has none
+    left, but still holds its own pid. RLIMIT_NPROC counts the threads of a user.
+    """
+    try:
+        names = os.listdir(PROC)
+    except OSError:
+        return None, None
+    total = mine = 0
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            owner = os.stat(pid_path(name)).st_uid
+            n = max(os.stat(pid_path(name, "task")).st_nlink - 2, 1)
+        except OSError:
+            continue
+        total += n
+        if owner == uid:
+            mine += n
+    return total, mine
+
+
+def open_fds() -> list[int]:
+    """This process's open descriptors (the one listing them is among them, closed by now)."""
+    return [int(name) for name in os.listdir(pid_path("self", "fd"))]
+
+
+SIGNAL_MASKS = ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+
+
+def parse_signal_masks(status_text: str) -> dict[str, int] | None:
+    """The signal masks a /proc/PID/status text shows (pending to the thread and to the
+    process, blocked, ignored, caught), bit N-1 for signal N; None when one is garbled."""
+    masks: dict[str, int] = {}
+    for line in status_text.splitlines():
+        key, _, value = line.partition(":")
+        if key in SIGNAL_MASKS:
+            try:
+                masks[key] = int(value.strip(), 16)
+            except ValueError:
+                return None
+    return masks
+
+
+def signal_masks(pid: int) -> dict[str, int] | None:
+    """pid's signal masks (see `parse_signal_masks`), or None when it cannot be read."""
+    text = cat(pid_path(pid, "status"))
+    return None if text is None else parse_signal_masks(text)

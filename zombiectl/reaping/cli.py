@@ -20,8 +20,7 @@ import click
 
 from zombiectl.errors import BadUsage, Interrupted, signum_of
 from zombiectl.proc.identity import pidfd_supported
-from zombiectl.reaping.ladder import execute, make_plan, planned_report
-from zombiectl.reaping.render import consent_question, plan_table, report_table
+from zombiectl.reaping.ladder import Plan, ReapReport, execute, make_plan, planned_report
 from zombiectl.stdout import write
 from zombiectl.ui.options import (
     PID,
@@ -30,7 +29,6 @@ from zombiectl.ui.options import (
     console_for_stdout,
     sigterm_raises,
 )
-from zombiectl.ui.safe import data
 
 
 @click.command(
@@ -121,8 +119,6 @@ def command(
         force=force,
         stop_container=stop_container,
     )
-    out = console_for_stdout()
-    err = console_for_stderr()
 
     def emit(report_obj: object) -> None:
         if as_json:
@@ -133,8 +129,7 @@ def command(
         if as_json:
             emit(report.as_dict())
         else:
-            out.print(plan_table(plan))
-            out.print("dry run: nothing was signalled", style="dim")
+            _draw_plan(plan, "dry run: nothing was signalled")
         return report.exit_code()
 
     if plan.actionable and not yes:
@@ -143,22 +138,24 @@ def command(
                 "--json does not ask: add --yes to act (or --dry-run to only plan); "
                 "nothing was signalled"
             )
-        out.print(plan_table(plan))
+        _draw_plan(plan)
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             raise BadUsage(
                 "not a terminal, so not asking: add --yes to act (or --dry-run to only plan); "
                 "nothing was signalled"
             )
+        from zombiectl.reaping.render import consent_question
+
         if not click.confirm(consent_question(plan), default=False):
             raise BadUsage("not confirmed: nothing was signalled")
     elif not as_json and not yes:
-        out.print(plan_table(plan))
+        _draw_plan(plan)
 
     use_pidfd = False if no_pidfd else pidfd_supported()
 
     def log(line: str) -> None:
         if verbose:
-            err.print(data(f"zombiectl: {line}"))
+            _draw_log(line)
 
     if not use_pidfd:
         log(
@@ -173,5 +170,29 @@ def command(
     if as_json:
         emit(report.as_dict())
     else:
-        out.print(report_table(report))
+        _draw_report(report)
     return report.exit_code()
+
+
+# Drawn with rich, which is imported only here: `reap --json` draws nothing.
+
+
+def _draw_plan(plan: Plan, note: str | None = None) -> None:
+    from zombiectl.reaping.render import plan_table
+
+    out = console_for_stdout()
+    out.print(plan_table(plan))
+    if note is not None:
+        out.print(note, style="dim")
+
+
+def _draw_report(report: ReapReport) -> None:
+    from zombiectl.reaping.render import report_table
+
+    console_for_stdout().print(report_table(report))
+
+
+def _draw_log(line: str) -> None:
+    from zombiectl.ui.safe import data
+
+    console_for_stderr().print(data(f"zombiectl: {line}"))

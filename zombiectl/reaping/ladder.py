@@ -32,7 +32,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from zombiectl.errors import BadUsage, NoSuchProcess, PermissionDenied
+from zombiectl.errors import (
+    EXIT_CONDITION,
+    EXIT_OK,
+    EXIT_PERMISSION,
+    BadUsage,
+    NoSuchProcess,
+    PermissionDenied,
+)
 from zombiectl.proc.identity import (
     NAMESPACE_INIT,
     SendResult,
@@ -365,7 +372,6 @@ class LadderOutcome:
     reason: str
     actions: list[str] = field(default_factory=list)
     sigchld_sent: int = 0
-    parent_exited: bool = False
     adopter: str | None = None
 
 
@@ -570,7 +576,6 @@ class Ladder:
         )
 
     def _adoption(self, how: str) -> LadderOutcome:
-        self.out.parent_exited = True
         remaining, _ = self._wait(lambda r, a: r == 0, self.adoption_wait)
         if remaining == 0:
             return self._finish(REAPED, f"{how}; its adopter reaped the zombies")
@@ -722,13 +727,13 @@ class ReapReport:
     def exit_code(self) -> int:
         """0: every targeted zombie is gone; 4: permission was all that stopped us; else 1."""
         if self.dry_run:
-            return 0
+            return EXIT_OK
         not_done = [p for p in self.parents if p.result != REAPED]
         if not not_done:
-            return 0
+            return EXIT_OK
         if self.reaped == 0 and all(p.result == DENIED for p in not_done):
-            return 4
-        return 1
+            return EXIT_PERMISSION
+        return EXIT_CONDITION
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {

@@ -95,10 +95,7 @@ class Guard:
 def _wait_ready(fd: int) -> bool:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
-        try:
-            ready, _, _ = select.select([fd], [], [], deadline - time.monotonic())
-        except InterruptedError:
-            continue
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
         if ready:
             return os.read(fd, 1) == b"1"
     return False
@@ -132,10 +129,7 @@ def _serve(me: int, r: int, ready_w: int, sampled: bool) -> None:  # pragma: no 
     fds = [r] + ([events.fileno()] if events is not None else [])
     buf = b""
     while True:
-        try:
-            ready, _, _ = select.select(fds, [], [], max(0.001, observer.timeout()))
-        except InterruptedError:
-            continue
+        ready, _, _ = select.select(fds, [], [], max(0.001, observer.timeout()))
         if r in ready:
             data = _read_all(r)
             if data is None:
@@ -149,11 +143,7 @@ def _serve(me: int, r: int, ready_w: int, sampled: bool) -> None:  # pragma: no 
 
 def _read_all(fd: int) -> bytes | None:
     """None once zombiectl's end of the pipe is closed (it exited, however)."""
-    try:
-        data = os.read(fd, 4096)
-    except InterruptedError:
-        return b""
-    return data or None
+    return os.read(fd, 4096) or None
 
 
 def _told(tree: Tree, buf: bytes) -> bytes:

@@ -22,7 +22,7 @@ from zombiectl.errors import NoSuchProcess, PermissionDenied
 from zombiectl.proc import table as proctable
 from zombiectl.proc.events import ProcEvents
 from zombiectl.proc.identity import read_identity
-from zombiectl.proc.pidfd import started_at
+from zombiectl.proc.pidfd import started_at, starttime_of
 from zombiectl.supervise.tree import Tree
 
 # Seconds between two looks at zombiectl's own children. An orphan that dies is seen at
@@ -151,13 +151,12 @@ class Observer:
         None makes a member that is never signalled: whatever holds the pid now is
         another process, and the one that was forked has already gone.
         """
-        start = proctable_starttime(pid)
-        if start is None or not started_at(start, t - self._clock_shift()):
+        start = starttime_of(pid)
+        # t is CLOCK_MONOTONIC, the kernel's event clock, in both modes: time.monotonic()
+        # reads that clock on Linux.
+        if start is None or not started_at(start, t):
             return None
         return start
-
-    def _clock_shift(self) -> float:
-        return self.events.clock_offset if self.events is not None else 0.0
 
     def _remember(self, pid: int, ppid: int, t: float) -> None:
         self._pending[pid] = (ppid, t)
@@ -211,7 +210,7 @@ class Observer:
         for p in procs:
             m = tree.members.get(p.pid)
             if m is not None and m.starttime is None and m.gone is None:
-                st = proctable_starttime(p.pid)
+                st = starttime_of(p.pid)
                 if st is not None:
                     tree.note_starttime(p.pid, st)
         self.new_pids.extend(joined)
@@ -251,7 +250,7 @@ class Observer:
                 continue
             known = tree.members.get(k.pid)
             if known is None or known.gone is not None:
-                st = proctable_starttime(k.pid)
+                st = starttime_of(k.pid)
                 if st is None or st < self.started_after:
                     continue
             out.append(k)
@@ -288,8 +287,3 @@ class Observer:
     def take_new_pids(self) -> list[int]:
         out, self.new_pids = self.new_pids, []
         return out
-
-
-def proctable_starttime(pid: int) -> int | None:
-    ident = read_identity(pid)
-    return None if ident is None else int(ident.starttime)

@@ -65,10 +65,7 @@ def spawn(argv: list[str], streams: Streams, user: Credentials | None = None) ->
     try:
         chunks = []
         while True:
-            try:
-                chunk = os.read(r, 64)
-            except InterruptedError:
-                continue
+            chunk = os.read(r, 64)
             if not chunk:
                 break
             chunks.append(chunk)
@@ -104,11 +101,7 @@ def _child(  # pragma: no cover - runs in the child
 
 
 def _collect(pid: int) -> None:
-    while True:
-        try:
-            os.waitpid(pid, 0)
-            return
-        except ChildProcessError:
-            return
-        except InterruptedError:
-            continue
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass

@@ -199,10 +199,7 @@ class Supervisor:
             watched = [self._wake_r, *extra]
             if events_fd is not None:
                 watched.append(events_fd)
-            try:
-                ready, _, _ = select.select(watched, [], [], max(0.0, timeout))
-            except InterruptedError:
-                ready = []
+            ready, _, _ = select.select(watched, [], [], max(0.0, timeout))
             _drain(self._wake_r)
             if on_ready is not None:
                 mine = [fd for fd in ready if fd in extra]
@@ -299,5 +296,5 @@ def _drain(fd: int) -> None:
         try:
             if not os.read(fd, 4096):
                 return
-        except (BlockingIOError, InterruptedError):
+        except BlockingIOError:
             return

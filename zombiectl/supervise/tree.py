@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from zombiectl.proc.age import zombie_age
 from zombiectl.proc.table import ProcInfo
 
 PARENT, ZOMBIECTL = "parent", "zombiectl"
@@ -54,13 +55,14 @@ class Member:
         return self.exited is None and self.gone is None
 
     def age_under_parent(self, now: float) -> float | None:
-        """How long it has been a zombie while the parent it died under lived."""
+        """How long it has been a zombie while the parent it died under lived: from its
+        exit to the last look that saw it in state Z (now, while it still is one)."""
         if self.exited is None or self.last_z is None:
             return None
         end = self.last_z if self.gone is not None else now
         if self.parent_exited is not None:
             end = min(end, self.parent_exited)
-        return max(0.0, end - self.exited)
+        return zombie_age(end, self.exited)[0]
 
 
 @dataclass
@@ -192,7 +194,7 @@ class Tree:
             else:
                 t.by_parent += 1
         if self.program_zombie(m) and m.exited is not None and m.last_z is not None:
-            life = m.last_z - m.exited
+            life = zombie_age(m.last_z, m.exited)[0]
             t.lifetimes.append(life)
             if m.collector == PARENT:
                 t.slowest = life if t.slowest is None else max(t.slowest, life)
@@ -218,7 +220,7 @@ class Tree:
             self.gone(m.pid, now, by_me=False)
             return
         self._seen_z(m, now)
-        age = now - (m.exited if m.exited is not None else now)
+        age = zombie_age(now, m.exited)[0] if m.exited is not None else 0.0
         if age < POLL_FAST_FOR:
             m.next_poll = now + POLL_FAST
         else:
