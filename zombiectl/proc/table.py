@@ -595,19 +595,6 @@ def ancestors_of(pid: int) -> list[ProcInfo]:
     return out
 
 
-def signal_pending(pid: int, signum: int) -> bool:
-    """True while signal `signum` waits, blocked, for the process (``ShdPnd`` in
-    /proc/PID/status: its handler has not run yet)."""
-    text = cat(pid_path(pid, "status"))
-    for line in (text or "").splitlines():
-        if line.startswith("ShdPnd:"):
-            try:
-                return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
-            except (ValueError, IndexError):
-                return False
-    return False
-
-
 def wait_channel(pid: int) -> str | None:
     """The kernel function pid sleeps in (``/proc/PID/wchan``), e.g. ``inet_csk_accept``.
 
@@ -710,3 +697,10 @@ def signal_masks(pid: int) -> dict[str, int] | None:
     """pid's signal masks (see `parse_signal_masks`), or None when it cannot be read."""
     text = cat(pid_path(pid, "status"))
     return None if text is None else parse_signal_masks(text)
+
+
+def signal_pending(pid: int, signum: int) -> bool:
+    """True while signal `signum` waits, blocked, for the process (``ShdPnd``: its
+    handler has not run yet)."""
+    masks = signal_masks(pid)
+    return bool(masks and masks.get("ShdPnd", 0) >> (signum - 1) & 1)
