@@ -136,6 +136,7 @@ class Ledger:
         self.wide: dict[Owner, object] = {}
         self.started = boot_ticks()
         self.blind: list[str] = []
+        self.adopted: set[Key] = set()  # orphans the session adopted, still in its tree
         for proc in read_tree(self.me):
             self._note(proc, NOBODY)
 
@@ -167,6 +168,8 @@ class Ledger:
             if known is not None:
                 if proc.ppid != self.parent_of[proc.key]:
                     self._adopted(proc, owner)
+                elif proc.is_zombie and proc.key in self.adopted:
+                    self._reap_orphan(proc)  # died after adoption: init would reap it
                 continue
             if (
                 proc.is_zombie
@@ -209,6 +212,8 @@ class Ledger:
     def _adopted(self, proc: Proc, owner: Owner) -> None:
         """proc was orphaned and adopted by the session since the last read."""
         self.parent_of[proc.key] = proc.ppid
+        if proc.ppid == self.me:
+            self.adopted.add(proc.key)
         if proc.is_zombie:
             if proc.ppid == self.me and proc.pid not in forks.held_by_python():
                 self._reap_orphan(proc)
@@ -221,6 +226,7 @@ class Ledger:
             for key in [k for k in self.owner_of if k not in alive]:
                 del self.owner_of[key]
                 del self.parent_of[key]
+                self.adopted.discard(key)
 
     def check(self, owner: Owner, current: Owner) -> Leak | None:
         """What owner left behind (collected in fail mode); None when it left nothing.
@@ -320,7 +326,7 @@ class Ledger:
             names = os.listdir("/proc")
         except OSError:
             return []
-        ancestors = set()
+        ancestors: set[int] = set()
         pid = self.me
         while pid > 1 and len(ancestors) < 4096:
             stat = read_stat(pid)

@@ -1,5 +1,7 @@
 """pytest plugin: fail (or warn about) tests that leave zombies or running processes behind.
 
+PYTEST_DONT_REWRITE (zombiectl's own modules are not test code)
+
 Installed with zombiectl (entry point ``pytest11``: ``zombiectl``) and inactive unless
 asked for, so it changes no other project's test run:
 
