@@ -475,6 +475,7 @@ ATTACK = (
     NOTE
     + r"""
 import os
+import conftest
 
 def writable_pipes():
     for fd in map(int, os.listdir("/proc/self/fd")):
@@ -486,8 +487,8 @@ def writable_pipes():
         if target.startswith("pipe:") and flags & os.O_ACCMODE == os.O_WRONLY and flags & os.O_NONBLOCK:
             yield fd
 
-def leak(name):
-    pid = os.fork()
+def leak(name, fork=os.fork):
+    pid = fork()
     if pid == 0:
         os._exit(0)
     note(name, pid)
@@ -509,12 +510,15 @@ def test_writes_garbage():
             pass
     leak("test_writes_garbage")
 
+def test_forks_with_an_early_reference():
+    leak("test_forks_with_an_early_reference", conftest.early_fork)
+
 def test_runs_out_of_descriptors():
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (0, hard))  # no new descriptor at all
     try:
-        pid = os.fork()
+        pid = conftest.early_fork()
         if pid == 0:
             os._exit(0)
     finally:
@@ -525,12 +529,19 @@ def test_runs_out_of_descriptors():
 
 
 def test_a_test_cannot_blind_the_fork_record(pytester: pytest.Pytester, pids_dir: Path) -> None:
+    # A reference to os.fork taken before the session started: no wrapper around it.
+    pytester.makeconftest("from os import fork as early_fork")
     pytester.makepyfile(test_attack=ATTACK)
     result = run(pytester, "--zombies")
     pids = written(pids_dir)
     assert clear(pids_dir) == []
     out = result.stdout.str()
-    for name in ("test_fills_pipes", "test_writes_garbage", "test_runs_out_of_descriptors"):
+    for name in (
+        "test_fills_pipes",
+        "test_writes_garbage",
+        "test_forks_with_an_early_reference",
+        "test_runs_out_of_descriptors",
+    ):
         assert (f"test_attack.py::{name}", "ERROR") in outcomes(result), out
         assert re.search(rf"pid {pids[name][0]} \(python\): zombie", out), name
     assert "1 fork could not be recorded" in out

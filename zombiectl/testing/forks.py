@@ -6,14 +6,16 @@ The kernel keeps no trace of a zombie's first parent: a child pytest forked and 
 waited for looks exactly like an orphan pytest adopted as a subreaper. Python does know
 its own children, though:
 
-- ``os.fork`` and ``os.forkpty`` (so multiprocessing's fork start method, ``pty.fork``,
-  a Popen with ``preexec_fn``): an at-fork hook that runs in pytest itself, in the
-  parent, as the fork returns, reads the forking thread's list of children
-  (``/proc/self/task/TID/children``), to which the kernel has just appended the new
-  child. Nothing goes through the child or through a file descriptor a test inherits,
-  so a test cannot fill or corrupt the record. A fork the hook could not read (no file
-  descriptor left) is counted as missed, and the check then blames the test's unknown
-  zombie children instead of forgiving them as orphans.
+- ``os.fork`` and ``os.forkpty`` (so multiprocessing's fork start method, ``pty.fork``):
+  wrappers in pytest itself record the pid they return. A fork that bypasses them (a
+  reference to ``os.fork`` taken before the session, a Popen with ``preexec_fn``) is
+  caught by an at-fork hook that runs in pytest, in the parent, as the fork returns: it
+  reads the forking thread's list of children (``/proc/self/task/TID/children``), to
+  whose end the kernel has just appended the new child. Nothing goes through the child
+  or through a file descriptor a test inherits, so a test cannot fill or corrupt the
+  record. A fork the hook could not read (no file descriptor left) is counted as
+  missed, and the check then blames the test's unknown zombie children instead of
+  forgiving them as orphans.
 - ``subprocess.Popen`` and multiprocessing's ``spawn``, which fork in C without running
   the hooks: the live Popen objects (and multiprocessing's own) hold the pid.
 
@@ -27,10 +29,39 @@ import gc
 import os
 import sys
 import threading
+from collections.abc import Callable
+from typing import Any
 
 _state: dict[str, object] = {"on": False, "missed": 0, "why": ""}
 _known: set[int] = set()
 _hooked: list[bool] = []
+_local = threading.local()  # .wrapped: a wrapper is forking in this thread
+_real: dict[str, Callable[[], Any]] = {"fork": os.fork, "forkpty": os.forkpty}
+
+
+def _fork() -> int:
+    _local.wrapped = True
+    try:
+        pid: int = _real["fork"]()
+    finally:
+        _local.wrapped = False
+    if pid and _state["on"]:
+        _known.add(pid)
+    return pid
+
+
+def _forkpty() -> tuple[int, int]:
+    _local.wrapped = True
+    try:
+        got: tuple[int, int] = _real["forkpty"]()
+    finally:
+        _local.wrapped = False
+    if got[0] and _state["on"]:
+        _known.add(got[0])
+    return got
+
+
+_WRAPPERS: dict[str, Callable[[], Any]] = {"fork": _fork, "forkpty": _forkpty}
 
 
 def _read_children(path: str) -> bytes:
@@ -46,7 +77,7 @@ def _read_children(path: str) -> bytes:
 
 def _note_fork() -> None:
     """Runs in this process after each os.fork/os.forkpty (register_at_fork, parent side)."""
-    if not _state["on"]:
+    if not _state["on"] or getattr(_local, "wrapped", False):
         return
     try:
         data = _read_children(f"/proc/self/task/{threading.get_native_id()}/children")
@@ -68,13 +99,19 @@ def start() -> bool:
     if not _hooked:
         os.register_at_fork(after_in_parent=_note_fork)
         _hooked.append(True)
+    for name, wrapper in _WRAPPERS.items():
+        if getattr(os, name, None) is _real[name]:
+            setattr(os, name, wrapper)
     return True
 
 
 def stop() -> None:
-    """Stop recording (the hook stays registered, and does nothing)."""
+    """Stop recording: the wrappers go (the hook stays registered, and does nothing)."""
     _state["on"] = False
     _known.clear()
+    for name, wrapper in _WRAPPERS.items():
+        if getattr(os, name, None) is wrapper:
+            setattr(os, name, _real[name])
 
 
 def forked() -> set[int]:

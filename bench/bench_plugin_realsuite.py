@@ -1,0 +1,149 @@
+"""The pytest plugin on a real third-party suite: what it flags, and what it changes.
+
+    $ .venv/bin/python bench/bench_plugin_realsuite.py
+    (figures: see the output of a run; they are printed, not asserted)
+
+pexpect's own tests (from its source release on the package index) are run four times
+in a temporary directory, with this interpreter's pytest and zombiectl: the check off
+twice (the second run says how flaky the suite is by itself), in warn mode, and in fail
+mode. Each test's outcome is compared with the first run's. The promise: warn mode
+changes no outcome beyond the suite's own flakiness; fail mode adds errors only at the
+teardown of the tests it blames.
+
+Needs the package index (pip download); prints why and exits 0 without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+PACKAGE = "pexpect==4.9.0"
+DEPS = ["ptyprocess>=0.5"]
+# A process-heavy subset that runs in well under two minutes; test_async.py is where a
+# lazy import at teardown used to crash (SystemError from the assertion rewriter).
+SUBSET = [
+    "tests/test_async.py",
+    "tests/test_isalive.py",
+    "tests/test_destructor.py",
+    "tests/test_run.py",
+    "tests/test_popen_spawn.py",
+    "tests/test_socket.py",
+    "tests/test_misc.py",
+    "tests/test_env.py",
+    "tests/test_constructor.py",
+    "tests/test_ctrl_chars.py",
+    "tests/test_dotall.py",
+    "tests/test_timeout_pattern.py",
+]
+SUMMARY = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+)", re.M)
+FLAGGED = re.compile(r"ZombieLeakWarning: (.+?) left (\d+) process")
+BLAMED = re.compile(r"^(.+?) left (\d+) process(?:es)? behind", re.M)
+
+
+def pip(*args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
+def fetch(workdir: Path) -> Path:
+    """pexpect's source release unpacked in workdir, its one dependency in workdir/site."""
+    pip("download", "--no-binary", ":all:", "--no-deps", PACKAGE, "-d", str(workdir))
+    sdist = next(workdir.glob("pexpect-*.tar.gz"))
+    with tarfile.open(sdist) as tar:
+        tar.extractall(workdir, filter="data")
+    pip("install", "--target", str(workdir / "site"), *DEPS)
+    return next(p for p in workdir.iterdir() if p.is_dir() and p.name.startswith("pexpect-"))
+
+
+def run(src: Path, site: Path, mode: str, files: list[str]) -> tuple[dict[str, str], str, float]:
+    """{test: outcomes} for one run of files with the check in mode, the output, seconds."""
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA"]
+    cmd += ["-o", f"zombies={mode}", "-W", "always::pytest.PytestWarning", *files]
+    env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
+    started = time.perf_counter()
+    out = subprocess.run(
+        cmd, cwd=src, capture_output=True, text=True, env=env, timeout=600, check=False
+    ).stdout
+    seconds = time.perf_counter() - started
+    outcomes: dict[str, list[str]] = {}
+    for outcome, test in SUMMARY.findall(out):
+        outcomes.setdefault(test, []).append(outcome)
+    return {t: "+".join(sorted(o)) for t, o in outcomes.items()}, out, seconds
+
+
+def changed(base: dict[str, str], other: dict[str, str]) -> list[str]:
+    return sorted(t for t in base.keys() | other.keys() if base.get(t) != other.get(t))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--all", action="store_true", help="every test file, not the subset")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="zombiectl-realsuite-") as tmp:
+        try:
+            src = fetch(Path(tmp))
+        except (subprocess.CalledProcessError, StopIteration) as err:
+            print(f"skipped: could not fetch {PACKAGE} from the package index ({err})")
+            return 0
+        files = ["tests"] if args.all else [f for f in SUBSET if (src / f).exists()]
+        site = Path(tmp) / "site"
+        runs = {}
+        for mode in ("off", "off-again", "warn", "fail"):
+            outcomes, out, seconds = run(src, site, mode.split("-")[0], files)
+            runs[mode] = (outcomes, out, seconds)
+            counts = {
+                o: sum(1 for v in outcomes.values() if o in v)
+                for o in ("PASSED", "FAILED", "ERROR")
+            }
+            print(
+                f"{mode:10} {len(outcomes):4} tests  {seconds:6.1f} s  "
+                + "  ".join(f"{k.lower()} {v}" for k, v in counts.items()),
+                flush=True,
+            )
+            if "zombie leak check on" not in out and mode in ("warn", "fail"):
+                print(f"  note: no leak-check header in the {mode} run")
+            if "SystemError" in out or "INTERNALERROR" in out:
+                print(f"  note: the {mode} run crashed inside pytest")
+        base = runs["off"][0]
+        flaky = changed(base, runs["off-again"][0])
+        warn_changed = changed(base, runs["warn"][0])
+        fail_changed = changed(base, runs["fail"][0])
+        flagged = {who for who, _ in FLAGGED.findall(runs["warn"][1])}
+        blamed = {who.strip() for who, _ in BLAMED.findall(runs["fail"][1])}
+        print(f"{PACKAGE}: {len(files)} test files, {len(base)} tests")
+        print(f"  flagged in warn mode                 {len(flagged):4}")
+        print(f"  blamed in fail mode                  {len(blamed):4}")
+        print(f"  outcomes changed, off vs off again   {len(flaky):4}  (the suite's own flakiness)")
+        print(f"  outcomes changed, off vs warn        {len(warn_changed):4}")
+        print(f"  outcomes changed, off vs fail        {len(fail_changed):4}")
+        for who in sorted(flagged):
+            print(f"    flagged: {who}")
+        for test in warn_changed:
+            mark = "  (also flaky off)" if test in flaky else ""
+            print(
+                f"    warn changed: {test}: {base.get(test)} -> {runs['warn'][0].get(test)}{mark}"
+            )
+        for test in fail_changed:
+            print(f"    fail changed: {test}: {base.get(test)} -> {runs['fail'][0].get(test)}")
+        held = runs["warn"][1].split("processes kept for the whole session")
+        if len(held) > 1:
+            print("  kept for the session (warn run):")
+            for line in held[1].splitlines()[1:]:
+                if line.startswith("pid "):
+                    print(f"    {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
