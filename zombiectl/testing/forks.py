@@ -77,8 +77,8 @@ def _read_children(path: str) -> bytes:
 
 def _note_fork() -> None:
     """Runs in this process after each os.fork/os.forkpty (register_at_fork, parent side)."""
-    if not _state["on"] or getattr(_local, "wrapped", False):
-        return
+    if not _state["on"] or getattr(_local, "wrapped", False) or os.getpid() != _state["pid"]:
+        return  # a fork the wrapper records, or one made in a child (not pytest's)
     try:
         data = _read_children(f"/proc/self/task/{threading.get_native_id()}/children")
     except OSError as err:
@@ -95,7 +95,7 @@ def start() -> bool:
     """Begin recording the pids of children this process forks; False if already on."""
     if _state["on"]:
         return False
-    _state.update(on=True, missed=0, why="")
+    _state.update(on=True, missed=0, why="", pid=os.getpid())
     if not _hooked:
         os.register_at_fork(after_in_parent=_note_fork)
         _hooked.append(True)

@@ -169,7 +169,7 @@ class SessionHandle:
     keep = staticmethod(keep)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def zombiectl_session() -> SessionHandle:
     """Hands processes to the test session: ``zombiectl_session.keep(proc)``."""
     return SessionHandle()

@@ -135,6 +135,8 @@ def held_from(roots: Iterable[object], wanted: dict[int, object]) -> set[int]:
         for obj in frontier:
             if id(obj) in seen:
                 continue
+            if len(seen) >= WALK_LIMIT:
+                break
             seen.add(id(obj))
             if id(obj) in targets:
                 found.add(targets[id(obj)])
