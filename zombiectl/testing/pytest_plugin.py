@@ -9,25 +9,28 @@ asked for, so it changes no other project's test run:
     pytest --zombies-warn     # warn: the same text as a pytest warning
     [pytest] zombies = fail   # or warn, or off (the default); a flag wins over the ini
 
-Inactive, this module only declares its options and the ``zombies_allowed`` marker.
-Active, pytest becomes a child subreaper at start-up, and after each test (setup, call
-and teardown) reads its own process tree once. What a test started and left (a zombie
-anywhere in the tree, or a process still running, once a 0.5 s grace period has passed) is named
-in the report, then collected: the running killed, the dead reaped. What a session-,
+Inactive, this module only declares its options, the ``zombies_allowed`` marker and the
+``zombiectl_session`` fixture. Active, it imports everything it needs at configure time,
+makes pytest a child subreaper (ini ``zombies_subreaper``, default true), and after each
+test (setup, call and teardown) reads its own process tree once. What a test started
+and left (a zombie anywhere in the tree, or a process still running, once the grace of
+ini ``zombies_grace`` seconds has passed) is named in the report. What a session-,
 package-, module- or class-scoped fixture starts in its setup is that fixture's, checked
-when it is torn down. ``@pytest.mark.zombies_allowed`` exempts a test (what it leaves is
-still collected, quietly). See `guard` for ownership and orphans.
+when it is torn down. What outlives tests by design goes to the session and is listed
+once in the terminal summary (see `session`). See `guard` for ownership and orphans.
 
-Order of collection (`tree.collect`): a ``multiprocessing.Pool`` replaces a worker that
-dies for as long as the Pool's parent side (its handler thread) lives, so killing workers
-first only makes new ones. So the parent side goes first: a Pool living in pytest itself
-is terminated through its own ``terminate()``; then every leftover process is frozen with
-SIGSTOP, parents before children, so no parent can react to a child's death; only then
-does each get SIGKILL, and pytest reaps those that are its children (by pid, never
-``waitpid(-1)``, so that a Popen the test keeps still gets its own status).
+Warn mode, and a ``@pytest.mark.zombies_allowed`` test in any mode, only observe:
+nothing is signalled, and nothing the tests started is reaped, so every test ends as it
+would with the plugin off. Fail mode collects what it blames (`tree.collect`): a
+``multiprocessing.Pool`` living in pytest is terminated through its own
+``terminate()`` first (its handler thread would replace killed workers); then every
+leftover is frozen with SIGSTOP, parents before children, then killed; pytest reaps its
+own children by pid, a Popen-held one through that object's ``poll()``, so its owner
+reads the signal status.
 
 Under pytest-xdist each worker guards itself (and is its own subreaper); the controller,
-which runs no test, does nothing. Without /proc the check is off, with one warning.
+which runs no test, only prints the header. Without /proc the check is off, with one
+warning.
 
 A real failure (``pytest --zombies``, a test that starts ``sleep 60`` and never waits)::
 
