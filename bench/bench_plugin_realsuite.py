@@ -113,14 +113,17 @@ def main() -> int:
                 + "  ".join(f"{k.lower()} {v}" for k, v in counts.items()),
                 flush=True,
             )
-            if "zombie leak check on" not in out and mode in ("warn", "fail"):
-                print(f"  note: no leak-check header in the {mode} run")
             if "SystemError" in out or "INTERNALERROR" in out:
                 print(f"  note: the {mode} run crashed inside pytest")
         base = runs["off"][0]
         flaky = changed(base, runs["off-again"][0])
         warn_changed = changed(base, runs["warn"][0])
         fail_changed = changed(base, runs["fail"][0])
+        # Beyond the errors fail mode adds at the teardown of the tests it blames.
+        own = {
+            t: "+".join(o for o in v.split("+") if o != "ERROR") for t, v in runs["fail"][0].items()
+        }
+        fail_own = [t for t in fail_changed if own.get(t) != base.get(t)]
         flagged = {who for who, _ in FLAGGED.findall(runs["warn"][1])}
         blamed = {who.strip() for who, _ in BLAMED.findall(runs["fail"][1])}
         print(f"{PACKAGE}: {len(files)} test files, {len(base)} tests")
@@ -129,6 +132,7 @@ def main() -> int:
         print(f"  outcomes changed, off vs off again   {len(flaky):4}  (the suite's own flakiness)")
         print(f"  outcomes changed, off vs warn        {len(warn_changed):4}")
         print(f"  outcomes changed, off vs fail        {len(fail_changed):4}")
+        print(f"    of which beyond a teardown error   {len(fail_own):4}")
         for who in sorted(flagged):
             print(f"    flagged: {who}")
         for test in warn_changed:
