@@ -40,7 +40,6 @@ from zombiectl.testing.tree import Key, Proc, cmdline, collect, describe, kill, 
 # What a test left (a process still running, or a zombie its owner may be about to reap)
 # gets this long to go away on its own before it counts.
 GRACE_SECONDS = 0.5
-MAX_GRACE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ from zombiectl.testing.session import keep
 
 MODES = ("fail", "warn", "off")
 MARKER = "zombies_allowed"
-GRACE_DEFAULT = 0.5
+GRACE_DEFAULT = 0.5  # guard.GRACE_SECONDS (guard is imported only when the check is on)
 GRACE_MAX = 60.0
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
