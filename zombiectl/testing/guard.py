@@ -135,7 +135,8 @@ class Ledger:
         self.wide: dict[Owner, object] = {}
         self.started = boot_ticks()
         self.blind: list[str] = []
-        self.adopted: set[Key] = set()  # orphans the session adopted, still in its tree
+        # Children of pytest it did not fork: orphans it adopted, or held by Popen objects.
+        self.adopted: set[Key] = set()
         for proc in read_tree(self.me):
             self._note(proc, NOBODY)
 
@@ -167,8 +168,11 @@ class Ledger:
             if known is not None:
                 if proc.ppid != self.parent_of[proc.key]:
                     self._adopted(proc, owner)
-                elif proc.is_zombie and proc.key in self.adopted:
-                    self._reap_orphan(proc)  # died after adoption: init would reap it
+                elif proc.is_zombie and proc.ppid == self.me and proc.key in self.adopted:
+                    if held is None:
+                        held = forks.held_by_python()
+                    if proc.pid not in held:
+                        self._reap_orphan(proc)  # died after adoption: init would reap it
                 continue
             if (
                 proc.is_zombie
@@ -181,6 +185,10 @@ class Ledger:
                 if proc.pid not in held:
                     self._reap_orphan(proc)
                     continue
+            if proc.ppid == self.me and proc.pid not in forks.forked() and not self.blind:
+                # Running, and not forked here: a Popen's child, or an orphan adopted
+                # before it was first seen. Which of the two is asked only if it dies.
+                self.adopted.add(proc.key)
             self._note(proc, self._inherited(proc, by_pid, owner))
         forks.forget(recorded.difference(by_pid))
         self._forget_gone(tree)
