@@ -248,6 +248,11 @@ def test_forkserver_pools_in_two_tests(pytester: pytest.Pytester, pids_dir: Path
     assert [o for _, o in outcomes(failed)] == ["PASSED", "PASSED"], failed.stdout.str()
     out = failed.stdout.str()
     assert re.search(r"pid \d+ \(python\): multiprocessing forkserver; first left after", out)
+    # Under pytest-xdist each worker's session-long processes reach the controller.
+    spread = run(pytester, "--zombies", "-p", "xdist", "-n", "2")
+    assert spread.ret == pytest.ExitCode.OK, spread.stdout.str()
+    summary = spread.stdout.str().split("zombiectl: processes kept for the whole session")[1]
+    assert re.search(r"\[gw[01]\] pid \d+ \(python\): multiprocessing forkserver", summary)
 
 
 ALLOWED = (

@@ -195,17 +195,38 @@ def _not_rewritten(config: pytest.Config) -> None:
             cache.clear()
 
 
+SUMMARY_TITLE = "zombiectl: processes kept for the whole session"
+WORKER_KEY = "zombiectl_session_processes"
+
+
+def _summary(terminalreporter: Any, lines: list[str]) -> None:
+    if lines:
+        terminalreporter.write_sep("-", SUMMARY_TITLE)
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 class ControllerHeader:
-    """Under pytest-xdist the controller runs no test: it only says the check is on."""
+    """Under pytest-xdist the controller runs no test: it says the check is on, and
+    prints the session-long processes each worker reports as it finishes."""
 
     def __init__(self, mode: str, grace: float) -> None:
         self.mode, self.grace = mode, grace
+        self.lines: list[str] = []
 
     def pytest_report_header(self, config: pytest.Config) -> str:
         return (
             f"zombiectl: zombie leak check on ({self.mode}, {self.grace:g} s grace) "
             "in each xdist worker"
         )
+
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        worker = getattr(getattr(node, "gateway", None), "id", "?")
+        self.lines += [f"[{worker}] {line}" for line in output.get(WORKER_KEY, [])]
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        _summary(terminalreporter, self.lines)
 
 
 class LeakGuard:
@@ -264,17 +285,21 @@ class LeakGuard:
         )
         return f"zombiectl: zombie leak check on ({self.mode}, {self.grace:g} s grace), {how}"
 
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+    def _held_lines(self) -> list[str]:
         held = self.ledger.long_lived() if self.ledger is not None else []
-        if not held:
-            return
-        terminalreporter.write_sep("-", "zombiectl: processes kept for the whole session")
-        for item in held:
-            p = item.proc
-            terminalreporter.write_line(
-                f"pid {p.pid} ({self.tree.display(p.name)}): {item.why}; "
-                f"first left after {item.first} (not a leak, not signalled)"
-            )
+        return [
+            f"pid {i.proc.pid} ({self.tree.display(i.proc.name)}): {i.why}; "
+            f"first left after {i.first} (not a leak, not signalled)"
+            for i in held
+        ]
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        output = getattr(session.config, "workeroutput", None)
+        if isinstance(output, dict):  # an xdist worker: the controller prints them
+            output[WORKER_KEY] = self._held_lines()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        _summary(terminalreporter, self._held_lines())
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # Started while test modules were imported: there before any test, so nobody's.
