@@ -60,9 +60,9 @@ def kept() -> dict[Key, str]:
     return _kept
 
 
-def _module_attr(suffix: str, *path: str) -> list[object]:
-    """getattr chains on every loaded module whose name ends with suffix (the stdlib's
-    and the copies vendored by loky and joblib)."""
+def _module_attr(suffix: str, *path: str) -> list[tuple[str, object]]:
+    """(the module's top package, getattr chain) on every loaded module whose name ends
+    with suffix (the stdlib's, and the copies loky and joblib carry)."""
     out = []
     for name, mod in list(sys.modules.items()):
         if mod is None or not (name == suffix.lstrip(".") or name.endswith(suffix)):
@@ -73,13 +73,13 @@ def _module_attr(suffix: str, *path: str) -> list[object]:
             if obj is None:
                 break
         else:
-            out.append(obj)
+            out.append((name.split(".")[0], obj))
     return out
 
 
 def _executor_kinds() -> tuple[type, ...]:
     kinds: list[type] = []
-    for cls in _module_attr(".process_executor", "ProcessPoolExecutor") + _module_attr(
+    for _, cls in _module_attr(".process_executor", "ProcessPoolExecutor") + _module_attr(
         "concurrent.futures.process", "ProcessPoolExecutor"
     ):
         if isinstance(cls, type):
@@ -91,12 +91,12 @@ def long_lived() -> dict[int, str]:
     """{pid: why} for the processes that outlive tests by design, as this process knows
     them now: forkservers, resource trackers, and live process-pool executors' workers."""
     out: dict[int, str] = {}
-    for pid in _module_attr("forkserver", "_forkserver", "_forkserver_pid"):
+    for top, pid in _module_attr("forkserver", "_forkserver", "_forkserver_pid"):
         if isinstance(pid, int):
-            out[pid] = "multiprocessing forkserver"
-    for pid in _module_attr("resource_tracker", "_resource_tracker", "_pid"):
+            out[pid] = f"{top} forkserver"
+    for top, pid in _module_attr("resource_tracker", "_resource_tracker", "_pid"):
         if isinstance(pid, int):
-            out[pid] = "multiprocessing resource_tracker"
+            out[pid] = f"{top} resource_tracker"
     kinds = _executor_kinds()
     if kinds:
         for obj in gc.get_objects():
