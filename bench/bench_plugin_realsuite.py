@@ -57,7 +57,7 @@ SUITES = {
         ["testing/test_gateway.py", "testing/test_channel.py"],
     ),
 }
-SUMMARY = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+)", re.M)
+SUMMARY = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (?:at \w+ of )?(\S+)", re.M)
 FLAGGED = re.compile(r"ZombieLeakWarning: (.+?) left (\d+) process")
 BLAMED = re.compile(r"^(.+?) left (\d+) process(?:es)? behind", re.M)
 
