@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -598,3 +599,23 @@ def test_a_bad_subreaper_value_is_a_usage_error(pytester: pytest.Pytester) -> No
     result = run(pytester, "--zombies")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "ini option zombies_subreaper = 'maybe': expected true or false" in result.stderr.str()
+
+
+def test_keep_takes_a_live_process_only() -> None:
+    from zombiectl.testing import keep
+    from zombiectl.testing.session import kept
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with pytest.raises(ProcessLookupError, match=f"no process {gone.pid}"):
+        keep(gone)
+    for bad in ("123", True, -1, 0, None):
+        with pytest.raises(ValueError, match="takes a pid or a process object"):
+            keep(bad)
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        keep(live)
+        assert [pid for pid, _ in kept() if pid == live.pid] == [live.pid]
+    finally:
+        live.kill()
+        live.wait()
