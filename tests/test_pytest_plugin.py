@@ -213,7 +213,8 @@ def test_fail_mode_blames_each_leaking_test(pytester: pytest.Pytester, pids_dir:
     pids = written_pids(pids_dir)
     left = mine(pids)
     clear(pids)
-    assert left == []
+    # Only the exempt test's process outlives the run: nothing signals it.
+    assert left == pids["test_allowed"]
     errors = teardown_errors(result.stdout.str())
     # The session fixture is blamed in the teardown of the last test (the session's end).
     assert set(errors) == {*LEAKING, "test_plain"}
@@ -234,8 +235,13 @@ def test_warn_mode_warns_with_the_same_text(pytester: pytest.Pytester, pids_dir:
     pids = written_pids(pids_dir)
     left = mine(pids)
     clear(pids)
-    assert left == []
-    assert result.ret == pytest.ExitCode.OK
+    # Nothing signalled: what ran at the end of the run still runs (the pool and the
+    # daemon process are ended by multiprocessing itself as the run exits).
+    running = ("test_popen", "test_orphan_running", "server", "test_allowed")
+    assert {pid for name in running for pid in pids[name]} <= set(left)
+    # As without the check: the pool's workers are still there when the next test looks.
+    result.assert_outcomes(passed=len(LEAKING) + len(CLEAN) + 2, failed=1)
+    assert "FAILED test_leaks.py::test_pool_clean_after" in result.stdout.str()
     out = result.stdout.str()
     warned = {
         nodeid.rsplit("::", 1)[1]: text
@@ -276,7 +282,8 @@ def test_xdist_workers_each_guard_themselves(pytester: pytest.Pytester, pids_dir
     pids = written_pids(pids_dir)
     left = mine(pids)
     clear(pids)
-    assert left == []
+    assert left == pids["test_allowed"]
+    assert "zombie leak check on (fail, 0.5 s grace) in each xdist worker" in result.stdout.str()
     errors = teardown_errors(result.stdout.str())
     assert set(LEAKING) <= set(errors)
     check_pids_named(pids, errors)
@@ -298,6 +305,7 @@ def test_ini_sets_the_mode_and_a_flag_wins(pytester: pytest.Pytester, pids_dir: 
         """
     )
     warned = run(pytester)
+    clear(written_pids(pids_dir))  # warn mode leaves the process running
     failed = run(pytester, "--zombies")
     pids = written_pids(pids_dir)
     clear(pids)

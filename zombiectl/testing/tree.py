@@ -1,5 +1,7 @@
 """The test session's own process tree: read it, describe a process, collect leftovers.
 
+PYTEST_DONT_REWRITE (zombiectl's own modules are not test code)
+
 One read walks down from the session through ``/proc/PID/task/*/children`` (the
 kernel's list of each thread's children) and reads one ``stat`` line per process, so its
 cost grows with the session's descendants, never with the size of the process table.
@@ -9,14 +11,18 @@ process is a different key, so it is never blamed and never signalled.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from zombiectl.errors import NoSuchProcess, PermissionDenied
+from zombiectl.proc.identity import Target, send_signal_safely
 from zombiectl.proc.table import Stat, child_pids, is_zombie_state
+from zombiectl.testing import forks
 from zombiectl.untrusted import display, from_proc
 
 Key = tuple[int, int]  # (pid, start time in clock ticks after boot)
@@ -147,8 +153,6 @@ def describe(proc: Proc, parent_name: str) -> str:
 
 def _signal(proc: Proc, sig: int) -> None:
     """Signal proc only while its pid still names it (pidfd, then a start-time check)."""
-    from zombiectl.proc.identity import Target, send_signal_safely
-
     send_signal_safely(Target(proc.pid, proc.starttime, proc.name), sig)
 
 
@@ -167,13 +171,9 @@ def stop_pools(pids: Iterable[int]) -> None:
     workers are among pids: its handler thread would start a new worker for each one
     killed, for as long as the Pool object lives.
     """
-    import sys
-
     pool_mod = sys.modules.get("multiprocessing.pool")
     if pool_mod is None:
         return
-    import gc
-
     wanted = set(pids)
     for obj in gc.get_objects():
         if not isinstance(obj, pool_mod.Pool):
@@ -186,13 +186,20 @@ def stop_pools(pids: Iterable[int]) -> None:
                 pass
 
 
-def collect(victims: set[Key], me: int, timeout: float = 5.0) -> list[Proc]:
+def collect(
+    victims: set[Key],
+    me: int,
+    timeout: float = 5.0,
+    owners: Mapping[int, object] | None = None,
+) -> list[Proc]:
     """Kill what runs and reap what is dead among victims and their descendants.
 
     Order: multiprocessing Pools in this process are terminated first (see stop_pools);
     then every victim still running is frozen with SIGSTOP, parents first, so that no
     parent can see a child die and start a new one; then all of them get SIGKILL; then
-    this process reaps the zombies that are, or have become, its children. Descendants
+    this process reaps the zombies that are, or have become, its children: through its
+    owner object's own ``poll()`` where `owners` ({pid: Popen}) names one, so that the
+    owner reads the true status (-9), never a made-up 0. Descendants
     a victim started meanwhile are victims too. Returns what could not be cleared
     (a zombie whose parent is not ours to reap, or a process that would not die).
     """
@@ -206,11 +213,23 @@ def collect(victims: set[Key], me: int, timeout: float = 5.0) -> list[Proc]:
             for proc in live:
                 _signal(proc, sig)
         for proc in left:
-            _reap(proc, me)
+            owner = owners.get(proc.pid) if owners else None
+            if owner is not None and proc.ppid == me and proc.is_zombie:
+                forks.let_owner_reap(owner)
+            else:
+                _reap(proc, me)
         pending = [p for p in left if not p.is_zombie or p.ppid == me or p.ppid in _pids(left)]
         if not pending or time.monotonic() >= deadline:
             return [p for p in _victims_in(read_tree(me), victims)]
         time.sleep(0.005)
+
+
+def kill(procs: list[Proc]) -> None:
+    """Freeze, then kill, processes outside this process's tree (their reaper is not
+    pytest): known by pid and start time, so a reused pid is never signalled."""
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for proc in procs:
+            _signal(proc, sig)
 
 
 def _pids(procs: list[Proc]) -> set[int]:
