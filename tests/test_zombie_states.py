@@ -15,8 +15,10 @@ from __future__ import annotations
 import psutil
 import pytest
 
+from zombiectl.proc import identity
 from zombiectl.proc import table as proctable
-from zombiectl.proc.table import ProcIdentity, ProcInfo, Snapshot, Stat, is_zombie_state
+from zombiectl.proc.records import ProcIdentity, ProcInfo
+from zombiectl.proc.table import Snapshot, Stat, is_zombie_state
 from zombiectl.testing.tree import Proc
 
 LETTERS = ["R", "S", "D", "T", "t", "X", "x", "I", "P", "W", "K", "Z"]
@@ -73,9 +75,10 @@ def test_only_z_is_a_zombie_through_psutil(letter: str, monkeypatch) -> None:
     assert info is not None and info.is_zombie is (letter == "Z")
     # The one-process readers on a machine without /proc: psutil's status of this process.
     monkeypatch.setattr(proctable, "have_proc", lambda: False)
+    monkeypatch.setattr(identity, "have_proc", lambda: False)
     monkeypatch.setattr(psutil.Process, "status", lambda self: status)
     me = proctable.read_proc(psutil.Process().pid)
-    ident = proctable.read_identity(psutil.Process().pid)
+    ident = identity.read_identity(psutil.Process().pid)
     assert me is not None and ident is not None
     assert me.is_zombie is (letter == "Z") and ident.is_zombie is (letter == "Z")
 

@@ -104,7 +104,8 @@ def _usage_line(err: click.UsageError) -> str:
 
 # A fork, a thread, a descriptor or memory refused: zombiectl's own limits, never a bug
 # of the program under check (exit 6, not a traceback).
-_RESOURCE_ERRNOS = (errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.ENOSPC)
+# ENOSPC is not here: it is a full disk under an output, exit 74 (`stdout.output_failed`).
+_RESOURCE_ERRNOS = (errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE)
 
 
 def _resource_limit(err: BaseException) -> bool:
@@ -138,7 +139,7 @@ def run_cli(args: list[str]) -> int:
     except (MemoryError, OSError) as err:
         if not _resource_limit(err):
             raise
-        report(f"zombiectl: out of resources: {_strerror(err)}")
+        report(f"zombiectl: error: out of resources: {_strerror(err)}")
         return EXIT_ENVIRONMENT
     if isinstance(rv, int):
         return rv

@@ -360,7 +360,7 @@ def _credentials(user: str) -> Credentials:
 
 
 # errno values that say zombiectl itself ran out of something, not the program under test.
-RESOURCE_ERRNOS = (errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.ENOSPC)
+RESOURCE_ERRNOS = (errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE)
 
 
 def _checked(opts: CheckOptions, view: View) -> Report:
@@ -374,7 +374,7 @@ def _checked(opts: CheckOptions, view: View) -> Report:
         if err.errno not in RESOURCE_ERRNOS:
             raise
         why = f"zombiectl ran out of a resource: {err.strerror or err}"
-    view.phase(why)
+    say(f"zombiectl: error: {why}")
     return could_not_check(list(opts.argv or []), why, opts.tcp, opts.limits)
 
 

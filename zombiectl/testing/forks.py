@@ -32,6 +32,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from zombiectl.proc.files import pid_path
+
 _state: dict[str, object] = {"on": False, "missed": 0, "why": ""}
 _known: set[int] = set()
 _hooked: list[bool] = []
@@ -80,7 +82,7 @@ def _note_fork() -> None:
     if not _state["on"] or getattr(_local, "wrapped", False) or os.getpid() != _state["pid"]:
         return  # a fork the wrapper records, or one made in a child (not pytest's)
     try:
-        data = _read_children(f"/proc/self/task/{threading.get_native_id()}/children")
+        data = _read_children(pid_path("self", "task", str(threading.get_native_id()), "children"))
     except OSError as err:
         _state["missed"] = int(_state["missed"]) + 1  # type: ignore[call-overload]
         _state["why"] = err.strerror or str(err)

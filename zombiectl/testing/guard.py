@@ -34,6 +34,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from zombiectl.proc.files import pid_path, proc_path
 from zombiectl.testing import forks, session
 from zombiectl.testing.tree import Key, Proc, cmdline, collect, describe, kill, read_stat, read_tree
 
@@ -330,7 +331,7 @@ class Ledger:
         """The current test's orphans outside the tree (no subreaper): see the module."""
         try:
             sid = os.getsid(0)
-            names = os.listdir("/proc")
+            names = os.listdir(proc_path())
         except OSError:
             return []
         ancestors: set[int] = set()
@@ -375,7 +376,7 @@ class Ledger:
 
 def _session_of(pid: int) -> int | None:
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
+        with open(pid_path(pid, "stat"), "rb") as f:
             raw = f.read(1024)
         return int(raw[raw.rfind(b")") + 2 :].split()[3])  # field 6
     except (OSError, ValueError, IndexError):

@@ -50,6 +50,7 @@ from typing import Any
 
 import pytest
 
+from zombiectl.proc.files import pid_path
 from zombiectl.testing.session import keep
 
 MODES = ("fail", "warn", "off")
@@ -155,7 +156,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def have_proc() -> bool:
     """True where /proc can be read; elsewhere the check is off (with one warning)."""
-    return os.path.exists("/proc/self/stat")
+    return os.path.exists(pid_path("self", "stat"))
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:

@@ -21,6 +21,8 @@ import sys
 import types
 from collections.abc import Iterable
 
+from zombiectl.proc.files import pid_path
+
 Key = tuple[int, int]  # (pid, start time in clock ticks after boot), as in tree.Key
 
 _kept: dict[Key, str] = {}
@@ -28,7 +30,7 @@ _kept: dict[Key, str] = {}
 
 def _starttime(pid: int) -> int | None:
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
+        with open(pid_path(pid, "stat"), "rb") as f:
             raw = f.read(1024)
     except OSError:
         return None

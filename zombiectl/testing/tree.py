@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from zombiectl.errors import NoSuchProcess, PermissionDenied
+from zombiectl.proc.files import pid_path
 from zombiectl.proc.identity import Target, send_signal_safely
 from zombiectl.proc.table import Stat, child_pids, is_zombie_state
 from zombiectl.testing import forks
@@ -47,7 +48,7 @@ class Proc(NamedTuple):
 def read_stat(pid: int) -> Proc | None:
     """pid's stat line as a Proc, or None once it has gone (or was never readable)."""
     try:
-        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+        fd = os.open(pid_path(pid, "stat"), os.O_RDONLY)
     except OSError:
         return None
     try:
@@ -92,15 +93,15 @@ def _children(pid: int) -> list[int]:
     live descendant after every test. Where the kernel lacks the file, child_pids scans.
     """
     try:
-        tids = os.listdir(f"/proc/{pid}/task")
+        tids = os.listdir(pid_path(pid, "task"))
     except OSError:
         return []
     out: list[int] = []
     for tid in tids:
         try:
-            fd = os.open(f"/proc/{pid}/task/{tid}/children", os.O_RDONLY)
+            fd = os.open(pid_path(pid, "task", tid, "children"), os.O_RDONLY)
         except FileNotFoundError:
-            if os.path.exists(f"/proc/{pid}/task/{tid}"):
+            if os.path.exists(pid_path(pid, "task", tid)):
                 return _children_by_scan(pid)  # kernel without CONFIG_PROC_CHILDREN
             continue  # that thread just exited
         except OSError:
@@ -130,7 +131,7 @@ def _children_by_scan(pid: int) -> list[int]:
 def cmdline(pid: int) -> str:
     """pid's command line as one safe display line ('' for a zombie or a gone process)."""
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
+        with open(pid_path(pid, "cmdline"), "rb") as f:
             raw = f.read(4096)
     except OSError:
         return ""
