@@ -246,3 +246,37 @@ def test_a_directory_linked_by_root_or_the_writer_is_followed(tmp_path: Path) ->
     (tmp_path / "link").symlink_to(tmp_path / "real")  # the writer's own link
     textfile.write_atomically(str(tmp_path / "link" / "z.prom"), b"x\n")
     assert os.listdir(tmp_path / "real") == ["z.prom"]
+
+
+@pytest.mark.root
+def test_a_full_disk_is_one_line_and_exit_74_and_the_old_file_stays(tmp_path: Path) -> None:
+    """A tmpfs of 16 KiB, filled: the write fails with ENOSPC. The old textfile stays
+    whole, no temporary is left, and the exit is the documented 74, not 1."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(disk)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        prom = disk / "z.prom"
+        prom.write_text("# old\n")
+        fd = os.open(disk / "fill", os.O_WRONLY | os.O_CREAT)
+        try:
+            with pytest.raises(OSError):
+                while True:
+                    os.write(fd, b"\0" * 4096)
+        finally:
+            os.close(fd)
+        res = subprocess.run(
+            [sys.executable, "-m", "zombiectl", "list", "--textfile", str(prom)],
+            capture_output=True,
+            text=True,
+            timeout=GLOBAL_TIMEOUT,
+        )
+        assert res.returncode == 74, res
+        assert res.stderr.count("\n") == 1 and "No space left" in res.stderr, res.stderr
+        assert prom.read_text() == "# old\n"
+        assert sorted(p.name for p in disk.iterdir()) == ["fill", "z.prom"]
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)

@@ -22,6 +22,8 @@ EXIT_UNSUPPORTED = 5
 # program holds before the check began, zombiectl's own resource limits (no fork left for
 # the guard). `check`'s verdict "error".
 EXIT_ENVIRONMENT = 6
+# EX_IOERR of sysexits.h: an output (stdout, a report file) could not be written.
+EXIT_IO_ERROR = 74
 # Interrupted after clean-up: 128 + the signal's number, as a shell reports a process
 # that the signal killed, so scripts see the same code whether or not zombiectl cleaned up.
 EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C)
@@ -34,6 +36,12 @@ class ZombiectlError(Exception):
     """Base class: a message for the user and the exit code to leave with."""
 
     exit_code = EXIT_CONDITION
+
+
+class OutputFailed(ZombiectlError):
+    """A file zombiectl writes could not be written (a full disk, an I/O error)."""
+
+    exit_code = EXIT_IO_ERROR
 
 
 class BadUsage(ZombiectlError):

@@ -22,12 +22,13 @@ import errno
 import os
 import sys
 
+from zombiectl.errors import EXIT_IO_ERROR
+
 TYPE_CHECKING = False  # typing costs ~4 ms to import; mypy treats this name as true
 if TYPE_CHECKING:
     from typing import IO, NoReturn
 
 EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE
-EXIT_IO_ERROR = 74  # EX_IOERR of sysexits.h: the output could not be written
 # What a write to a full or failing disk (or terminal, or pipe to one) fails with.
 WRITE_ERRNOS = (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG)
 

@@ -28,7 +28,8 @@ import os
 import time
 from stat import S_ISDIR, S_ISREG
 
-from zombiectl.errors import BadUsage, PermissionDenied, ZombiectlError
+from zombiectl.errors import BadUsage, OutputFailed, PermissionDenied, ZombiectlError
+from zombiectl.stdout import WRITE_ERRNOS
 
 SUFFIX = ".prom"
 # Readable by node_exporter's own user whatever the writer's umask (cron jobs often run
@@ -181,6 +182,8 @@ def _error(exc: OSError, path: str) -> ZombiectlError:
         if os.path.isdir(directory):  # /proc, say: there, but no new files allowed
             return PermissionDenied(f"cannot create files in {directory}")
         return BadUsage(f"--textfile directory does not exist: {directory}")
+    if exc.errno in WRITE_ERRNOS:
+        return OutputFailed(f"cannot write {path}: {reason}")
     return ZombiectlError(f"cannot write {path}: {reason}")
 
 
