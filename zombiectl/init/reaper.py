@@ -46,6 +46,10 @@ from zombiectl.errors import BadUsage, NotSupported, ZombiectlError
 from zombiectl.proc.prctl import set_child_subreaper, set_death_signal
 from zombiectl.ui.spec import Option
 
+TYPE_CHECKING = False  # `typing` costs start-up time; mypy takes this name as true
+if TYPE_CHECKING:
+    from typing import NoReturn
+
 EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
 DEFAULT_GRACE = 5.0
@@ -158,7 +162,6 @@ def spawn(
         os.close(w)
         raise ZombiectlError(f"cannot start {argv[0]}: {err.strerror}") from None
     if pid == 0:  # pragma: no cover - runs in the child, which execs or _exits
-        code = 0
         try:
             os.close(r)
             os.setpgid(0, 0)
@@ -175,15 +178,28 @@ def spawn(
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             _execvp(argv)
-        except OSError as err:
-            code = err.errno or 1
-        except BaseException:
-            code = 1
-        try:
-            os.write(w, str(code).encode())
-        finally:
-            os._exit(EXIT_NOT_FOUND)
+        except BaseException as err:
+            report_exec_failure(w, err, EXIT_NOT_FOUND)
     os.close(w)
+    failure = exec_failure(r)
+    if failure is not None:
+        os.waitpid(pid, 0)
+        raise ExecFailed(argv[0], failure)
+    return pid
+
+
+def report_exec_failure(w: int, err: BaseException, exit_code: int) -> NoReturn:
+    """In a forked child whose exec failed: send errno up the close-on-exec pipe, exit."""
+    code = (err.errno or 1) if isinstance(err, OSError) else 1
+    try:
+        os.write(w, str(code).encode())
+    finally:
+        os._exit(exit_code)
+
+
+def exec_failure(r: int) -> OSError | None:
+    """The parent's side of that pipe: None when it closed empty (exec succeeded), else
+    the error the child could not exec for. Closes r."""
     try:
         chunks = []
         while True:
@@ -193,11 +209,11 @@ def spawn(
             chunks.append(chunk)
     finally:
         os.close(r)
-    if chunks:
-        os.waitpid(pid, 0)
-        errno_value = int(b"".join(chunks) or b"1")
-        raise ExecFailed(argv[0], OSError(errno_value, os.strerror(errno_value)))
-    return pid
+    if not chunks:
+        return None
+    digits = b"".join(chunks)
+    errno_value = int(digits) if digits.isdigit() else 1
+    return OSError(errno_value, os.strerror(errno_value))
 
 
 def _set_death_signal(sig: int, parent: int) -> None:  # pragma: no cover - in the child

@@ -14,7 +14,13 @@ import signal
 from dataclasses import dataclass
 
 from zombiectl.errors import ResourceLimit
-from zombiectl.init.reaper import _RESET_IN_CHILD, ExecFailed, _execvp
+from zombiectl.init.reaper import (
+    _RESET_IN_CHILD,
+    ExecFailed,
+    _execvp,
+    exec_failure,
+    report_exec_failure,
+)
 from zombiectl.proc.prctl import set_death_signal
 
 EXIT_SETUP_FAILED = 127
@@ -49,32 +55,17 @@ def spawn(argv: list[str], streams: Streams, user: Credentials | None = None) ->
         os.close(w)
         raise ResourceLimit(f"cannot start {argv[0]}: {err.strerror}") from None
     if pid == 0:  # pragma: no cover - runs in the child, which execs or _exits
-        code = 1
         try:
             os.close(r)
             _child(argv, streams, user, parent)
-        except OSError as err:
-            code = err.errno or 1
-        except BaseException:
-            code = 1
-        try:
-            os.write(w, str(code).encode())
-        finally:
-            os._exit(EXIT_SETUP_FAILED)
+        except BaseException as err:
+            report_exec_failure(w, err, EXIT_SETUP_FAILED)
+        report_exec_failure(w, OSError(1, "exec returned"), EXIT_SETUP_FAILED)
     os.close(w)
-    try:
-        chunks = []
-        while True:
-            chunk = os.read(r, 64)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(r)
-    if chunks:
+    failure = exec_failure(r)
+    if failure is not None:
         _collect(pid)
-        errno_value = int(b"".join(chunks) or b"1")
-        raise ExecFailed(argv[0], OSError(errno_value, os.strerror(errno_value)))
+        raise ExecFailed(argv[0], failure)
     return pid
 
 
