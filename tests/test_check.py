@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
-from peers import under_ci
-from proctools import GLOBAL_TIMEOUT, reap_adopted, wait_until
+from proctools import GLOBAL_TIMEOUT, build_c, reap_adopted, wait_until
 from proctools import read_until as lines_until
 
 from zombiectl.check.verdict import Facts, Limits, grade, percentile
@@ -120,17 +119,7 @@ def junit_cases(path: Path) -> dict[str, TestCase]:
 
 @pytest.fixture(scope="module")
 def c_server(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("gcc") is None:
-        if under_ci():
-            pytest.fail("no C compiler (gcc) under CI", pytrace=False)
-        pytest.skip("no C compiler")
-    exe = tmp_path_factory.mktemp("cserver") / "forking_echo"
-    subprocess.run(
-        ["gcc", "-O2", "-o", str(exe), str(PROGRAMS / "forking_echo.c")],
-        check=True,
-        capture_output=True,
-    )
-    return exe
+    return build_c(tmp_path_factory.mktemp("cserver"), PROGRAMS / "forking_echo.c")
 
 
 def server_cmd(impl: str, c_server: Path | None, port: int, mode: str) -> list[str]:

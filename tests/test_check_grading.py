@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped, TestSuite
-from proctools import GLOBAL_TIMEOUT, reap_adopted, run_zombiectl_in_pids_cgroup
+from proctools import GLOBAL_TIMEOUT, build_c, reap_adopted, run_zombiectl_in_pids_cgroup
 from test_check import check, check_json, free_port, read_until, start_check
 
 from zombiectl.check.verdict import byte_swapped
@@ -31,15 +30,7 @@ IMPLS = ["c", "py"]
 
 @pytest.fixture(scope="module")
 def student_c(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.skip("no C compiler")
-    exe = tmp_path_factory.mktemp("student") / "student_server"
-    subprocess.run(
-        ["gcc", "-O2", "-o", str(exe), str(PROGRAMS / "student_server.c")],
-        check=True,
-        capture_output=True,
-    )
-    return exe
+    return build_c(tmp_path_factory.mktemp("student"), PROGRAMS / "student_server.c")
 
 
 @pytest.fixture
@@ -406,12 +397,8 @@ def test_junit_carries_the_programs_output(tmp_path: Path, student) -> None:
 
 @pytest.fixture(scope="module")
 def lab_c(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.skip("no C compiler")
-    exe = tmp_path_factory.mktemp("lab") / "echo_server"
     source = Path(__file__).parent.parent / "c_demos" / "echo_server.c"
-    subprocess.run(["gcc", "-O2", "-o", str(exe), str(source)], check=True, capture_output=True)
-    return exe
+    return build_c(tmp_path_factory.mktemp("lab"), source)
 
 
 # The count each reap mode leaves for 20 clients, 8 at a time, worked out by hand: with

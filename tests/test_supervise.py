@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from proctools import (
     GLOBAL_TIMEOUT,
+    build_c,
     describe,
     reap_adopted,
     run_zombiectl_in_pids_cgroup,
@@ -389,17 +390,7 @@ def test_cmd_as_root_without_user_is_warned_in_one_line(nothing_left: None) -> N
 
 @pytest.fixture(scope="module")
 def clone_parent(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import shutil
-
-    if shutil.which("gcc") is None:
-        pytest.skip("no C compiler")
-    exe = tmp_path_factory.mktemp("clone") / "clone_parent"
-    subprocess.run(
-        ["gcc", "-O2", "-o", str(exe), str(PROGRAMS / "clone_parent.c")],
-        check=True,
-        capture_output=True,
-    )
-    return exe
+    return build_c(tmp_path_factory.mktemp("clone"), PROGRAMS / "clone_parent.c")
 
 
 @pytest.mark.needs_cc

@@ -391,19 +391,25 @@ class Check:
     # ----------------------------------------------------------------- the report
 
     def _not_started(self, why: str, code: int) -> Report:
+        return self._early_report(exit_status=code, not_started=why)
+
+    def _early_report(self, **facts: Any) -> Report:
+        """The report of a check that ended before CMD ran: it did not start, or the
+        environment was in the way."""
         opts = self.opts
-        facts = Facts(
-            command=list(opts.argv or []),
-            pid=0,
-            mode="run",
-            exit_status=code,
-            seconds=time.monotonic() - self.started,
-            resolution_ms=None if self.sup.events is not None else opts.sample * 1000,
-            tcp=opts.tcp is not None,
-            not_started=why,
-            interrupted_by=self.sup.stop_signal,
+        return grade(
+            Facts(
+                command=list(opts.argv or []),
+                pid=0,
+                mode="run",
+                seconds=time.monotonic() - self.started,
+                resolution_ms=None if self.sup.events is not None else opts.sample * 1000,
+                tcp=opts.tcp is not None,
+                interrupted_by=self.sup.stop_signal,
+                **facts,
+            ),
+            opts.limits,
         )
-        return grade(facts, opts.limits)
 
     def _report(self, results: EchoResults | None, listened: bool, at_end: int) -> Report:
         opts, tree = self.opts, self.tree
@@ -471,22 +477,10 @@ class Check:
         return why + (f": {cmdline})" if cmdline else ")"), pids[0]
 
     def _environment_error(self, why: str, pid: int | None) -> Report:
-        opts = self.opts
         self.view.phase(why)
-        facts = Facts(
-            command=list(opts.argv or []),
-            pid=0,
-            mode="run",
-            exit_status=None,
-            seconds=time.monotonic() - self.started,
-            resolution_ms=None if self.sup.events is not None else opts.sample * 1000,
-            tcp=opts.tcp is not None,
-            port=opts.tcp,
-            environment=why,
-            environment_pid=pid,
-            interrupted_by=self.sup.stop_signal,
+        return self._early_report(
+            exit_status=None, port=self.opts.tcp, environment=why, environment_pid=pid
         )
-        return grade(facts, opts.limits)
 
     def _note_tree_ports(self) -> None:
         """Where the tree listens, when not on --tcp's port (a forgotten htons())."""
