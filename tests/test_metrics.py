@@ -29,7 +29,7 @@ from promstack import (
 )
 
 from zombiectl.cli import cli, run_cli
-from zombiectl.errors import BadUsage, PermissionDenied, ZombiectlError
+from zombiectl.errors import BadUsage, OutputFailed, PermissionDenied, ZombiectlError
 from zombiectl.fastpath import dispatch, parse_list
 from zombiectl.listing import textfile
 from zombiectl.listing.cli import command as list_command
@@ -332,7 +332,8 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
     with pytest.raises(ZombiectlError) as info:
         textfile.write_atomically(str(path), b"new\n")
     monkeypatch.undo()
-    assert type(info.value) is ZombiectlError and info.value.exit_code == 1
+    # A full disk: the documented exit 74 (EX_IOERR), not 1, which means "--max exceeded".
+    assert type(info.value) is OutputFailed and info.value.exit_code == 74
     assert "No space left on device" in str(info.value)
     assert path.read_bytes() == b"old\n"
     assert os.listdir(tmp_path) == ["z.prom"]
@@ -462,7 +463,8 @@ def test_unreachable_directory_exits_4_not_2(reachable_dir) -> None:
 
 def test_write_errors_map_to_exit_codes() -> None:
     enospc = OSError(errno.ENOSPC, "No space left on device")
-    assert type(textfile._error(enospc, "/x/z.prom")) is ZombiectlError
+    assert type(textfile._error(enospc, "/x/z.prom")) is OutputFailed
+    assert type(textfile._error(OSError(errno.EBUSY, "busy"), "/x/z.prom")) is ZombiectlError
     assert isinstance(textfile._error(OSError(errno.EROFS, "ro"), "/x/z.prom"), PermissionDenied)
 
 
