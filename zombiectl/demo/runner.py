@@ -35,6 +35,7 @@ from zombiectl.demo.labproc import EXEC_FD
 from zombiectl.demo.model import LabSample, LabSpec, Summary
 from zombiectl.errors import NoSuchProcess, PermissionDenied
 from zombiectl.proc import table as proctable
+from zombiectl.proc.identity import read_identity
 from zombiectl.supervise.supervisor import Supervisor
 
 STDERR_LINES_KEPT = 20
@@ -293,7 +294,11 @@ class Lab:
             left.add(self.pid)
         left |= {pid for pid in self.tracked if _is_my_child(pid)}
         if self.sup is not None:
-            left |= {m.pid for m in self.sup.tree.live() if m.origin == self.pid}
+            left |= {
+                m.pid
+                for m in self.sup.tree.live()
+                if m.origin == self.pid and _still_there(m.pid, m.starttime)
+            }
         return len(left)
 
     def stderr_tail(self) -> str:
@@ -352,6 +357,12 @@ def _read_available(fd: int) -> bytes:
             break
         chunks.append(data)
     return b"".join(chunks)
+
+
+def _still_there(pid: int, starttime: int | None) -> bool:
+    """pid still names that member (a zombie too): the tree may not have read its end yet."""
+    ident = read_identity(pid)
+    return ident is not None and (starttime is None or ident.starttime == starttime)
 
 
 def _is_my_child(pid: int) -> bool:

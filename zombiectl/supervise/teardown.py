@@ -72,9 +72,12 @@ def end_members(
         observer.step(force_sample=True)
         collect()
         live = [m for m in tree.live() if which(m)]
-        if not live or not stuck(live):
-            # Nothing left that a signal could end: the rest are gone, zombies, or pids
-            # that name other processes now (the guard learns of some exits only so).
+        if not live:
+            return []
+        if not tree.me_alive and not stuck(live):
+            # The guard, zombiectl gone: nothing left that a signal could end. The rest
+            # are gone, zombies of others, or pids that name other processes now; without
+            # zombiectl's descendants to sample, it would wait out its deadline for them.
             return []
         signal_members(live, signal.SIGSTOP)  # tree.live() is parents first
         observer.step(force_sample=True)  # forks made before the stop landed
